@@ -1,0 +1,37 @@
+"""sandgym: sandboxed, forkable WebAssembly environments and trajectory collection for LLM agents.
+
+Quick start::
+
+    import sandgym
+    env = sandgym.make("countdown-v0")
+    obs, info = env.reset(seed=0)
+    obs, reward, terminated, truncated, info = env.step('<tool_call>{"name": "calc", "arguments": {"expression": "1+2"}}</tool_call>')
+    result = sandgym.collect("countdown-v0", episodes=100, policy="expert")
+"""
+
+from __future__ import annotations
+
+from sandgym import errors
+from sandgym._core import ABI_VERSION, ArrowTable, Snapshot, __version__
+from sandgym._core import parse_action_text as parse_action
+from sandgym.collect import CollectResult, collect, list_envs, read_trajectories
+from sandgym.env import SandgymEnv, make
+from sandgym.errors import SandgymError
+from sandgym.vector import VecEnv
+
+__all__ = [
+    "ABI_VERSION",
+    "ArrowTable",
+    "CollectResult",
+    "SandgymEnv",
+    "SandgymError",
+    "Snapshot",
+    "VecEnv",
+    "__version__",
+    "collect",
+    "errors",
+    "list_envs",
+    "make",
+    "parse_action",
+    "read_trajectories",
+]

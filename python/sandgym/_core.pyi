@@ -1,0 +1,127 @@
+"""Type stubs of the compiled extension ``sandgym._core`` (the Rust core's thin pyo3 layer)."""
+
+from typing import Any
+
+__version__: str
+ABI_VERSION: int
+
+class Snapshot:
+    """A copy of an env's state (guest memory, globals, host state)."""
+
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes of guest memory held."""
+
+class Env:
+    """One sandboxed environment (low level; ``sandgym.make`` wraps it)."""
+
+    def __init__(
+        self,
+        env_id: str,
+        config: str | None = None,
+        fuel: int | None = None,
+        memory_mb: int | None = None,
+        deadline_s: float | None = None,
+    ) -> None: ...
+    @property
+    def id(self) -> str:
+        """The canonical env id or the path."""
+    @property
+    def info(self) -> dict[str, Any]:
+        """Static description: name, version, tools, capabilities, default config."""
+    @property
+    def memory_bytes(self) -> int:
+        """Current guest memory in bytes."""
+    @property
+    def running(self) -> bool:
+        """Whether an episode is in progress."""
+    def reset(self, seed: int, task: str | None = None) -> dict[str, Any]:
+        """Start an episode; ``task`` is JSON text. Returns messages, task_id, task, info."""
+    def step(self, action: str) -> dict[str, Any]:
+        """Apply an action given as OpenAI-shape JSON text."""
+    def step_text(self, text: str) -> dict[str, Any]:
+        """Parse model text and apply it; the result carries the parsed ``action``."""
+    def expert(self) -> dict[str, Any] | None:
+        """The expert's next action."""
+    def actions(self) -> list[dict[str, Any]]:
+        """Admissible actions in the current state."""
+    def snapshot(self) -> Snapshot:
+        """Copy the state."""
+    def restore(self, snapshot: Snapshot) -> None:
+        """Rewind to a snapshot."""
+    def fork(self) -> Env:
+        """An independent copy in the same state."""
+
+class VecEnv:
+    """N envs stepped in parallel with the GIL released."""
+
+    def __init__(
+        self,
+        env_id: str,
+        n: int,
+        config: str | None = None,
+        fuel: int | None = None,
+        memory_mb: int | None = None,
+        deadline_s: float | None = None,
+    ) -> None: ...
+    def __len__(self) -> int: ...
+    @property
+    def id(self) -> str:
+        """The env id."""
+    @property
+    def info(self) -> dict[str, Any]:
+        """Static description of the env."""
+    def reset(self, seeds: list[int], tasks: list[str | None] | None = None) -> list[dict[str, Any]]:
+        """Reset every env."""
+    def step(self, actions: list[str]) -> list[dict[str, Any]]:
+        """Step with OpenAI-shape JSON actions."""
+    def step_text(self, texts: list[str]) -> list[dict[str, Any]]:
+        """Step with model text, parsed per env."""
+    def run_steps(self, action: str, rounds: int) -> int:
+        """Step all envs ``rounds`` times in Rust with auto-reset; returns the step count."""
+
+class ArrowTable:
+    """Record batches in Rust memory, exported zero-copy through the Arrow PyCapsule interface."""
+
+    @property
+    def num_rows(self) -> int:
+        """Number of rows."""
+    @property
+    def column_names(self) -> list[str]:
+        """Column names."""
+    def __len__(self) -> int: ...
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        """An ``arrow_array_stream`` capsule."""
+    def __arrow_c_schema__(self) -> object:
+        """An ``arrow_schema`` capsule."""
+
+def list_envs() -> list[dict[str, Any]]:
+    """Every bundled env as ``{"id", "info"}``."""
+
+def parse_action_text(text: str) -> dict[str, Any]:
+    """Parse model text into an action dict."""
+
+def collect_episodes(
+    envs: list[str],
+    episodes: int,
+    seed: int = 0,
+    policy: str = "expert",
+    max_turns: int = 16,
+    out_dir: str | None = None,
+    tasks: list[str] | None = None,
+    config: str | None = None,
+    fuel: int | None = None,
+    memory_mb: int | None = None,
+    deadline_s: float | None = None,
+    threads: int | None = None,
+    run_id: str | None = None,
+) -> tuple[dict[str, Any], ArrowTable | None]:
+    """Collect episodes; returns the summary and, without ``out_dir``, the rows."""
+
+def read_trajectories(path: str) -> ArrowTable:
+    """Read sandgym Parquet back, checking the schema."""
+
+def cli_main(argv: list[str]) -> int:
+    """Run the ``sandgym`` command line."""
+
+def _error_classes() -> list[tuple[str, str]]: ...

@@ -1,0 +1,22 @@
+"""Entry point of the ``sandgym`` console script: the Rust CLI, run inside the extension module."""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+from sandgym import _core
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``sandgym`` with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    # The Rust side runs without the GIL, where Python's SIGINT handler cannot run: let Ctrl-C end the
+    # process directly. Finished Parquet parts are already complete on disk.
+    if argv is None and hasattr(signal, "SIGINT"):
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    return _core.cli_main(["sandgym", *args])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Collect trajectories from Python: the same engine as ``sandgym collect``, returning Arrow or writing Parquet."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sandgym import _core
+
+
+@dataclass
+class CollectResult:
+    """Figures of a collection run, plus the rows when they were kept in memory.
+
+    ``table`` implements the Arrow PyCapsule interface: ``pyarrow.table(result.table)`` or
+    ``polars.from_arrow(result.table)`` import it without copying.
+    """
+
+    run_id: str
+    episodes: int
+    successes: int
+    success_rate: float
+    errors: int
+    steps: int
+    total_reward: float
+    wall_time_s: float
+    steps_per_second: float
+    files: list[str] = field(default_factory=list)
+    rows: int = 0
+    bytes: int = 0
+    table: _core.ArrowTable | None = None
+
+    def to_arrow(self) -> Any:
+        """The rows as a ``pyarrow.Table`` (requires pyarrow); reads the files when written to disk."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self.table is not None:
+            return pa.table(self.table)
+        return pa.concat_tables([pq.read_table(f) for f in self.files])
+
+
+def list_envs() -> list[dict[str, Any]]:
+    """Every bundled env as ``{"id": ..., "info": {...}}`` (info holds tools, prompt, capabilities)."""
+    return _core.list_envs()
+
+
+def collect(
+    envs: str | Sequence[str] | None = None,
+    episodes: int = 100,
+    *,
+    seed: int = 0,
+    policy: str = "expert",
+    max_turns: int = 16,
+    out_dir: str | Path | None = None,
+    tasks: Sequence[dict] | None = None,
+    config: dict[str, Any] | None = None,
+    fuel: int | None = None,
+    memory_mb: int | None = None,
+    deadline_s: float | None = None,
+    threads: int | None = None,
+    run_id: str | None = None,
+) -> CollectResult:
+    """Run ``episodes`` episodes per env in parallel and keep the trajectories.
+
+    Args:
+        envs: env ids or ``.wasm`` paths; default every bundled env.
+        episodes: episodes per env; episode ``i`` uses seed ``seed + i``.
+        policy: ``"expert"`` or ``"random"``.
+        max_turns: turns after which an episode is truncated.
+        out_dir: write Parquet part files there instead of returning a table.
+        tasks: tasks to play in turn (each env's task format) instead of generated ones.
+        config: env configuration knobs.
+        fuel, memory_mb, deadline_s: sandbox limits per guest call.
+        threads: worker threads (default one per core).
+        run_id: identifies the run in every row (default: generated).
+
+    Returns:
+        A :class:`CollectResult`.
+    """
+    if envs is None:
+        env_ids = [spec["id"] for spec in _core.list_envs()]
+    elif isinstance(envs, str):
+        env_ids = [envs]
+    else:
+        env_ids = list(envs)
+    summary, table = _core.collect_episodes(
+        env_ids,
+        episodes,
+        seed,
+        policy,
+        max_turns,
+        None if out_dir is None else str(out_dir),
+        None if tasks is None else [json.dumps(t) for t in tasks],
+        json.dumps(config) if config else None,
+        fuel,
+        memory_mb,
+        deadline_s,
+        threads,
+        run_id,
+    )
+    return CollectResult(table=table, **summary)
+
+
+def read_trajectories(path: str | Path) -> _core.ArrowTable:
+    """Read sandgym Parquet (a file or a directory of parts), checking it has sandgym's schema."""
+    return _core.read_trajectories(str(path))

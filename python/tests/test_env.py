@@ -1,0 +1,101 @@
+import json
+import sys
+
+import gymnasium
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import sandgym
+from sandgym import errors
+
+BUNDLED = [spec["id"] for spec in sandgym.list_envs()]
+
+
+def test_bundled_ids():
+    assert BUNDLED == ["countdown-v0", "parity-v0"]
+
+
+@pytest.mark.parametrize("env_id", BUNDLED)
+def test_gymnasium_env_checker(env_id):
+    env = sandgym.make(env_id)
+    assert isinstance(env, gymnasium.Env)
+    check_env(env, skip_render_check=True)
+
+
+@pytest.mark.parametrize("env_id", BUNDLED)
+def test_expert_episode_and_determinism(env_id):
+    def play(seed):
+        env = sandgym.make(env_id)
+        obs, info = env.reset(seed=seed)
+        trace = [json.dumps(obs)]
+        for _ in range(16):
+            action = env.expert_action()
+            obs, reward, terminated, truncated, info = env.step(action)
+            trace.append(json.dumps([obs, reward, terminated, truncated]))
+            if terminated or truncated:
+                break
+        return trace, info
+
+    trace, info = play(3)
+    assert info["success"] is True
+    assert trace == play(3)[0]
+    assert trace != play(4)[0]
+
+
+def test_text_actions_are_parsed_and_format_errors_are_observations():
+    env = sandgym.make("countdown-v0")
+    obs, info = env.reset(seed=0)
+    assert obs[0]["role"] == "system" and obs[1]["role"] == "user"
+    obs, reward, terminated, truncated, info = env.step(
+        '<tool_call>{"name": "calc", "arguments": {"expression": "6*7"}}</tool_call>'
+    )
+    assert obs[0]["role"] == "tool" and "42" in obs[0]["content"]
+    obs, reward, terminated, truncated, _ = env.step("<tool_call>{broken</tool_call>")
+    assert obs[0]["content"].startswith("Format error")
+    assert reward == 0.0 and not terminated
+    assert env.conversation[-2]["role"] == "assistant"
+
+
+def test_config_knobs_and_task_option():
+    env = sandgym.make("parity-v0", d=8)
+    obs, info = env.reset(seed=1)
+    assert len(info["task"]["bits"]) == 8
+    obs, info = env.reset(seed=2, options={"task": {"bits": "1011"}})
+    assert "1011" in obs[-1]["content"]
+    with pytest.raises(errors.RejectedError):
+        sandgym.make("parity-v0", no_such_knob=1)
+    with pytest.raises(errors.RejectedError):
+        env.reset(seed=0, options={"task": {"bits": "10x1"}})
+
+
+def test_fork_and_snapshot():
+    env = sandgym.make("countdown-v0")
+    env.reset(seed=5)
+    calc = {"content": "", "tool_calls": [{"id": "c", "name": "calc", "arguments": '{"expression": "2+3"}'}]}
+    env.step(calc)
+    fork = env.fork()
+    snap = env.snapshot()
+    assert snap.memory_bytes > 0
+    a = env.step(calc)
+    b = fork.step(calc)
+    assert a[:4] == b[:4]
+    env.restore(snap)
+    assert env.step(calc)[:4] == a[:4]
+
+
+def test_step_after_end_raises_reset_needed():
+    env = sandgym.make("parity-v0", d=4)
+    env.reset(seed=0)
+    env.step(env.expert_action())
+    with pytest.raises(errors.ResetNeededError):
+        env.step("anything")
+
+
+def test_unknown_env():
+    with pytest.raises(errors.UnknownEnvError):
+        sandgym.make("nope-v0")
+
+
+def test_package_is_installed_not_source():
+    assert "site-packages" in sandgym.__file__ or "dist-packages" in sandgym.__file__, sandgym.__file__
+    assert sys.modules["sandgym._core"].__file__.endswith((".so", ".pyd"))

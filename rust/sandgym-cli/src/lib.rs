@@ -1,0 +1,445 @@
+//! The `sandgym` command line, as a library: `main(argv)` parses with clap and runs one command.
+//! The cargo binary and the Python console script (through `sandgym._core.cli_main`) both call it.
+//! Progress and diagnostics go to stderr; stdout carries only results (tables, summaries, JSON).
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use sandgym_core::collect::{self, CollectOptions, CollectSummary};
+use sandgym_core::store::{self, WriteSummary, WriterOptions};
+use sandgym_core::{EnvOptions, Error, Limits, Role, Trajectory, policy, registry};
+use serde_json::Value;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sandgym",
+    version,
+    about = "Sandboxed, forkable wasm environments for training LLM agents"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the bundled environments and their tools.
+    Envs {
+        /// Print the specs as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Collect trajectories into Parquet.
+    Collect(CollectArgs),
+    /// Show the schema, counts and one trajectory of a Parquet file or output directory.
+    Inspect {
+        /// A `.parquet` file or a directory of them.
+        path: PathBuf,
+        /// Which row to render (default: the first).
+        #[arg(long, default_value_t = 0)]
+        row: usize,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct CollectArgs {
+    /// Env id (`countdown-v0`) or path to a `.wasm`; repeat for several. Default: every bundled env.
+    #[arg(long = "env")]
+    envs: Vec<String>,
+    /// Episodes per env.
+    #[arg(long, short = 'n', default_value_t = 100)]
+    episodes: u64,
+    /// Seed of the first episode; episode i uses seed + i.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// `expert` or `random`.
+    #[arg(long, default_value = "expert")]
+    policy: String,
+    /// Turns after which an episode is truncated.
+    #[arg(long, default_value_t = 16)]
+    max_turns: u32,
+    /// Output directory for the Parquet part files.
+    #[arg(long, short = 'o', default_value = "sandgym-out")]
+    out: PathBuf,
+    /// JSONL file of tasks to play (one task object per line) instead of generated tasks.
+    #[arg(long)]
+    tasks: Option<PathBuf>,
+    /// Env configuration as a JSON object, e.g. '{"d": 16}'.
+    #[arg(long)]
+    config: Option<String>,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Fuel (≈ wasm instructions) per guest call.
+    #[arg(long)]
+    fuel: Option<u64>,
+    /// Guest memory cap in MiB.
+    #[arg(long)]
+    memory_mb: Option<usize>,
+    /// Wall-clock deadline per guest call, in seconds.
+    #[arg(long)]
+    deadline_s: Option<f64>,
+    /// No progress bar.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+/// Runs the CLI with `args` (including the program name) and returns the process exit code.
+pub fn main(args: Vec<String>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let result = match cli.command {
+        Command::Envs { json } => envs(json),
+        Command::Collect(args) => run_collect(args),
+        Command::Inspect { path, row } => inspect(&path, row),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(err) => {
+            eprintln!("error: {err}");
+            1
+        }
+    }
+}
+
+fn envs(json: bool) -> Result<(), Error> {
+    let specs = registry::list()?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let value: Vec<Value> = specs
+            .iter()
+            .map(|s| serde_json::json!({"id": s.id, "info": s.info}))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&value).expect("json")
+        );
+        return Ok(());
+    }
+    for spec in specs {
+        let _ = writeln!(out, "{}  {}", spec.id, spec.info.description);
+        for tool in &spec.info.tools {
+            let function = tool.get("function").unwrap_or(tool);
+            let name = function.get("name").and_then(Value::as_str).unwrap_or("?");
+            let params: Vec<&str> = function
+                .pointer("/parameters/properties")
+                .and_then(Value::as_object)
+                .map(|p| p.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            let description = function
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let _ = writeln!(out, "    {name}({})  {description}", params.join(", "));
+        }
+        let caps = &spec.info.capabilities;
+        let _ = writeln!(
+            out,
+            "    expert: {}  admissible actions: {}  generates tasks: {}",
+            yes(caps.expert),
+            yes(caps.actions),
+            yes(caps.generates_tasks)
+        );
+    }
+    Ok(())
+}
+
+fn yes(flag: bool) -> &'static str {
+    if flag { "yes" } else { "no" }
+}
+
+/// Reads a JSONL task file; a bad line is an error naming the line.
+pub fn read_tasks(path: &Path) -> Result<Vec<Value>, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::io(format!("cannot read task file `{}`", path.display()), e))?;
+    let mut tasks = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let task: Value = serde_json::from_str(line).map_err(|e| {
+            Error::InvalidArgument(format!(
+                "{}:{}: not a JSON task: {e}",
+                path.display(),
+                number + 1
+            ))
+        })?;
+        tasks.push(task);
+    }
+    if tasks.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "task file `{}` holds no tasks",
+            path.display()
+        )));
+    }
+    Ok(tasks)
+}
+
+fn limits_from(args: &CollectArgs) -> Result<Limits, Error> {
+    let mut limits = Limits::default();
+    if let Some(fuel) = args.fuel {
+        limits.fuel_per_call = fuel;
+    }
+    if let Some(mb) = args.memory_mb {
+        limits.memory_bytes = mb << 20;
+    }
+    if let Some(seconds) = args.deadline_s {
+        if !(seconds > 0.0 && seconds.is_finite()) {
+            return Err(Error::InvalidArgument(format!(
+                "--deadline-s must be positive, got {seconds}"
+            )));
+        }
+        limits.deadline = Duration::from_secs_f64(seconds);
+    }
+    Ok(limits)
+}
+
+fn run_collect(args: CollectArgs) -> Result<(), Error> {
+    let env_ids: Vec<String> = if args.envs.is_empty() {
+        registry::list()?.into_iter().map(|s| s.id).collect()
+    } else {
+        args.envs
+            .iter()
+            .map(|id| registry::canonical_id(id))
+            .collect::<Result<_, _>>()?
+    };
+    let config = match &args.config {
+        Some(text) => serde_json::from_str(text)
+            .map_err(|e| Error::InvalidArgument(format!("--config is not JSON: {e}")))?,
+        None => Value::Null,
+    };
+    let tasks = args.tasks.as_deref().map(read_tasks).transpose()?;
+    let policy = policy::by_name(&args.policy)?;
+    let options = CollectOptions {
+        max_turns: args.max_turns,
+        env_options: EnvOptions {
+            config,
+            limits: limits_from(&args)?,
+        },
+        ..CollectOptions::default()
+    };
+    let plan = collect::plan(&env_ids, args.episodes, args.seed, tasks.as_deref());
+    let progress = Progress::new(plan.len(), !args.quiet && std::io::stderr().is_terminal());
+    let run = || {
+        collect::collect_to_dir(
+            &plan,
+            policy.as_ref(),
+            &options,
+            &args.out,
+            WriterOptions::default(),
+            &|done| progress.update(done),
+        )
+    };
+    let (summary, written) = match args.threads {
+        Some(threads) => rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .build()
+            .map_err(|e| Error::InvalidArgument(format!("--threads: {e}")))?
+            .install(run)?,
+        None => run()?,
+    };
+    progress.finish();
+    print_summary(&env_ids, &options.run_id, &summary, &written);
+    Ok(())
+}
+
+fn print_summary(
+    env_ids: &[String],
+    run_id: &str,
+    summary: &CollectSummary,
+    written: &WriteSummary,
+) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "run {run_id}: {} envs ({})",
+        env_ids.len(),
+        env_ids.join(", ")
+    );
+    let _ = writeln!(
+        out,
+        "episodes: {}  success rate: {:.3}  errors: {}  mean reward: {:.3}",
+        summary.episodes,
+        summary.success_rate(),
+        summary.errors,
+        if summary.episodes > 0 {
+            summary.total_reward / summary.episodes as f64
+        } else {
+            0.0
+        }
+    );
+    let _ = writeln!(
+        out,
+        "steps: {}  wall time: {:.2} s  steps/s: {:.0}",
+        summary.steps,
+        summary.wall_time_s,
+        summary.steps_per_second()
+    );
+    for file in &written.files {
+        let _ = writeln!(out, "wrote {}", file.display());
+    }
+    let _ = writeln!(out, "rows: {}  bytes: {}", written.rows, written.bytes);
+}
+
+/// A one-line progress bar on stderr, redrawn at most ten times a second.
+struct Progress {
+    total: usize,
+    enabled: bool,
+    started: Instant,
+    last_draw: Mutex<Instant>,
+}
+
+impl Progress {
+    fn new(total: usize, enabled: bool) -> Self {
+        let now = Instant::now();
+        Progress {
+            total,
+            enabled,
+            started: now,
+            last_draw: Mutex::new(now - Duration::from_secs(1)),
+        }
+    }
+
+    fn update(&self, done: usize) {
+        if !self.enabled {
+            return;
+        }
+        let mut last = self.last_draw.lock().expect("progress");
+        if last.elapsed() < Duration::from_millis(100) && done < self.total {
+            return;
+        }
+        *last = Instant::now();
+        let width = 30;
+        let filled = if self.total == 0 {
+            width
+        } else {
+            done * width / self.total
+        };
+        let rate = done as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+        eprint!(
+            "\r[{}{}] {done}/{} episodes  {rate:.0}/s ",
+            "#".repeat(filled),
+            "-".repeat(width - filled),
+            self.total
+        );
+    }
+
+    fn finish(&self) {
+        if self.enabled {
+            eprintln!();
+        }
+    }
+}
+
+fn inspect(path: &Path, row: usize) -> Result<(), Error> {
+    let rows = store::read_dir_or_file(path)?;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}: {} episodes", path.display(), rows.len());
+    let _ = writeln!(out, "\nschema:");
+    for field in store::schema().fields() {
+        let _ = writeln!(
+            out,
+            "  {:<16} {}{}",
+            field.name(),
+            field.data_type(),
+            if field.is_nullable() {
+                " (nullable)"
+            } else {
+                ""
+            }
+        );
+    }
+    let _ = writeln!(out, "\ncounts:");
+    let mut by_env: std::collections::BTreeMap<(&str, &str), (u64, u64, f64)> = Default::default();
+    let mut by_error: std::collections::BTreeMap<&str, u64> = Default::default();
+    for traj in &rows {
+        let entry = by_env
+            .entry((traj.env_id.as_str(), traj.policy.as_str()))
+            .or_default();
+        entry.0 += 1;
+        entry.1 += u64::from(traj.success);
+        entry.2 += traj.total_reward;
+        if let Some(kind) = &traj.error_kind {
+            *by_error.entry(kind.as_str()).or_default() += 1;
+        }
+    }
+    for ((env, policy), (n, ok, reward)) in &by_env {
+        let _ = writeln!(
+            out,
+            "  {env} [{policy}]: {n} episodes, success rate {:.3}, mean reward {:.3}",
+            *ok as f64 / *n as f64,
+            reward / *n as f64
+        );
+    }
+    for (kind, n) in &by_error {
+        let _ = writeln!(out, "  error {kind}: {n}");
+    }
+    if let Some(traj) = rows.get(row) {
+        let _ = writeln!(out, "\nrow {row}:");
+        let _ = write!(out, "{}", render(traj));
+    } else if !rows.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "--row {row}: there are only {} rows",
+            rows.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Renders one trajectory as readable text.
+pub fn render(traj: &Trajectory) -> String {
+    let mut text = format!(
+        "episode {} (env {}, task {}, seed {}, policy {})\n",
+        traj.episode_id, traj.env_id, traj.task_id, traj.seed, traj.policy
+    );
+    for message in &traj.messages {
+        let role = message.role.as_str().to_uppercase();
+        match message.role {
+            Role::Tool => text.push_str(&format!(
+                "--- {role} ({}) ---\n{}\n",
+                message.name.as_deref().unwrap_or("?"),
+                message.content
+            )),
+            _ => {
+                text.push_str(&format!("--- {role} ---\n"));
+                if !message.content.is_empty() {
+                    text.push_str(&message.content);
+                    text.push('\n');
+                }
+                for call in &message.tool_calls {
+                    text.push_str(&format!(
+                        "[call {}] {}({})\n",
+                        call.id, call.name, call.arguments
+                    ));
+                }
+            }
+        }
+    }
+    text.push_str(&format!(
+        "=== reward {:.3} (turns {:?})  success {}  terminated {}  truncated {}  turns {}  tool calls {}  tool errors {}\n",
+        traj.total_reward,
+        traj.turn_rewards,
+        traj.success,
+        traj.terminated,
+        traj.truncated,
+        traj.num_turns,
+        traj.num_tool_calls,
+        traj.num_tool_errors
+    ));
+    if let Some(kind) = &traj.error_kind {
+        text.push_str(&format!(
+            "error [{kind}]: {}\n",
+            traj.error_message.as_deref().unwrap_or("")
+        ));
+    }
+    text
+}

@@ -1,0 +1,320 @@
+//! Runs episodes: asks the policy, steps the env, appends turns. The only module that sees both policy
+//! and env. Episodes run in parallel on rayon; each finished `Trajectory` goes to a sink (usually the
+//! background Parquet writer). A failing episode becomes a row with its error, never a failed run.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use rayon::prelude::*;
+use sandgym_abi::{Action, Message, Role};
+use serde_json::Value;
+
+use crate::env::{Env, EnvOptions};
+use crate::error::{Error, Result};
+use crate::policy::{Policy, PolicyInput};
+use crate::registry;
+use crate::store::{WriteSummary, Writer, WriterOptions};
+use crate::trajectory::Trajectory;
+
+/// One planned episode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpisodeSpec {
+    pub env_id: String,
+    /// Position in the plan; makes `episode_id` unique within a run.
+    pub episode_index: u64,
+    pub seed: u64,
+    /// The task to play, or `None` to let the env generate one from the seed.
+    pub task: Option<Value>,
+}
+
+/// Settings shared by every episode of a run.
+#[derive(Debug, Clone)]
+pub struct CollectOptions {
+    pub run_id: String,
+    /// Turns after which an episode is cut off (`truncated`).
+    pub max_turns: u32,
+    /// Env configuration and sandbox limits.
+    pub env_options: EnvOptions,
+}
+
+impl Default for CollectOptions {
+    fn default() -> Self {
+        CollectOptions {
+            run_id: new_run_id(),
+            max_turns: 16,
+            env_options: EnvOptions::default(),
+        }
+    }
+}
+
+/// A run id from the clock and process id: unique enough to tell runs apart in one dataset.
+pub fn new_run_id() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!(
+        "run-{}-{:x}",
+        now.as_secs(),
+        (now.subsec_nanos() as u64) ^ u64::from(std::process::id())
+    )
+}
+
+/// Plans `episodes` episodes per env with seeds `seed, seed + 1, …`. With `tasks`, episode `i` of each env
+/// plays `tasks[i % tasks.len()]` instead of a generated task.
+pub fn plan(
+    env_ids: &[String],
+    episodes: u64,
+    seed: u64,
+    tasks: Option<&[Value]>,
+) -> Vec<EpisodeSpec> {
+    let mut specs = Vec::with_capacity(env_ids.len() * episodes as usize);
+    for env_id in env_ids {
+        for i in 0..episodes {
+            specs.push(EpisodeSpec {
+                env_id: env_id.clone(),
+                episode_index: specs.len() as u64,
+                seed: seed.wrapping_add(i),
+                task: tasks
+                    .filter(|t| !t.is_empty())
+                    .map(|t| t[(i % t.len() as u64) as usize].clone()),
+            });
+        }
+    }
+    specs
+}
+
+/// Aggregate figures of a run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CollectSummary {
+    pub episodes: u64,
+    pub successes: u64,
+    pub errors: u64,
+    /// Env steps taken across all episodes.
+    pub steps: u64,
+    pub total_reward: f64,
+    pub wall_time_s: f64,
+}
+
+impl CollectSummary {
+    pub fn success_rate(&self) -> f64 {
+        if self.episodes == 0 {
+            0.0
+        } else {
+            self.successes as f64 / self.episodes as f64
+        }
+    }
+
+    pub fn steps_per_second(&self) -> f64 {
+        if self.wall_time_s > 0.0 {
+            self.steps as f64 / self.wall_time_s
+        } else {
+            0.0
+        }
+    }
+}
+
+fn count_tool_errors(messages: &[Message]) -> u32 {
+    messages
+        .iter()
+        .filter(|m| {
+            (m.role == Role::Tool && m.content.starts_with("Error"))
+                || (m.role == Role::User && m.content.starts_with("Format error"))
+        })
+        .count() as u32
+}
+
+fn record_error(traj: &mut Trajectory, err: &Error) {
+    traj.error_kind = Some(err.kind().to_string());
+    traj.error_message = Some(err.to_string());
+}
+
+/// Plays one episode on `env` and returns its row. Never fails: errors end the episode and are recorded.
+pub fn run_episode(
+    env: &mut Env,
+    spec: &EpisodeSpec,
+    policy: &dyn Policy,
+    options: &CollectOptions,
+) -> Trajectory {
+    let started = Instant::now();
+    let info = env.info();
+    let mut traj = Trajectory {
+        run_id: options.run_id.clone(),
+        episode_id: format!("{}/{}", spec.env_id, spec.episode_index),
+        episode_index: spec.episode_index,
+        env_id: env.id().to_string(),
+        env_name: info.name.clone(),
+        env_version: info.version,
+        seed: spec.seed,
+        tools: Value::Array(info.tools.clone()).to_string(),
+        policy: policy.name().to_string(),
+        info: "{}".into(),
+        task: spec.task.as_ref().map(Value::to_string).unwrap_or_default(),
+        ..Trajectory::default()
+    };
+    let tools = info.tools.clone();
+    let needs = policy.needs();
+    match env.reset(spec.seed, spec.task.clone()) {
+        Ok(reset) => {
+            traj.task_id = reset.task_id;
+            traj.task = reset.task.to_string();
+            traj.messages = reset.messages;
+            traj.info = reset.info.to_string();
+        }
+        Err(err) => {
+            record_error(&mut traj, &err);
+            traj.wall_time_s = started.elapsed().as_secs_f64();
+            return traj;
+        }
+    }
+    let mut turn = 0u32;
+    let outcome: Result<()> = (|| {
+        while turn < options.max_turns {
+            let expert = if needs.expert { env.expert()? } else { None };
+            let admissible: Vec<Action> = if needs.admissible {
+                env.actions()?
+            } else {
+                Vec::new()
+            };
+            let action = policy.act(&PolicyInput {
+                messages: &traj.messages,
+                tools: &tools,
+                expert: expert.as_ref(),
+                admissible: &admissible,
+                episode_seed: spec.seed,
+                turn,
+            })?;
+            traj.messages.push(Message::assistant(&action));
+            traj.num_tool_calls += action.tool_calls.len() as u32;
+            turn += 1;
+            let out = env.step(&action)?;
+            traj.messages.extend(out.messages);
+            traj.turn_rewards.push(out.reward);
+            traj.info = out.info.to_string();
+            if out.terminated || out.truncated {
+                traj.terminated = out.terminated;
+                traj.truncated = out.truncated;
+                traj.success = out.success;
+                return Ok(());
+            }
+        }
+        traj.truncated = true;
+        Ok(())
+    })();
+    if let Err(err) = outcome {
+        record_error(&mut traj, &err);
+    }
+    traj.num_turns = turn;
+    traj.num_tool_errors = count_tool_errors(&traj.messages);
+    traj.final_reward = traj.turn_rewards.last().copied().unwrap_or(0.0);
+    traj.total_reward = traj.turn_rewards.iter().sum();
+    traj.wall_time_s = started.elapsed().as_secs_f64();
+    traj
+}
+
+/// Runs every episode of `plan` in parallel and hands each finished row to `sink`; `progress` is called
+/// with the number of finished episodes after each one. Envs are made once per worker and env id, and
+/// reused across that worker's episodes.
+pub fn collect(
+    plan: &[EpisodeSpec],
+    policy: &dyn Policy,
+    options: &CollectOptions,
+    sink: &(dyn Fn(Trajectory) -> Result<()> + Sync),
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<CollectSummary> {
+    // Fail fast on what would break every episode: an unknown env or a configuration it rejects.
+    let mut env_ids: Vec<&str> = plan.iter().map(|s| s.env_id.as_str()).collect();
+    env_ids.sort_unstable();
+    env_ids.dedup();
+    for id in &env_ids {
+        registry::make(id, options.env_options.clone())?;
+    }
+    let started = Instant::now();
+    let finished = AtomicUsize::new(0);
+    let successes = AtomicU64::new(0);
+    let errors = AtomicU64::new(0);
+    let steps = AtomicU64::new(0);
+    let reward = Mutex::new(0.0f64);
+    let first_sink_error: Mutex<Option<Error>> = Mutex::new(None);
+    plan.par_iter()
+        .for_each_init(HashMap::<String, Env>::new, |envs, spec| {
+            if first_sink_error.lock().expect("sink error").is_some() {
+                return;
+            }
+            let traj = match envs.get_mut(&spec.env_id) {
+                Some(env) => run_episode(env, spec, policy, options),
+                None => match registry::make(&spec.env_id, options.env_options.clone()) {
+                    Ok(env) => {
+                        let env = envs.entry(spec.env_id.clone()).or_insert(env);
+                        run_episode(env, spec, policy, options)
+                    }
+                    Err(err) => {
+                        let mut traj = Trajectory {
+                            run_id: options.run_id.clone(),
+                            episode_id: format!("{}/{}", spec.env_id, spec.episode_index),
+                            episode_index: spec.episode_index,
+                            env_id: spec.env_id.clone(),
+                            seed: spec.seed,
+                            policy: policy.name().to_string(),
+                            ..Trajectory::default()
+                        };
+                        record_error(&mut traj, &err);
+                        traj
+                    }
+                },
+            };
+            successes.fetch_add(u64::from(traj.success), Ordering::Relaxed);
+            errors.fetch_add(u64::from(traj.error_kind.is_some()), Ordering::Relaxed);
+            steps.fetch_add(u64::from(traj.num_turns), Ordering::Relaxed);
+            *reward.lock().expect("reward") += traj.total_reward;
+            if let Err(err) = sink(traj) {
+                first_sink_error
+                    .lock()
+                    .expect("sink error")
+                    .get_or_insert(err);
+                return;
+            }
+            progress(finished.fetch_add(1, Ordering::Relaxed) + 1);
+        });
+    if let Some(err) = first_sink_error.into_inner().expect("sink error") {
+        return Err(err);
+    }
+    Ok(CollectSummary {
+        episodes: finished.into_inner() as u64,
+        successes: successes.into_inner(),
+        errors: errors.into_inner(),
+        steps: steps.into_inner(),
+        total_reward: reward.into_inner().expect("reward"),
+        wall_time_s: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// [`collect`] into Parquet part files in `out_dir`, through the background writer.
+pub fn collect_to_dir(
+    plan: &[EpisodeSpec],
+    policy: &dyn Policy,
+    options: &CollectOptions,
+    out_dir: &Path,
+    writer_options: WriterOptions,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<(CollectSummary, WriteSummary)> {
+    let writer = Mutex::new(Writer::create(out_dir, writer_options)?);
+    let sink = |traj: Trajectory| -> Result<()> {
+        writer
+            .lock()
+            .expect("writer")
+            .send(traj)
+            .map_err(Error::from)
+    };
+    let summary = collect(plan, policy, options, &sink, progress);
+    // Finalize what was written even when the run failed part way: finished episodes are kept.
+    let written = writer
+        .into_inner()
+        .expect("writer")
+        .finish()
+        .map_err(Error::from);
+    let summary = summary?;
+    Ok((summary, written?))
+}

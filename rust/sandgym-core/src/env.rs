@@ -1,0 +1,247 @@
+//! One live environment: reset / step / expert / actions / snapshot / restore / fork over one sandbox.
+//!
+//! Owns the episode lifecycle (a step after the end needs a reset; a faulted guest is replaced by a
+//! fresh, reconfigured instance at the next reset) and the JSON decoding of guest output. Knows nothing
+//! of policies, trajectories or storage.
+
+use std::sync::Arc;
+
+use sandgym_abi::{Action, EnvInfo, Envelope, ResetInput, ResetOutput, StepOutput};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::sandbox::{Call, Limits, Program, Query, Sandbox, Snapshot};
+
+/// How to build an env: guest configuration knobs and sandbox limits.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EnvOptions {
+    /// JSON object of the env's configuration knobs (see `EnvInfo::default_config`); `Null` for defaults.
+    pub config: Value,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// No episode yet, or the last one ended with a fault.
+    Idle,
+    Running,
+    Ended,
+}
+
+/// A live environment instance.
+pub struct Env {
+    id: String,
+    program: Program,
+    options: EnvOptions,
+    info: Arc<EnvInfo>,
+    sandbox: Sandbox,
+    phase: Phase,
+}
+
+/// A copy of an env's complete state between two calls; restores into the env it came from or any fork.
+#[derive(Clone)]
+pub struct EnvSnapshot {
+    sandbox: Snapshot,
+    phase: Phase,
+}
+
+impl EnvSnapshot {
+    /// Bytes of guest memory this snapshot holds.
+    pub fn memory_bytes(&self) -> usize {
+        self.sandbox.memory_bytes()
+    }
+}
+
+fn decode<T: DeserializeOwned>(sandbox: &mut Sandbox, bytes: &[u8], what: &str) -> Result<T> {
+    match serde_json::from_slice::<Envelope<T>>(bytes) {
+        Ok(envelope) => Result::<T, String>::from(envelope).map_err(|message| Error::Rejected {
+            env: sandbox.program().origin().to_string(),
+            call: leak_call(what),
+            message,
+        }),
+        Err(err) => {
+            let preview: String = String::from_utf8_lossy(&bytes[..bytes.len().min(120)]).into();
+            Err(sandbox.malformed(format!(
+                "{what} output is not valid: {err} (starts with {preview:?})"
+            )))
+        }
+    }
+}
+
+/// Names of the calls, as `Error::Rejected` reports them.
+fn leak_call(what: &str) -> &'static str {
+    match what {
+        "configure" => "the configuration",
+        "reset" => "the task",
+        "step" => "the action",
+        "info" => "the info request",
+        "expert" => "the expert request",
+        _ => "the actions request",
+    }
+}
+
+impl Env {
+    /// Instantiates `program`, reads its info and applies `options.config`. `id` names the env in rows.
+    pub fn new(id: impl Into<String>, program: &Program, options: EnvOptions) -> Result<Env> {
+        let id = id.into();
+        let mut sandbox = Sandbox::new(program, &options.limits)?;
+        let bytes = sandbox
+            .query(Query::Info)?
+            .expect("info is a required export");
+        let info: EnvInfo = decode(&mut sandbox, &bytes, "info")?;
+        configure(&mut sandbox, &options.config)?;
+        Ok(Env {
+            id,
+            program: program.clone(),
+            options,
+            info: Arc::new(info),
+            sandbox,
+            phase: Phase::Idle,
+        })
+    }
+
+    /// The id this env was made with (registered id or path).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub(crate) fn rename(&mut self, id: String) {
+        self.id = id;
+    }
+
+    /// Static description: name, version, prompt, tools, capabilities.
+    pub fn info(&self) -> &EnvInfo {
+        &self.info
+    }
+
+    pub fn options(&self) -> &EnvOptions {
+        &self.options
+    }
+
+    /// Whether an episode is in progress (reset done, not yet terminated or truncated).
+    pub fn is_running(&self) -> bool {
+        self.phase == Phase::Running
+    }
+
+    /// Starts an episode. With `task = None` the env generates one from `seed`.
+    /// After a guest fault the instance is replaced by a fresh one first.
+    pub fn reset(&mut self, seed: u64, task: Option<Value>) -> Result<ResetOutput> {
+        if self.sandbox.is_poisoned() {
+            let mut fresh = Sandbox::new(&self.program, &self.options.limits)?;
+            configure(&mut fresh, &self.options.config)?;
+            self.sandbox = fresh;
+        }
+        self.phase = Phase::Idle;
+        self.sandbox.reseed(seed);
+        let input = serde_json::to_vec(&ResetInput { seed, task }).expect("reset input encodes");
+        let bytes = self.sandbox.call(Call::Reset, &input)?;
+        let output: ResetOutput = decode(&mut self.sandbox, &bytes, "reset")?;
+        self.phase = Phase::Running;
+        Ok(output)
+    }
+
+    /// Applies one action. A guest fault ends the episode (the next `reset` recovers).
+    pub fn step(&mut self, action: &Action) -> Result<StepOutput> {
+        if self.phase != Phase::Running {
+            return Err(Error::ResetNeeded);
+        }
+        let input = serde_json::to_vec(action).expect("actions encode");
+        let result = self
+            .sandbox
+            .call(Call::Step, &input)
+            .and_then(|bytes| decode::<StepOutput>(&mut self.sandbox, &bytes, "step"));
+        match &result {
+            Ok(out) if out.terminated || out.truncated => self.phase = Phase::Ended,
+            Ok(_) => {}
+            Err(Error::Rejected { .. }) => {}
+            Err(_) => self.phase = Phase::Idle,
+        }
+        result
+    }
+
+    /// The expert's next action; `None` when the env has no expert or none applies in this state.
+    pub fn expert(&mut self) -> Result<Option<Action>> {
+        self.query_optional(Query::Expert, "expert")
+            .map(Option::flatten)
+    }
+
+    /// The admissible actions in this state (empty when the env cannot list them).
+    pub fn actions(&mut self) -> Result<Vec<Action>> {
+        self.query_optional(Query::Actions, "actions")
+            .map(Option::unwrap_or_default)
+    }
+
+    fn query_optional<T: DeserializeOwned>(
+        &mut self,
+        query: Query,
+        what: &str,
+    ) -> Result<Option<T>> {
+        if self.phase != Phase::Running {
+            return Err(Error::ResetNeeded);
+        }
+        match self.sandbox.query(query)? {
+            None => Ok(None),
+            Some(bytes) => decode(&mut self.sandbox, &bytes, what).map(Some),
+        }
+    }
+
+    /// Copies the env's state. Taken between calls, it captures the episode exactly.
+    pub fn snapshot(&self) -> Result<EnvSnapshot> {
+        Ok(EnvSnapshot {
+            sandbox: self.sandbox.snapshot()?,
+            phase: self.phase,
+        })
+    }
+
+    /// Rewinds to `snapshot` (taken from this env or a fork of it).
+    pub fn restore(&mut self, snapshot: &EnvSnapshot) -> Result<()> {
+        self.sandbox.restore(&snapshot.sandbox)?;
+        self.phase = snapshot.phase;
+        Ok(())
+    }
+
+    /// An independent copy in the same state: same actions ⇒ same outputs, byte for byte.
+    pub fn fork(&self) -> Result<Env> {
+        Ok(Env {
+            id: self.id.clone(),
+            program: self.program.clone(),
+            options: self.options.clone(),
+            info: self.info.clone(),
+            sandbox: self.sandbox.fork()?,
+            phase: self.phase,
+        })
+    }
+
+    /// A new env of the same program in `snapshot`'s state.
+    pub fn fork_from(&self, snapshot: &EnvSnapshot) -> Result<Env> {
+        Ok(Env {
+            id: self.id.clone(),
+            program: self.program.clone(),
+            options: self.options.clone(),
+            info: self.info.clone(),
+            sandbox: Sandbox::from_snapshot(
+                &self.program,
+                &self.options.limits,
+                &snapshot.sandbox,
+            )?,
+            phase: snapshot.phase,
+        })
+    }
+
+    /// Current guest memory in bytes.
+    pub fn memory_bytes(&self) -> usize {
+        self.sandbox.memory_bytes()
+    }
+
+    /// What the guest printed to stdout since the last call to this method.
+    pub fn take_stdout(&mut self) -> String {
+        self.sandbox.take_stdout()
+    }
+}
+
+fn configure(sandbox: &mut Sandbox, config: &Value) -> Result<()> {
+    let input = serde_json::to_vec(config).expect("config encodes");
+    let bytes = sandbox.call(Call::Configure, &input)?;
+    decode::<()>(sandbox, &bytes, "configure")
+}

@@ -1,0 +1,37 @@
+//! The core of sandgym, written in Rust. Data flows one way:
+//! `policy ─Action→ env (sandbox) ─Step→ collect ─Trajectory→ store ─→ .parquet`.
+//!
+//! - [`sandbox`] owns wasmtime: engine, module cache, limits, the WASI shim, memory snapshots.
+//! - [`env`] is one live environment over one sandbox; [`vec`] steps many on rayon.
+//! - [`registry`] maps env ids and `.wasm` paths to programs.
+//! - [`parse`] turns model text into actions; [`policy`] chooses actions.
+//! - [`collect`] runs episodes (the one module that meets both policy and env).
+//! - [`trajectory`] is the row; [`store`] writes rows to Parquet.
+
+pub mod collect;
+pub mod env;
+pub mod error;
+pub mod parse;
+pub mod policy;
+pub mod registry;
+pub mod rng;
+pub mod sandbox;
+pub mod store;
+pub mod trajectory;
+pub mod vec;
+
+pub use sandgym_abi as abi;
+pub use sandgym_abi::{Action, EnvInfo, Message, ResetOutput, Role, StepOutput, ToolCall};
+
+pub use env::{Env, EnvOptions, EnvSnapshot};
+pub use error::{Error, GuestFault, Result};
+pub use sandbox::Limits;
+pub use trajectory::Trajectory;
+pub use vec::VecEnv;
+
+/// The sandgym version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Directory of the test guests built with the host (hostile_*.wasm and the bundled envs).
+#[doc(hidden)]
+pub const GUEST_DIR: &str = env!("SANDGYM_GUEST_DIR");

@@ -1,0 +1,184 @@
+//! The process-wide wasmtime engine, its epoch ticker, and the compiled-module cache (in memory and on disk).
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, Module, PoolingAllocationConfig};
+
+use crate::error::{Error, Result};
+
+/// How often the watchdog advances the engine epoch. A call's wall-clock deadline is counted in ticks.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// The hard ceiling for any guest memory; `Limits::memory_bytes` may only lower it.
+pub(crate) const MAX_MEMORY_BYTES: usize = 1 << 30;
+
+/// Default number of live instances the pooling allocator holds (`SANDGYM_POOL_SLOTS` overrides).
+const DEFAULT_POOL_SLOTS: u32 = 1024;
+
+pub(crate) struct Shared {
+    pub engine: Engine,
+    pub pool_slots: Option<u32>,
+    modules: Mutex<HashMap<[u8; 32], Module>>,
+    cache_dir: Option<PathBuf>,
+}
+
+/// The engine every sandbox shares. Built once: cranelift, fuel and epoch interruption always on (both
+/// are part of the compiled code, so they cannot vary per env), pooling allocator when the OS allows it.
+pub(crate) fn shared() -> Result<&'static Shared> {
+    static SHARED: OnceLock<std::result::Result<Shared, String>> = OnceLock::new();
+    SHARED
+        .get_or_init(build_shared)
+        .as_ref()
+        .map_err(|e| Error::Sandbox(e.clone()))
+}
+
+fn base_config() -> Config {
+    let mut config = Config::new();
+    config
+        .consume_fuel(true)
+        .epoch_interruption(true)
+        .max_wasm_stack(512 * 1024)
+        .memory_init_cow(true);
+    config
+}
+
+fn build_shared() -> std::result::Result<Shared, String> {
+    let slots = std::env::var("SANDGYM_POOL_SLOTS")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(DEFAULT_POOL_SLOTS);
+    // The pooling allocator reserves virtual memory for every slot up front; where the OS refuses that
+    // (strict overcommit, `ulimit -v`), fall back to on-demand allocation rather than failing.
+    let (engine, pool_slots) = match (slots > 0).then(|| pooled_engine(slots)) {
+        Some(Ok(engine)) => (engine, Some(slots)),
+        _ => (
+            Engine::new(&base_config()).map_err(|e| e.to_string())?,
+            None,
+        ),
+    };
+    let ticker = engine.weak();
+    std::thread::Builder::new()
+        .name("sandgym-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = ticker.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .map_err(|e| format!("cannot start the epoch thread: {e}"))?;
+    Ok(Shared {
+        engine,
+        pool_slots,
+        modules: Mutex::new(HashMap::new()),
+        cache_dir: cache_dir(),
+    })
+}
+
+fn pooled_engine(slots: u32) -> wasmtime::Result<Engine> {
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_memories(slots)
+        .total_tables(slots)
+        .total_core_instances(slots)
+        .max_memory_size(MAX_MEMORY_BYTES)
+        // Forks restore into fresh slots; keeping a slot's first pages resident avoids page faults there.
+        .linear_memory_keep_resident(1 << 20);
+    let mut config = base_config();
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&config)
+}
+
+fn cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("SANDGYM_CACHE_DIR") {
+        return (!dir.is_empty()).then(|| PathBuf::from(dir).join("modules"));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("sandgym").join("modules"))
+}
+
+/// Feeds `Hash` output into SHA-256, so wasmtime's engine-compatibility hash becomes part of a stable key.
+struct ShaHasher(Sha256);
+
+impl Hasher for ShaHasher {
+    fn finish(&self) -> u64 {
+        0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Shared {
+    /// Compiles `wasm`, or returns it from the in-process cache, or deserializes it from the disk cache.
+    /// The disk key covers the module bytes, wasmtime's version and the engine configuration, so a
+    /// `.cwasm` built by another wasmtime or another config is never loaded.
+    pub fn module(&self, wasm: &[u8], origin: &str) -> Result<(Module, [u8; 32])> {
+        let digest: [u8; 32] = Sha256::digest(wasm).into();
+        if let Some(module) = self.modules.lock().expect("module cache").get(&digest) {
+            return Ok((module.clone(), digest));
+        }
+        let module = self.load_or_compile(wasm, &digest, origin)?;
+        self.modules
+            .lock()
+            .expect("module cache")
+            .insert(digest, module.clone());
+        Ok((module, digest))
+    }
+
+    fn load_or_compile(&self, wasm: &[u8], digest: &[u8; 32], origin: &str) -> Result<Module> {
+        let path = self.cache_dir.as_ref().map(|dir| {
+            let mut hasher = ShaHasher(Sha256::new());
+            hasher.write(digest);
+            // The compatibility hash covers wasmtime's version and every setting that affects code.
+            hasher.write(b"sandgym-module-cache-v1");
+            self.engine
+                .precompile_compatibility_hash()
+                .hash(&mut hasher);
+            dir.join(format!("{}.cwasm", hex(&hasher.0.finalize())))
+        });
+        if let Some(path) = path.as_deref().filter(|p| p.is_file()) {
+            // SAFETY: the file was written by `store_cache` below from `Module::serialize` of this very
+            // engine configuration (the key includes the wasmtime version and the engine's compatibility
+            // hash), and it is written to a temp name then renamed, so it is never seen half-written.
+            // wasmtime also checks the header and refuses artifacts of another version or config.
+            #[expect(unsafe_code, reason = "loading our own precompiled module cache")]
+            let loaded = unsafe { Module::deserialize_file(&self.engine, path) };
+            if let Ok(module) = loaded {
+                return Ok(module);
+            }
+        }
+        let module =
+            Module::new(&self.engine, wasm).map_err(|e| Error::invalid_module(origin, e))?;
+        if let Some(path) = path {
+            // A cache that cannot be written (read-only home, full disk) only costs start-up time.
+            let _ = store_cache(&module, &path);
+        }
+        Ok(module)
+    }
+}
+
+fn store_cache(module: &Module, path: &Path) -> std::io::Result<()> {
+    let bytes = module.serialize().map_err(std::io::Error::other)?;
+    let dir = path.parent().expect("cache path has a parent");
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{}.{}.tmp", std::process::id(), fastrand_suffix()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// A per-process counter is enough to keep temp names of concurrent writers apart.
+fn fastrand_suffix() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}

@@ -1,0 +1,53 @@
+//! The in-memory trajectory row: one finished episode, as the collectors produce it and the store writes it.
+//!
+//! Plain data only. It knows nothing of envs, policies or Parquet; `docs/schema.md` documents each field
+//! as the column it becomes.
+
+use sandgym_abi::Message;
+
+/// One finished (or failed) episode. Field order and meaning match the Parquet columns (`store::schema`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Trajectory {
+    /// Identifies the collection run that produced this row.
+    pub run_id: String,
+    /// Unique within the run: `{env_id}/{episode_index}`.
+    pub episode_id: String,
+    /// Position of the episode in the run's plan (stable across resumed runs).
+    pub episode_index: u64,
+    /// Registered id (`countdown-v0`) or the path of a `.wasm` loaded by path.
+    pub env_id: String,
+    pub env_name: String,
+    pub env_version: u32,
+    /// Stable id of the task played; empty if reset failed before a task existed.
+    pub task_id: String,
+    /// The task as JSON; resetting with it replays the same task.
+    pub task: String,
+    pub seed: u64,
+    /// The whole conversation, system prompt first, in the OpenAI chat shape.
+    pub messages: Vec<Message>,
+    /// Tool schemas offered to the agent, as a JSON array string (OpenAI function-calling shape).
+    pub tools: String,
+    /// Reward of each step, in order.
+    pub turn_rewards: Vec<f64>,
+    /// Reward of the last step (0 when no step was taken).
+    pub final_reward: f64,
+    /// Sum of `turn_rewards`.
+    pub total_reward: f64,
+    pub success: bool,
+    pub terminated: bool,
+    pub truncated: bool,
+    /// Stable snake_case code from `Error::kind`, or `None` when the episode ran cleanly.
+    pub error_kind: Option<String>,
+    pub error_message: Option<String>,
+    /// Agent turns taken (steps, including format errors).
+    pub num_turns: u32,
+    pub num_tool_calls: u32,
+    /// Tool results that report an error, plus format errors.
+    pub num_tool_errors: u32,
+    /// Name of the policy that acted.
+    pub policy: String,
+    /// Wall-clock seconds the episode took, env and policy together.
+    pub wall_time_s: f64,
+    /// `info` of the last step (or of the reset when no step was taken), as a JSON string.
+    pub info: String,
+}

@@ -1,0 +1,9 @@
+//! One integration test binary, one module per topic (as in wasmtime's tests/all).
+
+mod collect;
+mod common;
+mod docs;
+mod fork;
+mod hostile;
+mod sandbox;
+mod store;

@@ -1,0 +1,151 @@
+//! `collect` for Python, mirroring `sandgym_core::collect`: episodes run on Rust threads with the GIL
+//! released, into Parquet files or into an in-memory Arrow table.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use sandgym_core::collect::{self, CollectOptions};
+use sandgym_core::store::{self, WriterOptions};
+use sandgym_core::{Error, Trajectory, policy, registry};
+use serde_json::Value;
+
+use crate::arrow::ArrowTable;
+use crate::env::env_options;
+use crate::error::IntoPy;
+
+/// Collects `episodes` episodes per env with a built-in policy.
+///
+/// Args:
+///     envs: env ids or `.wasm` paths.
+///     episodes: episodes per env; episode i uses seed `seed + i`.
+///     policy: `"expert"` or `"random"`.
+///     out_dir: write Parquet part files there; when None, return the rows as an Arrow table.
+///     tasks: JSON texts of tasks to play in turn instead of generated ones.
+///     threads: worker threads (default: one per core).
+///
+/// Returns:
+///     `(summary, table)`: a dict of run figures, and an `ArrowTable` (None when `out_dir` is given).
+#[pyfunction]
+#[pyo3(signature = (envs, episodes, seed=0, policy="expert", max_turns=16, out_dir=None, tasks=None, config=None, fuel=None, memory_mb=None, deadline_s=None, threads=None, run_id=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn collect_episodes<'py>(
+    py: Python<'py>,
+    envs: Vec<String>,
+    episodes: u64,
+    seed: u64,
+    policy: &str,
+    max_turns: u32,
+    out_dir: Option<PathBuf>,
+    tasks: Option<Vec<String>>,
+    config: Option<&str>,
+    fuel: Option<u64>,
+    memory_mb: Option<usize>,
+    deadline_s: Option<f64>,
+    threads: Option<usize>,
+    run_id: Option<String>,
+) -> PyResult<(Bound<'py, PyDict>, Option<ArrowTable>)> {
+    let policy = policy::by_name(policy).py_err()?;
+    let tasks: Option<Vec<Value>> = tasks
+        .map(|tasks| {
+            tasks
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    serde_json::from_str(t).map_err(|e| {
+                        Error::InvalidArgument(format!("task {i} is not valid JSON: {e}"))
+                    })
+                })
+                .collect::<Result<_, _>>()
+        })
+        .transpose()
+        .py_err()?;
+    let mut options = CollectOptions {
+        max_turns,
+        env_options: env_options(config, fuel, memory_mb, deadline_s)?,
+        ..CollectOptions::default()
+    };
+    if let Some(run_id) = run_id {
+        options.run_id = run_id;
+    }
+    let work = || -> Result<_, Error> {
+        let env_ids: Vec<String> = envs
+            .iter()
+            .map(|id| registry::canonical_id(id))
+            .collect::<Result<_, _>>()?;
+        let plan = collect::plan(&env_ids, episodes, seed, tasks.as_deref());
+        match &out_dir {
+            Some(dir) => {
+                let (summary, written) = collect::collect_to_dir(
+                    &plan,
+                    policy.as_ref(),
+                    &options,
+                    dir,
+                    WriterOptions::default(),
+                    &|_| {},
+                )?;
+                Ok((summary, Some(written), None))
+            }
+            None => {
+                let rows = Mutex::new(Vec::<Trajectory>::with_capacity(plan.len()));
+                let sink = |t: Trajectory| -> Result<(), Error> {
+                    rows.lock().expect("rows").push(t);
+                    Ok(())
+                };
+                let summary = collect::collect(&plan, policy.as_ref(), &options, &sink, &|_| {})?;
+                let mut rows = rows.into_inner().expect("rows");
+                rows.sort_by_key(|t| t.episode_index);
+                let batch = store::to_record_batch(&rows)?;
+                Ok((
+                    summary,
+                    None,
+                    Some(ArrowTable::new(store::schema(), vec![batch])),
+                ))
+            }
+        }
+    };
+    let (summary, written, table) = py
+        .detach(|| match threads {
+            Some(n) => rayon::ThreadPoolBuilder::new()
+                .num_threads(n.max(1))
+                .build()
+                .map_err(|e| Error::InvalidArgument(format!("threads: {e}")))?
+                .install(work),
+            None => work(),
+        })
+        .py_err()?;
+    let dict = PyDict::new(py);
+    dict.set_item("run_id", &options.run_id)?;
+    dict.set_item("episodes", summary.episodes)?;
+    dict.set_item("successes", summary.successes)?;
+    dict.set_item("success_rate", summary.success_rate())?;
+    dict.set_item("errors", summary.errors)?;
+    dict.set_item("steps", summary.steps)?;
+    dict.set_item("total_reward", summary.total_reward)?;
+    dict.set_item("wall_time_s", summary.wall_time_s)?;
+    dict.set_item("steps_per_second", summary.steps_per_second())?;
+    if let Some(written) = written {
+        let files: Vec<String> = written
+            .files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect();
+        dict.set_item("files", files)?;
+        dict.set_item("rows", written.rows)?;
+        dict.set_item("bytes", written.bytes)?;
+    }
+    Ok((dict, table))
+}
+
+/// Reads sandgym Parquet (a file or a directory of parts) back into an Arrow table, checking the schema.
+#[pyfunction]
+pub fn read_trajectories(py: Python<'_>, path: PathBuf) -> PyResult<ArrowTable> {
+    let batch = py
+        .detach(|| {
+            let rows = store::read_dir_or_file(&path)?;
+            store::to_record_batch(&rows).map_err(Error::from)
+        })
+        .py_err()?;
+    Ok(ArrowTable::new(store::schema(), vec![batch]))
+}

@@ -1,0 +1,369 @@
+//! `Env`, `VecEnv` and `Snapshot` for Python, mirroring `sandgym_core::{env, vec}`. Arguments are
+//! converted first, then the core runs with the GIL released; results come back as plain dicts.
+
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use sandgym_core::parse::{action_from_json, parse_action};
+use sandgym_core::{Action, EnvOptions, Error, Limits, ResetOutput, StepOutput, registry};
+use serde_json::Value;
+
+use crate::convert::{parse_json_arg, serialize_to_py};
+use crate::error::{IntoPy, to_pyerr};
+
+/// Builds env options from the keyword arguments every constructor shares.
+pub fn env_options(
+    config: Option<&str>,
+    fuel: Option<u64>,
+    memory_mb: Option<usize>,
+    deadline_s: Option<f64>,
+) -> PyResult<EnvOptions> {
+    let mut limits = Limits::default();
+    if let Some(fuel) = fuel {
+        limits.fuel_per_call = fuel;
+    }
+    if let Some(mb) = memory_mb {
+        limits.memory_bytes = mb << 20;
+    }
+    if let Some(seconds) = deadline_s {
+        if !(seconds > 0.0 && seconds.is_finite()) {
+            return Err(to_pyerr(Error::InvalidArgument(format!(
+                "deadline_s must be positive, got {seconds}"
+            ))));
+        }
+        limits.deadline = Duration::from_secs_f64(seconds);
+    }
+    Ok(EnvOptions {
+        config: parse_json_arg(config, "config")?,
+        limits,
+    })
+}
+
+/// Decodes an action given as JSON text (OpenAI shape), reporting bad JSON as a Python error.
+pub fn action_from_str(text: &str) -> PyResult<Action> {
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        to_pyerr(Error::InvalidArgument(format!(
+            "action is not valid JSON: {e}"
+        )))
+    })?;
+    action_from_json(&value).map_err(|e| to_pyerr(Error::InvalidArgument(e)))
+}
+
+pub fn reset_to_py<'py>(py: Python<'py>, out: &ResetOutput) -> PyResult<Bound<'py, PyAny>> {
+    serialize_to_py(py, out)
+}
+
+pub fn step_to_py<'py>(
+    py: Python<'py>,
+    out: &StepOutput,
+    action: Option<&Action>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let dict = serialize_to_py(py, out)?;
+    if let Some(action) = action {
+        dict.cast::<PyDict>()?
+            .set_item("action", serialize_to_py(py, action)?)?;
+    }
+    Ok(dict)
+}
+
+/// A copy of an env's state, taken with `Env.snapshot()` and restored with `Env.restore()`.
+#[pyclass(module = "sandgym._core", frozen)]
+pub struct Snapshot {
+    pub(crate) inner: sandgym_core::EnvSnapshot,
+}
+
+#[pymethods]
+impl Snapshot {
+    /// Bytes of guest memory held by the snapshot.
+    #[getter]
+    fn memory_bytes(&self) -> usize {
+        self.inner.memory_bytes()
+    }
+}
+
+/// One sandboxed environment (low level; `sandgym.make` wraps it in a Gymnasium env).
+#[pyclass(module = "sandgym._core", name = "Env")]
+pub struct PyEnv {
+    inner: sandgym_core::Env,
+}
+
+#[pymethods]
+impl PyEnv {
+    /// Makes an env from a registered id (`countdown-v0`) or a path to a `.wasm` file.
+    ///
+    /// Args:
+    ///     env_id: registered id or path.
+    ///     config: JSON object text with the env's configuration knobs.
+    ///     fuel: fuel units per guest call.
+    ///     memory_mb: guest memory cap in MiB.
+    ///     deadline_s: wall-clock limit per guest call in seconds.
+    #[new]
+    #[pyo3(signature = (env_id, config=None, fuel=None, memory_mb=None, deadline_s=None))]
+    fn new(
+        py: Python<'_>,
+        env_id: &str,
+        config: Option<&str>,
+        fuel: Option<u64>,
+        memory_mb: Option<usize>,
+        deadline_s: Option<f64>,
+    ) -> PyResult<Self> {
+        let options = env_options(config, fuel, memory_mb, deadline_s)?;
+        let inner = py.detach(|| registry::make(env_id, options)).py_err()?;
+        Ok(PyEnv { inner })
+    }
+
+    /// The env id (canonical `name-vN`, or the path it was loaded from).
+    #[getter]
+    fn id(&self) -> &str {
+        self.inner.id()
+    }
+
+    /// The env's static description as a dict.
+    #[getter]
+    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        serialize_to_py(py, self.inner.info())
+    }
+
+    /// Starts an episode; `task` (JSON text) plays a given task instead of generating one from `seed`.
+    #[pyo3(signature = (seed, task=None))]
+    fn reset<'py>(
+        &mut self,
+        py: Python<'py>,
+        seed: u64,
+        task: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let task = match parse_json_arg(task, "task")? {
+            Value::Null => None,
+            task => Some(task),
+        };
+        let out = py.detach(|| self.inner.reset(seed, task)).py_err()?;
+        reset_to_py(py, &out)
+    }
+
+    /// Applies an action given as JSON text in the OpenAI shape.
+    fn step<'py>(&mut self, py: Python<'py>, action: &str) -> PyResult<Bound<'py, PyAny>> {
+        let action = action_from_str(action)?;
+        let out = py.detach(|| self.inner.step(&action)).py_err()?;
+        step_to_py(py, &out, None)
+    }
+
+    /// Parses a model completion (Hermes `<tool_call>` or OpenAI JSON) and applies it.
+    /// The result carries the parsed `action`.
+    fn step_text<'py>(&mut self, py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
+        let action = parse_action(text);
+        let out = py.detach(|| self.inner.step(&action)).py_err()?;
+        step_to_py(py, &out, Some(&action))
+    }
+
+    /// The expert's next action, or None.
+    fn expert<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let action = self.inner.expert().py_err()?;
+        serialize_to_py(py, &action)
+    }
+
+    /// The admissible actions in the current state.
+    fn actions<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let actions = self.inner.actions().py_err()?;
+        serialize_to_py(py, &actions)
+    }
+
+    /// Copies the env's state.
+    fn snapshot(&self) -> PyResult<Snapshot> {
+        Ok(Snapshot {
+            inner: self.inner.snapshot().py_err()?,
+        })
+    }
+
+    /// Rewinds to a snapshot of this env or of a fork of it.
+    fn restore(&mut self, snapshot: &Snapshot) -> PyResult<()> {
+        self.inner.restore(&snapshot.inner).py_err()
+    }
+
+    /// An independent copy in the same state.
+    fn fork(&self) -> PyResult<PyEnv> {
+        Ok(PyEnv {
+            inner: self.inner.fork().py_err()?,
+        })
+    }
+
+    /// Current guest memory in bytes.
+    #[getter]
+    fn memory_bytes(&self) -> usize {
+        self.inner.memory_bytes()
+    }
+
+    /// Whether an episode is in progress.
+    #[getter]
+    fn running(&self) -> bool {
+        self.inner.is_running()
+    }
+}
+
+/// Converts one slot's result: the dict, or a dict with `error_kind` / `error_message` for a failure.
+fn slot_to_py<'py, T>(
+    py: Python<'py>,
+    result: &Result<T, Error>,
+    convert: impl Fn(Python<'py>, &T) -> PyResult<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    match result {
+        Ok(value) => convert(py, value),
+        Err(err) => {
+            let dict = PyDict::new(py);
+            dict.set_item("error_kind", err.kind())?;
+            dict.set_item("error_message", err.to_string())?;
+            Ok(dict.into_any())
+        }
+    }
+}
+
+/// A batch of `n` envs of one id, stepped in parallel on Rust threads with the GIL released.
+///
+/// Every method returns one dict per env; a failed env's dict has `error_kind` and `error_message`
+/// (the other envs are unaffected) and needs a reset.
+#[pyclass(module = "sandgym._core", name = "VecEnv")]
+pub struct PyVecEnv {
+    inner: sandgym_core::VecEnv,
+}
+
+#[pymethods]
+impl PyVecEnv {
+    #[new]
+    #[pyo3(signature = (env_id, n, config=None, fuel=None, memory_mb=None, deadline_s=None))]
+    fn new(
+        py: Python<'_>,
+        env_id: &str,
+        n: usize,
+        config: Option<&str>,
+        fuel: Option<u64>,
+        memory_mb: Option<usize>,
+        deadline_s: Option<f64>,
+    ) -> PyResult<Self> {
+        let options = env_options(config, fuel, memory_mb, deadline_s)?;
+        let inner = py
+            .detach(|| sandgym_core::VecEnv::new(env_id, n, options))
+            .py_err()?;
+        Ok(PyVecEnv { inner })
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// The env id of every slot.
+    #[getter]
+    fn id(&self) -> String {
+        self.inner.envs()[0].id().to_string()
+    }
+
+    /// The env's static description as a dict.
+    #[getter]
+    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        serialize_to_py(py, self.inner.envs()[0].info())
+    }
+
+    /// Resets slot `i` with `seeds[i]` and, when given, the task `tasks[i]` (JSON text or None).
+    #[pyo3(signature = (seeds, tasks=None))]
+    fn reset<'py>(
+        &mut self,
+        py: Python<'py>,
+        seeds: Vec<u64>,
+        tasks: Option<Vec<Option<String>>>,
+    ) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let tasks: Option<Vec<Option<Value>>> = tasks
+            .map(|tasks| {
+                tasks
+                    .iter()
+                    .map(|t| {
+                        parse_json_arg(t.as_deref(), "task").map(|v| (!v.is_null()).then_some(v))
+                    })
+                    .collect::<PyResult<_>>()
+            })
+            .transpose()?;
+        let results = py
+            .detach(|| self.inner.reset(&seeds, tasks.as_deref()))
+            .py_err()?;
+        results
+            .iter()
+            .map(|r| slot_to_py(py, r, reset_to_py))
+            .collect()
+    }
+
+    /// Steps slot `i` with `actions[i]`, each JSON text in the OpenAI shape.
+    fn step<'py>(
+        &mut self,
+        py: Python<'py>,
+        actions: Vec<String>,
+    ) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let actions: Vec<Action> = actions
+            .iter()
+            .map(|a| action_from_str(a))
+            .collect::<PyResult<_>>()?;
+        let results = py.detach(|| self.inner.step(&actions)).py_err()?;
+        results
+            .iter()
+            .map(|r| slot_to_py(py, r, |py, o| step_to_py(py, o, None)))
+            .collect()
+    }
+
+    /// Parses each model completion and steps its env with it.
+    fn step_text<'py>(
+        &mut self,
+        py: Python<'py>,
+        texts: Vec<String>,
+    ) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let results = py.detach(|| self.inner.step_text(&texts)).py_err()?;
+        results
+            .iter()
+            .map(|r| slot_to_py(py, r, |py, o| step_to_py(py, o, None)))
+            .collect()
+    }
+
+    /// Steps every slot with the same action `rounds` times, resetting finished slots with fresh seeds,
+    /// entirely in Rust. Returns the number of steps taken. For benchmarks and smoke tests.
+    fn run_steps(&mut self, py: Python<'_>, action: &str, rounds: usize) -> PyResult<u64> {
+        let action = action_from_str(action)?;
+        let n = self.inner.len();
+        let actions = vec![action; n];
+        py.detach(|| {
+            let mut steps = 0u64;
+            let mut next_seed = 1u64 << 40;
+            for _ in 0..rounds {
+                for (slot, result) in self.inner.step(&actions)?.into_iter().enumerate() {
+                    steps += 1;
+                    let done = match result {
+                        Ok(out) => out.terminated || out.truncated,
+                        Err(_) => true,
+                    };
+                    if done {
+                        next_seed += 1;
+                        self.inner.envs_mut()[slot].reset(next_seed, None)?;
+                    }
+                }
+            }
+            Ok::<u64, Error>(steps)
+        })
+        .py_err()
+    }
+}
+
+/// Parses a model completion into an action dict (`content`, `tool_calls`, `format_error`).
+#[pyfunction]
+pub fn parse_action_text<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
+    serialize_to_py(py, &parse_action(text))
+}
+
+/// Every bundled env as `{"id": ..., "info": {...}}`.
+#[pyfunction]
+pub fn list_envs<'py>(py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    let specs = py.detach(registry::list).py_err()?;
+    specs
+        .iter()
+        .map(|spec| {
+            let dict = PyDict::new(py);
+            dict.set_item("id", &spec.id)?;
+            dict.set_item("info", serialize_to_py(py, &spec.info)?)?;
+            Ok(dict.into_any())
+        })
+        .collect()
+}

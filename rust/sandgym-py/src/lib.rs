@@ -1,0 +1,34 @@
+//! The `sandgym._core` extension: a thin pyo3 layer over `sandgym-core`. One file per core module
+//! (`env`, `collect`), plus error mapping, JSON ↔ Python conversion and the Arrow export. No logic lives
+//! here that Rust users of the core would miss.
+
+mod arrow;
+mod collect;
+mod convert;
+mod env;
+mod error;
+
+use pyo3::prelude::*;
+
+/// Runs the `sandgym` command line with `argv` (program name first) and returns its exit code.
+#[pyfunction]
+fn cli_main(py: Python<'_>, argv: Vec<String>) -> i32 {
+    py.detach(|| sandgym_cli::main(argv))
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", sandgym_core::VERSION)?;
+    m.add("ABI_VERSION", sandgym_core::abi::ABI_VERSION)?;
+    m.add_class::<env::PyEnv>()?;
+    m.add_class::<env::PyVecEnv>()?;
+    m.add_class::<env::Snapshot>()?;
+    m.add_class::<arrow::ArrowTable>()?;
+    m.add_function(wrap_pyfunction!(env::list_envs, m)?)?;
+    m.add_function(wrap_pyfunction!(env::parse_action_text, m)?)?;
+    m.add_function(wrap_pyfunction!(collect::collect_episodes, m)?)?;
+    m.add_function(wrap_pyfunction!(collect::read_trajectories, m)?)?;
+    m.add_function(wrap_pyfunction!(error::_error_classes, m)?)?;
+    m.add_function(wrap_pyfunction!(cli_main, m)?)?;
+    Ok(())
+}

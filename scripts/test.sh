@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs what it needs, then runs Rust and Python tests.
+# Usage: bash scripts/test.sh   (CI runs exactly this through .ci/run)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rustup target add wasm32-wasip1 >/dev/null 2>&1 || rustup target list --installed | grep -q wasm32-wasip1
+
+# Tests import the installed package (from outside the source tree), with the test extras.
+python3 -m pip install --quiet --disable-pip-version-check ".[test]"
+
+cargo test --workspace --quiet
+# Lints are part of the suite: formatting, clippy with warnings as errors, ruff.
+cargo fmt --all --check
+(cd envs && cargo fmt --all --check)
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+python3 -m ruff check python bench
+python3 -m ruff format --check python bench
+
+python3 -m pytest -q python/tests
