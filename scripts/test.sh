@@ -9,7 +9,7 @@ rustup target add wasm32-wasip1 >/dev/null 2>&1 || rustup target list --installe
 # Tests import the installed package (from outside the source tree), with the test extras.
 python3 -m pip install --quiet --disable-pip-version-check ".[test]"
 
-cargo test --workspace --quiet
+cargo test --quiet
 # Lints are part of the suite: formatting, clippy with warnings as errors, ruff.
 cargo fmt --all --check
 (cd envs && cargo fmt --all --check)

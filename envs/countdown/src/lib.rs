@@ -31,7 +31,7 @@ const TOOLS: [&str; 2] = ["calc", "submit"];
 
 /// Bounds a task given by file may use; wider than generation allows, still small enough that the
 /// solver stays cheap and every number prints compactly.
-const MAX_TASK_NUMBERS: usize = 6;
+const MAX_TASK_NUMBERS: usize = solver::MAX_NUMBERS;
 const MAX_TASK_VALUE: i64 = 1_000_000;
 const MAX_TASK_TARGET: i64 = 1_000_000_000_000;
 /// Generation draws again when an expression misses the target range; bounded so a config whose
@@ -306,13 +306,12 @@ pub fn verify(
             });
         }
     }
-    if use_all {
-        if let Some(&n) = numbers
+    if use_all
+        && let Some(&n) = numbers
             .iter()
             .find(|&&n| count(&eval.literals, n) < count(numbers, n))
-        {
-            return Err(Rejection::Unused(n));
-        }
+    {
+        return Err(Rejection::Unused(n));
     }
     let value = eval.value.map_err(Rejection::Arithmetic)?;
     if value != target {

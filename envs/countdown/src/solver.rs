@@ -77,72 +77,108 @@ impl Tree {
     }
 }
 
+/// Most numbers the solver takes; tasks are validated against this bound.
+pub const MAX_NUMBERS: usize = 6;
+
 /// Finds an expression reaching `target` from `numbers` (each used at most once, or exactly once with
 /// `use_all`), with exact integer arithmetic. `None` when there is none.
+///
+/// # Panics
+/// If given more than [`MAX_NUMBERS`] numbers.
 pub fn solve(numbers: &[i64], target: i64, use_all: bool) -> Option<String> {
+    assert!(
+        numbers.len() <= MAX_NUMBERS,
+        "at most {MAX_NUMBERS} numbers"
+    );
     let mut search = Search {
         target,
         use_all,
         tree: Tree::default(),
         failed: HashSet::default(),
     };
-    let items: Vec<(i64, usize)> = numbers.iter().map(|&n| (n, search.tree.leaf(n))).collect();
-    let root = search.dfs(&items)?;
+    let mut state = State {
+        values: [0; MAX_NUMBERS],
+        nodes: [0; MAX_NUMBERS],
+        len: numbers.len(),
+    };
+    for (k, &n) in numbers.iter().enumerate() {
+        state.values[k] = n;
+        state.nodes[k] = search.tree.leaf(n);
+    }
+    let root = search.dfs(&state)?;
     Some(search.tree.render(root))
 }
+
+/// The values still to combine and the tree node each stands for. Fixed-size so the search allocates
+/// only for the memo: an unsolvable six-number task visits hundreds of thousands of states.
+#[derive(Clone, Copy)]
+struct State {
+    values: [i64; MAX_NUMBERS],
+    nodes: [usize; MAX_NUMBERS],
+    len: usize,
+}
+
+/// Sorted values, padded; the length disambiguates padding from a real value.
+type Key = ([i64; MAX_NUMBERS], usize);
 
 struct Search {
     target: i64,
     use_all: bool,
     tree: Tree,
-    /// Value multisets (sorted) known to lead nowhere. Lookups only, never iterated, so the hasher's
-    /// order cannot leak into results.
-    failed: HashSet<Vec<i64>, BuildHasherDefault<FxHasher>>,
+    /// Value multisets known to lead nowhere. Lookups only, never iterated, so the hasher's order
+    /// cannot leak into results.
+    failed: HashSet<Key, BuildHasherDefault<FxHasher>>,
 }
 
 impl Search {
-    fn dfs(&mut self, items: &[(i64, usize)]) -> Option<usize> {
+    fn dfs(&mut self, state: &State) -> Option<usize> {
+        let n = state.len;
+        let values = &state.values[..n];
         if self.use_all {
-            if items.len() == 1 && items[0].0 == self.target {
-                return Some(items[0].1);
+            if n == 1 && values[0] == self.target {
+                return Some(state.nodes[0]);
             }
-        } else if let Some(&(_, node)) = items.iter().find(|(v, _)| *v == self.target) {
-            return Some(node);
+        } else if let Some(k) = values.iter().position(|&v| v == self.target) {
+            return Some(state.nodes[k]);
         }
-        if items.len() < 2 {
+        if n < 2 {
             return None;
         }
-        let mut key: Vec<i64> = items.iter().map(|(v, _)| *v).collect();
-        key.sort_unstable();
+        if n == 2 {
+            // The leaves of the search: test the six results directly; hashing them into the memo
+            // would cost more than it saves.
+            let (a, b) = (values[0], values[1]);
+            let (na, nb) = (state.nodes[0], state.nodes[1]);
+            return candidates(a, b, na, nb)
+                .into_iter()
+                .find(|&(op, x, y, _, _)| op.apply(x, y) == Ok(self.target))
+                .map(|(op, _, _, nx, ny)| self.tree.bin(op, nx, ny));
+        }
+        let mut key: Key = ([i64::MAX; MAX_NUMBERS], n);
+        key.0[..n].copy_from_slice(values);
+        key.0[..n].sort_unstable();
         if self.failed.contains(&key) {
             return None;
         }
         let mark = self.tree.nodes.len();
-        let mut next: Vec<(i64, usize)> = Vec::with_capacity(items.len() - 1);
-        for i in 0..items.len() {
-            for j in i + 1..items.len() {
-                let (a, na) = items[i];
-                let (b, nb) = items[j];
-                let candidates = [
-                    (Op::Add, a, b, na, nb),
-                    (Op::Mul, a, b, na, nb),
-                    (Op::Sub, a, b, na, nb),
-                    (Op::Sub, b, a, nb, na),
-                    (Op::Div, a, b, na, nb),
-                    (Op::Div, b, a, nb, na),
-                ];
-                for (op, x, y, nx, ny) in candidates {
+        for i in 0..n {
+            for j in i + 1..n {
+                // The rest of the state, with the result going into the last slot.
+                let mut next = State {
+                    len: n - 1,
+                    ..*state
+                };
+                let mut k = 0;
+                for m in (0..n).filter(|&m| m != i && m != j) {
+                    next.values[k] = state.values[m];
+                    next.nodes[k] = state.nodes[m];
+                    k += 1;
+                }
+                let (a, na, b, nb) = (values[i], state.nodes[i], values[j], state.nodes[j]);
+                for (op, x, y, nx, ny) in candidates(a, b, na, nb) {
                     let Ok(value) = op.apply(x, y) else { continue };
-                    next.clear();
-                    next.extend(
-                        items
-                            .iter()
-                            .enumerate()
-                            .filter(|&(k, _)| k != i && k != j)
-                            .map(|(_, item)| *item),
-                    );
-                    let node = self.tree.bin(op, nx, ny);
-                    next.push((value, node));
+                    next.values[k] = value;
+                    next.nodes[k] = self.tree.bin(op, nx, ny);
                     if let Some(found) = self.dfs(&next) {
                         return Some(found);
                     }
@@ -153,6 +189,18 @@ impl Search {
         self.failed.insert(key);
         None
     }
+}
+
+/// Every way to combine two values: `+` and `*` once (they commute), `-` and `/` both ways round.
+fn candidates(a: i64, b: i64, na: usize, nb: usize) -> [(Op, i64, i64, usize, usize); 6] {
+    [
+        (Op::Add, a, b, na, nb),
+        (Op::Mul, a, b, na, nb),
+        (Op::Sub, a, b, na, nb),
+        (Op::Sub, b, a, nb, na),
+        (Op::Div, a, b, na, nb),
+        (Op::Div, b, a, nb, na),
+    ]
 }
 
 /// A fast deterministic hasher for the memo (the std hasher is seeded from WASI `random_get`).
@@ -226,6 +274,69 @@ mod tests {
         assert_eq!(check(&[2, 3], 2, true), None);
         assert_eq!(check(&[2, 3], 2, false), Some("2".to_string()));
         assert_eq!(check(&[1, 1, 1, 1, 1, 1], 1000, false), None);
+        // The worst case: six numbers with no way to the target, so the whole space is searched.
+        assert_eq!(check(&[97, 89, 83, 79, 73, 71], 999_999_937, false), None);
+    }
+
+    /// Every value reachable from exactly the multiset `values`, by brute force.
+    fn reachable(values: &[i64]) -> std::collections::BTreeSet<i64> {
+        let mut out = std::collections::BTreeSet::new();
+        if values.len() == 1 {
+            out.insert(values[0]);
+            return out;
+        }
+        for i in 0..values.len() {
+            for j in 0..values.len() {
+                if i == j {
+                    continue;
+                }
+                let rest: Vec<i64> = (0..values.len())
+                    .filter(|&k| k != i && k != j)
+                    .map(|k| values[k])
+                    .collect();
+                for op in Op::ALL {
+                    if let Ok(v) = op.apply(values[i], values[j]) {
+                        let mut next = rest.clone();
+                        next.push(v);
+                        out.extend(reachable(&next));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn agrees_with_brute_force() {
+        let mut rng = sandgym_sdk::Rng::new(11);
+        let (mut solvable, mut unsolvable) = (0, 0);
+        for _ in 0..150 {
+            let n = rng.range(2, 4) as usize;
+            let numbers: Vec<i64> = (0..n).map(|_| rng.range(0, 12)).collect();
+            let target = rng.range(-20, 150);
+            let all = reachable(&numbers);
+            let mut any = std::collections::BTreeSet::new();
+            for mask in 1..(1u32 << n) {
+                let subset: Vec<i64> = (0..n)
+                    .filter(|k| mask & (1 << k) != 0)
+                    .map(|k| numbers[k])
+                    .collect();
+                any.extend(reachable(&subset));
+            }
+            let found = check(&numbers, target, true).is_some();
+            assert_eq!(found, all.contains(&target), "{numbers:?} -> {target}");
+            let found = check(&numbers, target, false).is_some();
+            assert_eq!(found, any.contains(&target), "{numbers:?} -> {target}");
+            if found {
+                solvable += 1;
+            } else {
+                unsolvable += 1;
+            }
+        }
+        assert!(
+            solvable > 20 && unsolvable > 20,
+            "{solvable} / {unsolvable}"
+        );
     }
 
     #[test]

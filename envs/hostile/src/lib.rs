@@ -232,7 +232,8 @@ fn dive(depth: u64) -> u64 {
 }
 
 fn flood(out: &mut impl Write, n: usize) {
-    let chunk = [b'x'; 65536];
+    // On the heap: the guest's whole shadow stack is 64 KiB.
+    let chunk = vec![b'x'; 65536];
     let mut left = n;
     while left > 0 {
         let k = left.min(chunk.len());
@@ -557,7 +558,7 @@ mod tests {
         assert_eq!(configure, Envelope::Err("x".repeat(10)));
         assert!(serde_json::from_slice::<Value>(BAD_JSON).is_err());
         assert!(serde_json::from_slice::<Value>(BAD_UTF8).is_err());
-        assert!(std::str::from_utf8(BAD_UTF8).is_err());
+        assert!(std::str::from_utf8(std::hint::black_box(BAD_UTF8)).is_err());
     }
 
     #[test]
@@ -595,12 +596,11 @@ mod tests {
     }
 
     #[test]
-    fn stdout_and_clock_modes_then_behave() {
-        for mode in ["stdout", "clock"] {
-            let mut env = Hostile::default();
-            env.reset(0, Some(json!({"mode": mode}))).unwrap();
-            let out = env.step(&Action::tool("noop", &json!({})));
-            assert!(out.success, "{mode}");
-        }
+    fn clock_mode_then_behaves_natively() {
+        // `stdout` is left to the sandbox tests: natively it would write past the test harness capture.
+        let mut env = Hostile::default();
+        env.reset(0, Some(json!({"mode": "clock"}))).unwrap();
+        let out = env.step(&Action::tool("noop", &json!({})));
+        assert!(out.success);
     }
 }

@@ -70,10 +70,12 @@ impl Task {
                 "task has unknown field `{key}` (known: low, high, secret)"
             ));
         }
+        // Bounded so the expert's midpoint arithmetic can never overflow.
         let field = |key: &str| -> Result<i64, String> {
             task.get(key)
                 .and_then(Value::as_i64)
-                .ok_or_else(|| format!("task field `{key}` must be an integer"))
+                .filter(|v| v.abs() <= 1_000_000_000_000)
+                .ok_or_else(|| format!("task field `{key}` must be an integer in -10^12..=10^12"))
         };
         let (low, high, secret) = (field("low")?, field("high")?, field("secret")?);
         if low > high {
