@@ -10,10 +10,14 @@ rustup target add wasm32-wasip1 >/dev/null 2>&1 || rustup target list --installe
 python3 -m pip install --quiet --disable-pip-version-check ".[test]"
 
 cargo test --quiet
+# Guest envs: their own unit tests, natively (the envs workspace defaults to the wasm target).
+host=$(rustc -vV | sed -n 's/^host: //p')
+(cd envs && cargo test --quiet --target "$host")
 # Lints are part of the suite: formatting, clippy with warnings as errors, ruff.
 cargo fmt --all --check
 (cd envs && cargo fmt --all --check)
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+(cd envs && cargo clippy --workspace --all-targets --quiet --target "$host" -- -D warnings)
 python3 -m ruff check python bench
 python3 -m ruff format --check python bench
 

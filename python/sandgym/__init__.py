@@ -5,7 +5,8 @@ Quick start::
     import sandgym
     env = sandgym.make("countdown-v0")
     obs, info = env.reset(seed=0)
-    obs, reward, terminated, truncated, info = env.step('<tool_call>{"name": "calc", "arguments": {"expression": "1+2"}}</tool_call>')
+    text = '<tool_call>{"name": "calc", "arguments": {"expression": "1+2"}}</tool_call>'
+    obs, reward, terminated, truncated, info = env.step(text)
     result = sandgym.collect("countdown-v0", episodes=100, policy="expert")
 """
 

@@ -16,7 +16,7 @@ class CollectResult:
     """Figures of a collection run, plus the rows when they were kept in memory.
 
     ``table`` implements the Arrow PyCapsule interface: ``pyarrow.table(result.table)`` or
-    ``polars.from_arrow(result.table)`` import it without copying.
+    ``polars.DataFrame(result.table)`` import it without copying.
     """
 
     run_id: str
@@ -68,18 +68,22 @@ def collect(
 
     Args:
         envs: env ids or ``.wasm`` paths; default every bundled env.
-        episodes: episodes per env; episode ``i`` uses seed ``seed + i``.
+        episodes: episodes per env.
+        seed: seed of each env's first episode; episode ``i`` uses ``seed + i``.
         policy: ``"expert"`` or ``"random"``.
         max_turns: turns after which an episode is truncated.
         out_dir: write Parquet part files there instead of returning a table.
         tasks: tasks to play in turn (each env's task format) instead of generated ones.
         config: env configuration knobs.
-        fuel, memory_mb, deadline_s: sandbox limits per guest call.
+        fuel: fuel units (about one per wasm instruction) per guest call.
+        memory_mb: guest memory cap in MiB.
+        deadline_s: wall-clock limit per guest call in seconds.
         threads: worker threads (default one per core).
         run_id: identifies the run in every row (default: generated).
 
     Returns:
         A :class:`CollectResult`.
+
     """
     if envs is None:
         env_ids = [spec["id"] for spec in _core.list_envs()]

@@ -1,5 +1,7 @@
-"""The Gymnasium face of a sandboxed env: ``reset(seed, options) -> (obs, info)`` and
-``step(action) -> (obs, reward, terminated, truncated, info)``, with messages as observations."""
+"""The Gymnasium face of a sandboxed env, with chat messages as observations.
+
+``reset(seed, options) -> (obs, info)`` and ``step(action) -> (obs, reward, terminated, truncated, info)``.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ class SandgymEnv(gymnasium.Env[list, Any]):
         memory_mb: guest memory cap in MiB.
         deadline_s: wall-clock limit per guest call in seconds.
         render_mode: ``"ansi"`` renders the conversation as text.
+
     """
 
     metadata = {"render_modes": ["ansi"]}
@@ -68,6 +71,7 @@ class SandgymEnv(gymnasium.Env[list, Any]):
 
         Returns:
             ``(messages, info)`` with ``info`` holding ``task_id``, ``task``, ``tools`` and the env's info.
+
         """
         super().reset(seed=seed)
         episode_seed = seed if seed is not None else int(self.np_random.integers(0, 2**63 - 1))
@@ -84,6 +88,7 @@ class SandgymEnv(gymnasium.Env[list, Any]):
         Returns:
             ``(messages, reward, terminated, truncated, info)``; ``terminated`` means the task ended,
             ``truncated`` that the env's turn limit cut it off. ``info["success"]`` tells if it was solved.
+
         """
         if isinstance(action, str):
             out = self._env.step_text(action)
@@ -152,5 +157,8 @@ def make(
     Example:
         >>> env = sandgym.make("parity-v0", d=8)
         >>> obs, info = env.reset(seed=0)
+
     """
-    return SandgymEnv(env_id, config or None, fuel=fuel, memory_mb=memory_mb, deadline_s=deadline_s, render_mode=render_mode)
+    return SandgymEnv(
+        env_id, config or None, fuel=fuel, memory_mb=memory_mb, deadline_s=deadline_s, render_mode=render_mode
+    )

@@ -100,4 +100,6 @@ class SandboxError(SandgymError, RuntimeError):
     """Raised when the sandbox itself fails (engine set-up, internal errors)."""
 
 
-__all__ = [name for name, value in dict(globals()).items() if isinstance(value, type) and issubclass(value, SandgymError)]
+__all__ = [
+    name for name, value in dict(globals()).items() if isinstance(value, type) and issubclass(value, SandgymError)
+]

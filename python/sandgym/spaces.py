@@ -1,5 +1,7 @@
-"""Gymnasium spaces for chat environments: observations are message lists, actions are model text
-or OpenAI-style assistant messages."""
+"""Gymnasium spaces for chat environments.
+
+Observations are message lists; actions are model text or OpenAI-style assistant messages.
+"""
 
 from __future__ import annotations
 

@@ -19,7 +19,10 @@ class VecEnv:
         env_id: registered id or ``.wasm`` path.
         n: number of envs.
         config: the env's configuration knobs.
-        fuel, memory_mb, deadline_s: sandbox limits per guest call.
+        fuel: fuel units per guest call.
+        memory_mb: guest memory cap in MiB.
+        deadline_s: wall-clock limit per guest call in seconds.
+
     """
 
     def __init__(

@@ -1,7 +1,6 @@
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 import sandgym
 
 
@@ -14,7 +13,7 @@ def test_collect_in_memory_is_arrow_zero_copy():
     messages = table.column("messages").to_pylist()
     assert messages[0][0]["role"] == "system"
     polars = pytest.importorskip("polars")
-    frame = polars.from_arrow(result.table)
+    frame = polars.DataFrame(result.table)
     assert frame.height == 40
 
 

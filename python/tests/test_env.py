@@ -3,9 +3,8 @@ import sys
 
 import gymnasium
 import pytest
-from gymnasium.utils.env_checker import check_env
-
 import sandgym
+from gymnasium.utils.env_checker import check_env
 from sandgym import errors
 
 BUNDLED = [spec["id"] for spec in sandgym.list_envs()]
@@ -61,7 +60,7 @@ def test_config_knobs_and_task_option():
     obs, info = env.reset(seed=1)
     assert len(info["task"]["bits"]) == 8
     obs, info = env.reset(seed=2, options={"task": {"bits": "1011"}})
-    assert "1011" in obs[-1]["content"]
+    assert "1 0 1 1" in obs[-1]["content"]
     with pytest.raises(errors.RejectedError):
         sandgym.make("parity-v0", no_such_knob=1)
     with pytest.raises(errors.RejectedError):
@@ -99,3 +98,19 @@ def test_unknown_env():
 def test_package_is_installed_not_source():
     assert "site-packages" in sandgym.__file__ or "dist-packages" in sandgym.__file__, sandgym.__file__
     assert sys.modules["sandgym._core"].__file__.endswith((".so", ".pyd"))
+
+
+def test_compiled_modules_are_cached_on_disk(tmp_path):
+    import os
+    import subprocess
+
+    env = dict(os.environ, SANDGYM_CACHE_DIR=str(tmp_path))
+    code = "import sandgym; sandgym.make('countdown-v0').reset(seed=0)"
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
+    cached = sorted((tmp_path / "modules").glob("*.cwasm"))
+    assert len(cached) == 1
+    stamp = cached[0].stat().st_mtime_ns
+    # A second process loads the cached artifact instead of compiling (and rewriting) it.
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
+    assert sorted((tmp_path / "modules").glob("*.cwasm")) == cached
+    assert cached[0].stat().st_mtime_ns == stamp

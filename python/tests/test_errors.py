@@ -1,5 +1,4 @@
 import pytest
-
 import sandgym
 from sandgym import _core, errors
 

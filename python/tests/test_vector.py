@@ -14,8 +14,8 @@ def test_vecenv_reset_step_and_expert_batch():
         env.reset(seed=100 + i)
         experts.append(env.expert_action())
     results = vec.step(experts)
-    singles = [env.step(a) for env, a in zip(envs, experts)]
-    for batch, single in zip(results, singles):
+    singles = [env.step(a) for env, a in zip(envs, experts, strict=False)]
+    for batch, single in zip(results, singles, strict=False):
         assert batch["messages"] == single[0]
         assert batch["reward"] == single[1]
 
@@ -41,7 +41,9 @@ def test_gil_is_released_while_stepping():
 
     thread = threading.Thread(target=spin)
     thread.start()
-    steps = vec.run_steps({"content": "", "tool_calls": [{"id": "c", "name": "calc", "arguments": '{"expression": "1+2"}'}]}, 200)
+    steps = vec.run_steps(
+        {"content": "", "tool_calls": [{"id": "c", "name": "calc", "arguments": '{"expression": "1+2"}'}]}, 200
+    )
     stop = True
     thread.join()
     assert steps == 64 * 200

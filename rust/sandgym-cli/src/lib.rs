@@ -319,11 +319,10 @@ impl Progress {
         }
         *last = Instant::now();
         let width = 30;
-        let filled = if self.total == 0 {
-            width
-        } else {
-            done * width / self.total
-        };
+        let filled = (done * width)
+            .checked_div(self.total)
+            .unwrap_or(width)
+            .min(width);
         let rate = done as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
         eprint!(
             "\r[{}{}] {done}/{} episodes  {rate:.0}/s ",
@@ -350,7 +349,7 @@ fn inspect(path: &Path, row: usize) -> Result<(), Error> {
             out,
             "  {:<16} {}{}",
             field.name(),
-            field.data_type(),
+            store::type_name(field.data_type()),
             if field.is_nullable() {
                 " (nullable)"
             } else {

@@ -300,21 +300,11 @@ pub fn collect_to_dir(
     writer_options: WriterOptions,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<(CollectSummary, WriteSummary)> {
-    let writer = Mutex::new(Writer::create(out_dir, writer_options)?);
-    let sink = |traj: Trajectory| -> Result<()> {
-        writer
-            .lock()
-            .expect("writer")
-            .send(traj)
-            .map_err(Error::from)
-    };
+    let writer = Writer::create(out_dir, writer_options)?;
+    let sink = |traj: Trajectory| -> Result<()> { writer.send(traj).map_err(Error::from) };
     let summary = collect(plan, policy, options, &sink, progress);
     // Finalize what was written even when the run failed part way: finished episodes are kept.
-    let written = writer
-        .into_inner()
-        .expect("writer")
-        .finish()
-        .map_err(Error::from);
+    let written = writer.finish().map_err(Error::from);
     let summary = summary?;
     Ok((summary, written?))
 }

@@ -187,7 +187,7 @@ impl Env {
     }
 
     /// Copies the env's state. Taken between calls, it captures the episode exactly.
-    pub fn snapshot(&self) -> Result<EnvSnapshot> {
+    pub fn snapshot(&mut self) -> Result<EnvSnapshot> {
         Ok(EnvSnapshot {
             sandbox: self.sandbox.snapshot()?,
             phase: self.phase,
@@ -202,7 +202,7 @@ impl Env {
     }
 
     /// An independent copy in the same state: same actions ⇒ same outputs, byte for byte.
-    pub fn fork(&self) -> Result<Env> {
+    pub fn fork(&mut self) -> Result<Env> {
         Ok(Env {
             id: self.id.clone(),
             program: self.program.clone(),

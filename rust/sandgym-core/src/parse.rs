@@ -16,16 +16,15 @@ pub fn parse_action(text: &str) -> Action {
         return parse_hermes(text);
     }
     let trimmed = strip_code_fence(text.trim());
-    if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        if let Ok(value) = serde_json::from_str::<Value>(trimmed) {
-            if looks_like_calls(&value) {
-                return action_from_json(&value).unwrap_or_else(|error| Action {
-                    content: text.to_string(),
-                    tool_calls: Vec::new(),
-                    format_error: Some(error),
-                });
-            }
-        }
+    if (trimmed.starts_with('{') || trimmed.starts_with('['))
+        && let Ok(value) = serde_json::from_str::<Value>(trimmed)
+        && looks_like_calls(&value)
+    {
+        return action_from_json(&value).unwrap_or_else(|error| Action {
+            content: text.to_string(),
+            tool_calls: Vec::new(),
+            format_error: Some(error),
+        });
     }
     Action::text(text)
 }
@@ -281,5 +280,49 @@ mod tests {
         assert_eq!(parse_action("The answer is 4.").content, "The answer is 4.");
         let a = parse_action(r#"{"answer": 4}"#);
         assert!(a.tool_calls.is_empty() && a.format_error.is_none());
+    }
+
+    /// Random splices of tool-call fragments never panic, and every result is either well-formed calls
+    /// or a format error, never both.
+    #[test]
+    fn random_fragments_never_panic() {
+        let pieces = [
+            "<tool_call>",
+            "</tool_call>",
+            "{",
+            "}",
+            "[",
+            "]",
+            "\"name\"",
+            ":",
+            "\"calc\"",
+            ",",
+            "\"arguments\"",
+            "{\"expression\": \"1+2\"}",
+            "null",
+            "\"",
+            "```",
+            "json",
+            " ",
+            "\n",
+            "\u{1F600}",
+            "\\",
+            "tool_calls",
+            "function",
+            "42",
+        ];
+        let mut rng = crate::rng::SplitMix64(7);
+        for _ in 0..20_000 {
+            let text: String = (0..rng.below(12))
+                .map(|_| pieces[rng.below(pieces.len())])
+                .collect();
+            let action = parse_action(&text);
+            if action.format_error.is_some() {
+                assert!(action.tool_calls.is_empty(), "{text}");
+            }
+            for call in &action.tool_calls {
+                assert!(!call.name.is_empty(), "{text}");
+            }
+        }
     }
 }

@@ -169,7 +169,7 @@ impl PyEnv {
     }
 
     /// Copies the env's state.
-    fn snapshot(&self) -> PyResult<Snapshot> {
+    fn snapshot(&mut self) -> PyResult<Snapshot> {
         Ok(Snapshot {
             inner: self.inner.snapshot().py_err()?,
         })
@@ -181,7 +181,7 @@ impl PyEnv {
     }
 
     /// An independent copy in the same state.
-    fn fork(&self) -> PyResult<PyEnv> {
+    fn fork(&mut self) -> PyResult<PyEnv> {
         Ok(PyEnv {
             inner: self.inner.fork().py_err()?,
         })

@@ -20,10 +20,10 @@ const WORDS: &[&str] = &[
 ];
 
 fn sample_value(schema: &Value, rng: &mut SplitMix64, depth: u32) -> Value {
-    if let Some(Value::Array(options)) = schema.get("enum") {
-        if !options.is_empty() {
-            return options[rng.below(options.len())].clone();
-        }
+    if let Some(Value::Array(options)) = schema.get("enum")
+        && !options.is_empty()
+    {
+        return options[rng.below(options.len())].clone();
     }
     let kind = schema
         .get("type")

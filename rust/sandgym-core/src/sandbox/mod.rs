@@ -466,12 +466,12 @@ impl Sandbox {
     }
 
     /// Copies the guest's state between calls.
-    pub fn snapshot(&self) -> Result<Snapshot> {
+    pub fn snapshot(&mut self) -> Result<Snapshot> {
         self.check_usable()?;
         let globals: Vec<(usize, Val)> = self
             .globals
             .iter()
-            .map(|(index, global)| (*index, global.get(&self.store)))
+            .map(|(index, global)| (*index, global.get(&mut self.store)))
             .collect();
         Ok(Snapshot {
             digest: self.program.digest(),
@@ -496,7 +496,7 @@ impl Sandbox {
     }
 
     /// A new, independent instance in the same state as this one.
-    pub fn fork(&self) -> Result<Sandbox> {
+    pub fn fork(&mut self) -> Result<Sandbox> {
         let snapshot = self.snapshot()?;
         let mut fork = Sandbox::new(&self.program, &self.limits)?;
         fork.write_state(&snapshot)?;
