@@ -20,5 +20,8 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 (cd envs && cargo clippy --workspace --all-targets --quiet --target "$host" -- -D warnings)
 python3 -m ruff check python bench
 python3 -m ruff format --check python bench
+# The hand-written stub must match the compiled extension; the package must type-check.
+python3 -m mypy.stubtest sandgym._core
+python3 -m mypy -p sandgym
 
 python3 -m pytest -q python/tests

@@ -70,7 +70,7 @@ fn options() -> EnvOptions {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let (envs, rounds, repeats) = if quick { (64, 20, 3) } else { (256, 200, 7) };
+    let (envs, rounds, repeats) = if quick { (64, 20, 3) } else { (256, 500, 7) };
     let threads = rayon::current_num_threads();
     println!(
         "sandgym benchmarks ({} mode, {threads} rayon threads)\n",
@@ -82,8 +82,9 @@ fn main() {
     let actions = vec![action.clone(); envs];
     let mut vec = VecEnv::new("countdown", envs, options()).unwrap();
     let seeds: Vec<u64> = (0..envs as u64).collect();
-    vec.reset(&seeds, None).unwrap();
     let sandboxed = median(repeats, || {
+        // Episodes last up to 1,000 turns: start each repetition from a fresh reset.
+        vec.reset(&seeds, None).unwrap();
         let start = Instant::now();
         for _ in 0..rounds {
             for result in vec.step(&actions).unwrap() {
@@ -92,8 +93,8 @@ fn main() {
         }
         start.elapsed()
     });
-    let mut natives: Vec<Native> = (0..envs as u64).map(Native::new).collect();
     let native = median(repeats, || {
+        let mut natives: Vec<Native> = (0..envs as u64).map(Native::new).collect();
         let start = Instant::now();
         for _ in 0..rounds {
             natives.par_iter_mut().for_each(|env| {
@@ -115,17 +116,17 @@ fn main() {
 
     // --- single-thread latency -----------------------------------------------------------------
     let mut env = registry::make("countdown", options()).unwrap();
-    env.reset(1, None).unwrap();
-    let n = if quick { 2_000 } else { 20_000 };
+    let n = if quick { 200 } else { 900 };
     let sandbox_step = median(repeats, || {
+        env.reset(1, None).unwrap();
         let start = Instant::now();
         for _ in 0..n {
             black_box(env.step(&action).unwrap());
         }
         start.elapsed()
     });
-    let mut one = Native::new(1);
     let native_step = median(repeats, || {
+        let mut one = Native::new(1);
         let start = Instant::now();
         for _ in 0..n {
             black_box(one.step(&action));

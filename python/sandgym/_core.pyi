@@ -1,10 +1,26 @@
 """Type stubs of the compiled extension ``sandgym._core`` (the Rust core's thin pyo3 layer)."""
 
-from typing import Any
+from typing import Any, final
+
+__all__ = [
+    "__version__",
+    "ABI_VERSION",
+    "Env",
+    "VecEnv",
+    "Snapshot",
+    "ArrowTable",
+    "list_envs",
+    "parse_action_text",
+    "collect_episodes",
+    "read_trajectories",
+    "_error_classes",
+    "cli_main",
+]
 
 __version__: str
 ABI_VERSION: int
 
+@final
 class Snapshot:
     """A copy of an env's state (guest memory, globals, host state)."""
 
@@ -12,17 +28,18 @@ class Snapshot:
     def memory_bytes(self) -> int:
         """Bytes of guest memory held."""
 
+@final
 class Env:
     """One sandboxed environment (low level; ``sandgym.make`` wraps it)."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         env_id: str,
         config: str | None = None,
         fuel: int | None = None,
         memory_mb: int | None = None,
         deadline_s: float | None = None,
-    ) -> None: ...
+    ) -> Env: ...
     @property
     def id(self) -> str:
         """The canonical env id or the path."""
@@ -52,18 +69,19 @@ class Env:
     def fork(self) -> Env:
         """An independent copy in the same state."""
 
+@final
 class VecEnv:
     """N envs stepped in parallel with the GIL released."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         env_id: str,
         n: int,
         config: str | None = None,
         fuel: int | None = None,
         memory_mb: int | None = None,
         deadline_s: float | None = None,
-    ) -> None: ...
+    ) -> VecEnv: ...
     def __len__(self) -> int: ...
     @property
     def id(self) -> str:
@@ -80,6 +98,7 @@ class VecEnv:
     def run_steps(self, action: str, rounds: int) -> int:
         """Step all envs ``rounds`` times in Rust with auto-reset; returns the step count."""
 
+@final
 class ArrowTable:
     """Record batches in Rust memory, exported zero-copy through the Arrow PyCapsule interface."""
 

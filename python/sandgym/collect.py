@@ -35,8 +35,8 @@ class CollectResult:
 
     def to_arrow(self) -> Any:
         """The rows as a ``pyarrow.Table`` (requires pyarrow); reads the files when written to disk."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow as pa  # type: ignore[import-untyped]
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
         if self.table is not None:
             return pa.table(self.table)

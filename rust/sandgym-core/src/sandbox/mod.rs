@@ -361,11 +361,6 @@ impl Sandbox {
     /// Calls an export that takes input bytes and returns output bytes.
     pub fn call(&mut self, call: Call, input: &[u8]) -> Result<Vec<u8>> {
         self.check_usable()?;
-        let func = match call {
-            Call::Configure => self.exports.configure.clone(),
-            Call::Reset => self.exports.reset.clone(),
-            Call::Step => self.exports.step.clone(),
-        };
         self.arm()?;
         let len = i32::try_from(input.len())
             .map_err(|_| Error::InvalidArgument(format!("input of {} bytes", input.len())))?;
@@ -383,25 +378,36 @@ impl Sandbox {
                 )));
             }
         }
-        let packed = func
-            .call(&mut self.store, (ptr, len))
-            .map_err(|e| self.fault(e))?;
+        // Borrow the export rather than clone it: a `TypedFunc` clone bumps a shared type refcount.
+        let func = match call {
+            Call::Configure => &self.exports.configure,
+            Call::Reset => &self.exports.reset,
+            Call::Step => &self.exports.step,
+        };
+        let result = func.call(&mut self.store, (ptr, len));
+        let packed = result.map_err(|e| self.fault(e))?;
         self.read_output(packed)
     }
 
     /// Calls an export without input. `Ok(None)` when the optional export is absent.
     pub fn query(&mut self, query: Query) -> Result<Option<Vec<u8>>> {
         self.check_usable()?;
-        let func = match query {
-            Query::Info => Some(self.exports.info.clone()),
-            Query::Expert => self.exports.expert.clone(),
-            Query::Actions => self.exports.actions.clone(),
+        let present = match query {
+            Query::Info => true,
+            Query::Expert => self.exports.expert.is_some(),
+            Query::Actions => self.exports.actions.is_some(),
         };
-        let Some(func) = func else {
+        if !present {
             return Ok(None);
-        };
+        }
         self.arm()?;
-        let packed = func.call(&mut self.store, ()).map_err(|e| self.fault(e))?;
+        let func = match query {
+            Query::Info => &self.exports.info,
+            Query::Expert => self.exports.expert.as_ref().expect("checked above"),
+            Query::Actions => self.exports.actions.as_ref().expect("checked above"),
+        };
+        let result = func.call(&mut self.store, ());
+        let packed = result.map_err(|e| self.fault(e))?;
         self.read_output(packed).map(Some)
     }
 
