@@ -9,7 +9,8 @@ rustup target add wasm32-wasip1 >/dev/null 2>&1 || rustup target list --installe
 # Tests import the installed package (from outside the source tree), with the test extras.
 python3 -m pip install --quiet --disable-pip-version-check ".[test]"
 
-cargo test --quiet
+# Release profile: the dependencies pip just built for the extension are reused instead of rebuilt.
+cargo test --release --quiet
 # Guest envs: their own unit tests, natively (the envs workspace defaults to the wasm target).
 host=$(rustc -vV | sed -n 's/^host: //p')
 (cd envs && cargo test --quiet --target "$host")
