@@ -12,8 +12,12 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import random
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from fractions import Fraction
 
@@ -129,6 +133,23 @@ def main() -> None:
     print(f"  pure-Python env (baseline)        {py:>12.0f} steps/s   1.0x")
     for name, value in results.items():
         print(f"  {name:<33} {value:>12.0f} steps/s {value / py:>6.1f}x")
+    print()
+    startup()
+
+
+def startup() -> None:
+    """Time a fresh process making its first env: compiling the module vs loading it from the disk cache."""
+    code = "import sandgym, time; t = time.perf_counter(); sandgym.make('countdown-v0'); print(time.perf_counter() - t)"
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, SANDGYM_CACHE_DIR=cache)
+        times = []
+        for _ in range(4):
+            out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+            times.append(float(out.stdout))
+    cold, warm = times[0], statistics.median(times[1:])
+    print("first env in a new process (sandgym.make, countdown-v0):")
+    print(f"  empty module cache (compile)      {cold * 1e3:>9.1f} ms   1.0x")
+    print(f"  warm module cache (deserialize)   {warm * 1e3:>9.1f} ms {cold / warm:>6.1f}x faster")
 
 
 if __name__ == "__main__":

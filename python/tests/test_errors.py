@@ -19,6 +19,7 @@ def test_every_error_kind_has_a_class():
         ("badutf8", errors.MalformedOutputError),
         ("badptr", errors.MalformedOutputError),
         ("clock", errors.ForbiddenCallError),
+        ("exit", errors.GuestExitError),
     ],
 )
 def test_hostile_guest_raises_typed_error_and_env_recovers(guest_dir, mode, error):

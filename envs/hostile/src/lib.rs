@@ -13,6 +13,7 @@
 //! | `recursion`   | recurses without bound (frames kept alive by `black_box`): stack exhaustion    |
 //! | `panic`       | `panic!("hostile guest panicked on purpose")` (message on stderr, then a trap)|
 //! | `clock`       | calls `SystemTime::now()` (WASI `clock_time_get`), then behaves if not trapped|
+//! | `exit`        | `std::process::exit(3)` (WASI `proc_exit`)                                    |
 //! | `stdout`      | prints "hello from hostile" to stdout and to stderr, then behaves             |
 //! | `bigprint`    | prints `bytes` (default 10 MiB) to stdout and to stderr, then behaves         |
 //! | `bigout`      | returns a valid step envelope whose message holds `bytes` (default 64 MiB)    |
@@ -50,6 +51,7 @@ pub enum Mode {
     Recursion,
     Panic,
     Clock,
+    Exit,
     Stdout,
     Bigprint,
     Bigout,
@@ -61,13 +63,14 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub const ALL: [(&str, Mode); 14] = [
+    pub const ALL: [(&str, Mode); 15] = [
         ("ok", Mode::Ok),
         ("loop", Mode::Loop),
         ("membomb", Mode::Membomb),
         ("recursion", Mode::Recursion),
         ("panic", Mode::Panic),
         ("clock", Mode::Clock),
+        ("exit", Mode::Exit),
         ("stdout", Mode::Stdout),
         ("bigprint", Mode::Bigprint),
         ("bigout", Mode::Bigout),
@@ -183,6 +186,7 @@ impl Hostile {
             Mode::Clock => {
                 std::hint::black_box(std::time::SystemTime::now());
             }
+            Mode::Exit => std::process::exit(3),
             Mode::Stdout => {
                 let _ = writeln!(std::io::stdout(), "hello from hostile");
                 let _ = writeln!(std::io::stderr(), "hello from hostile");

@@ -97,6 +97,13 @@ fn clock_access_is_a_forbidden_call() {
 }
 
 #[test]
+fn proc_exit_is_a_guest_exit() {
+    let err = fault("exit");
+    assert_eq!(err.kind(), "guest_exit", "{err}");
+    assert!(err.to_string().contains("code 3"), "{err}");
+}
+
+#[test]
 fn non_wasi_import_is_refused_at_load() {
     let err = registry::make(&guest("hostile_import"), tight())
         .err()

@@ -121,9 +121,14 @@ fn format_errors_and_bad_calls_are_observations() {
 
 #[test]
 fn env_loaded_by_path_works_like_bundled() {
-    let path = crate::common::guest("countdown");
-    let mut env = registry::make(&path, EnvOptions::default()).unwrap();
-    assert_eq!(env.id(), path);
-    env.reset(7, None).unwrap();
-    assert!(play_expert(&mut env).success);
+    // `template` is not bundled: it loads only by path, like any user's module.
+    for name in ["countdown", "template"] {
+        let path = crate::common::guest(name);
+        let mut env = registry::make(&path, EnvOptions::default()).unwrap();
+        assert_eq!(env.id(), path);
+        for seed in 0..5 {
+            env.reset(seed, None).unwrap();
+            assert!(play_expert(&mut env).success, "{name} seed {seed}");
+        }
+    }
 }
