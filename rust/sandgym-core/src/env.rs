@@ -86,16 +86,23 @@ impl Env {
     pub fn new(id: impl Into<String>, program: &Program, options: EnvOptions) -> Result<Env> {
         let id = id.into();
         let mut sandbox = Sandbox::new(program, &options.limits)?;
-        let bytes = sandbox
-            .query(Query::Info)?
-            .expect("info is a required export");
-        let info: EnvInfo = decode(&mut sandbox, &bytes, "info")?;
+        let info = match program.cached_info() {
+            Some(info) => info,
+            None => {
+                let bytes = sandbox
+                    .query(Query::Info)?
+                    .expect("info is a required export");
+                let info = Arc::new(decode::<EnvInfo>(&mut sandbox, &bytes, "info")?);
+                program.cache_info(info.clone());
+                info
+            }
+        };
         configure(&mut sandbox, &options.config)?;
         Ok(Env {
             id,
             program: program.clone(),
             options,
-            info: Arc::new(info),
+            info,
             sandbox,
             phase: Phase::Idle,
         })

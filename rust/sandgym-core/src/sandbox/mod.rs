@@ -5,10 +5,10 @@
 mod engine;
 mod wasi;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use sandgym_abi::{ABI_VERSION, exports, unpack};
+use sandgym_abi::{ABI_VERSION, EnvInfo, exports, unpack};
 use wasmtime::{
     Instance, InstancePre, Memory, Mutability, ResourceLimiter, Store, Trap, TypedFunc, Val,
 };
@@ -154,6 +154,9 @@ pub struct Program {
 
 struct ProgramInner {
     origin: String,
+    /// The decoded `sandgym_info` of this module, filled by the first env made from it: it is static,
+    /// so later instances skip the call and the decoding.
+    info: OnceLock<Arc<EnvInfo>>,
     digest: [u8; 32],
     pre: InstancePre<HostState>,
     has_expert: bool,
@@ -193,6 +196,7 @@ impl Program {
             inner: Arc::new(ProgramInner {
                 origin: origin.to_string(),
                 digest,
+                info: OnceLock::new(),
                 has_expert: has(exports::EXPERT),
                 has_actions: has(exports::ACTIONS),
                 pre,
@@ -208,6 +212,15 @@ impl Program {
     /// SHA-256 of the module bytes.
     pub fn digest(&self) -> [u8; 32] {
         self.inner.digest
+    }
+
+    /// The module's cached info, once an env has read it.
+    pub(crate) fn cached_info(&self) -> Option<Arc<EnvInfo>> {
+        self.inner.info.get().cloned()
+    }
+
+    pub(crate) fn cache_info(&self, info: Arc<EnvInfo>) {
+        let _ = self.inner.info.set(info);
     }
 
     /// Whether the module exports `sandgym_expert` / `sandgym_actions`.
