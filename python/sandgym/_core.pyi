@@ -134,6 +134,7 @@ def collect_episodes(
     deadline_s: float | None = None,
     threads: int | None = None,
     run_id: str | None = None,
+    resume: bool = False,
 ) -> tuple[dict[str, Any], ArrowTable | None]:
     """Collect episodes; returns the summary and, without ``out_dir``, the rows."""
 

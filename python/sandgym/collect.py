@@ -63,6 +63,7 @@ def collect(
     deadline_s: float | None = None,
     threads: int | None = None,
     run_id: str | None = None,
+    resume: bool = False,
 ) -> CollectResult:
     """Run ``episodes`` episodes per env in parallel and keep the trajectories.
 
@@ -80,6 +81,8 @@ def collect(
         deadline_s: wall-clock limit per guest call in seconds.
         threads: worker threads (default one per core).
         run_id: identifies the run in every row (default: generated).
+        resume: skip episodes whose rows are already in ``out_dir`` (continue a killed run with the same
+            arguments).
 
     Returns:
         A :class:`CollectResult`.
@@ -105,6 +108,7 @@ def collect(
         deadline_s,
         threads,
         run_id,
+        resume,
     )
     return CollectResult(table=table, **summary)
 

@@ -44,3 +44,28 @@ def test_unknown_command_and_env_fail_cleanly():
     assert run("frobnicate").returncode == 2
     out = run("collect", "--env", "nope", "-n", "1")
     assert out.returncode == 1 and "unknown env" in out.stderr
+
+
+def test_killed_run_keeps_complete_parts_and_resumes(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    args = [SANDGYM, "collect", "--env", "countdown-v0", "-n", "60000", "-o", str(out), "--threads", "1", "-q"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("part-*.parquet")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    parts = sorted(out.glob("part-*.parquet"))
+    assert parts, "a complete part was published before the kill"
+    kept = pq.read_table(out).num_rows  # every visible part is complete and readable
+    assert kept >= 10_000 and kept % 10_000 == 0
+    done = run("collect", "--env", "countdown-v0", "-n", "60000", "-o", str(out), "--resume", "-q")
+    assert done.returncode == 0, done.stderr
+    assert f"resuming: {kept} episodes" in done.stderr
+    table = pq.read_table(out, columns=["episode_id", "success"])
+    ids = table.column("episode_id").to_pylist()
+    assert len(ids) == 60_000 and len(set(ids)) == 60_000
+    assert all(table.column("success").to_pylist())

@@ -82,6 +82,9 @@ struct CollectArgs {
     /// Wall-clock deadline per guest call, in seconds.
     #[arg(long)]
     deadline_s: Option<f64>,
+    /// Skip episodes whose rows are already in --out (continue a run that was killed; same arguments).
+    #[arg(long)]
+    resume: bool,
     /// No progress bar.
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -227,7 +230,15 @@ fn run_collect(args: CollectArgs) -> Result<(), Error> {
         },
         ..CollectOptions::default()
     };
-    let plan = collect::plan(&env_ids, args.episodes, args.seed, tasks.as_deref());
+    let mut plan = collect::plan(&env_ids, args.episodes, args.seed, tasks.as_deref());
+    if args.resume {
+        let (rest, skipped) = collect::skip_done(plan, &args.out)?;
+        eprintln!(
+            "resuming: {skipped} episodes already in {}",
+            args.out.display()
+        );
+        plan = rest;
+    }
     let progress = Progress::new(plan.len(), !args.quiet && std::io::stderr().is_terminal());
     let run = || {
         collect::collect_to_dir(

@@ -23,11 +23,32 @@ use crate::trajectory::Trajectory;
 #[derive(Debug, Clone, PartialEq)]
 pub struct EpisodeSpec {
     pub env_id: String,
-    /// Position in the plan; makes `episode_id` unique within a run.
+    /// Index of the episode among its env's episodes (`seed` - first seed); with the env id it makes the
+    /// `episode_id`, stable when the same plan is run again with more episodes.
     pub episode_index: u64,
     pub seed: u64,
     /// The task to play, or `None` to let the env generate one from the seed.
     pub task: Option<Value>,
+}
+
+impl EpisodeSpec {
+    /// The row's `episode_id`: `{env_id}/{episode_index}`, stable for the same plan.
+    pub fn episode_id(&self) -> String {
+        format!("{}/{}", self.env_id, self.episode_index)
+    }
+}
+
+/// Drops the episodes whose rows already exist in `out_dir`, so a run that was killed can be resumed by
+/// running the same plan again. Returns the remaining plan and how many episodes were skipped.
+pub fn skip_done(plan: Vec<EpisodeSpec>, out_dir: &Path) -> Result<(Vec<EpisodeSpec>, usize)> {
+    let done = crate::store::episode_ids(out_dir)?;
+    let before = plan.len();
+    let rest: Vec<EpisodeSpec> = plan
+        .into_iter()
+        .filter(|spec| !done.contains(&spec.episode_id()))
+        .collect();
+    let skipped = before - rest.len();
+    Ok((rest, skipped))
 }
 
 /// Settings shared by every episode of a run.
@@ -75,7 +96,7 @@ pub fn plan(
         for i in 0..episodes {
             specs.push(EpisodeSpec {
                 env_id: env_id.clone(),
-                episode_index: specs.len() as u64,
+                episode_index: i,
                 seed: seed.wrapping_add(i),
                 task: tasks
                     .filter(|t| !t.is_empty())
@@ -142,7 +163,7 @@ pub fn run_episode(
     let info = env.info();
     let mut traj = Trajectory {
         run_id: options.run_id.clone(),
-        episode_id: format!("{}/{}", spec.env_id, spec.episode_index),
+        episode_id: spec.episode_id(),
         episode_index: spec.episode_index,
         env_id: env.id().to_string(),
         env_name: info.name.clone(),
@@ -253,7 +274,7 @@ pub fn collect(
                     Err(err) => {
                         let mut traj = Trajectory {
                             run_id: options.run_id.clone(),
-                            episode_id: format!("{}/{}", spec.env_id, spec.episode_index),
+                            episode_id: spec.episode_id(),
                             episode_index: spec.episode_index,
                             env_id: spec.env_id.clone(),
                             seed: spec.seed,

@@ -12,7 +12,7 @@ pub struct Trajectory {
     pub run_id: String,
     /// Unique within the run: `{env_id}/{episode_index}`.
     pub episode_id: String,
-    /// Position of the episode in the run's plan (stable across resumed runs).
+    /// Index of the episode among its env's episodes in the run's plan (stable across resumed runs).
     pub episode_index: u64,
     /// Registered id (`countdown-v0`) or the path of a `.wasm` loaded by path.
     pub env_id: String,

@@ -24,11 +24,12 @@ use crate::error::IntoPy;
 ///     out_dir: write Parquet part files there; when None, return the rows as an Arrow table.
 ///     tasks: JSON texts of tasks to play in turn instead of generated ones.
 ///     threads: worker threads (default: one per core).
+///     resume: skip episodes whose rows are already in `out_dir`.
 ///
 /// Returns:
 ///     `(summary, table)`: a dict of run figures, and an `ArrowTable` (None when `out_dir` is given).
 #[pyfunction]
-#[pyo3(signature = (envs, episodes, seed=0, policy="expert", max_turns=16, out_dir=None, tasks=None, config=None, fuel=None, memory_mb=None, deadline_s=None, threads=None, run_id=None))]
+#[pyo3(signature = (envs, episodes, seed=0, policy="expert", max_turns=16, out_dir=None, tasks=None, config=None, fuel=None, memory_mb=None, deadline_s=None, threads=None, run_id=None, resume=false))]
 #[allow(clippy::too_many_arguments)]
 pub fn collect_episodes<'py>(
     py: Python<'py>,
@@ -45,6 +46,7 @@ pub fn collect_episodes<'py>(
     deadline_s: Option<f64>,
     threads: Option<usize>,
     run_id: Option<String>,
+    resume: bool,
 ) -> PyResult<(Bound<'py, PyDict>, Option<ArrowTable>)> {
     let policy = policy::by_name(policy).py_err()?;
     let tasks: Option<Vec<Value>> = tasks
@@ -74,9 +76,12 @@ pub fn collect_episodes<'py>(
             .iter()
             .map(|id| registry::canonical_id(id))
             .collect::<Result<_, _>>()?;
-        let plan = collect::plan(&env_ids, episodes, seed, tasks.as_deref());
+        let mut plan = collect::plan(&env_ids, episodes, seed, tasks.as_deref());
         match &out_dir {
             Some(dir) => {
+                if resume {
+                    plan = collect::skip_done(plan, dir)?.0;
+                }
                 let (summary, written) = collect::collect_to_dir(
                     &plan,
                     policy.as_ref(),
@@ -87,6 +92,7 @@ pub fn collect_episodes<'py>(
                 )?;
                 Ok((summary, Some(written), None))
             }
+            None if resume => Err(Error::InvalidArgument("`resume` needs `out_dir`".into())),
             None => {
                 let rows = Mutex::new(Vec::<Trajectory>::with_capacity(plan.len()));
                 let sink = |t: Trajectory| -> Result<(), Error> {
@@ -95,7 +101,10 @@ pub fn collect_episodes<'py>(
                 };
                 let summary = collect::collect(&plan, policy.as_ref(), &options, &sink, &|_| {})?;
                 let mut rows = rows.into_inner().expect("rows");
-                rows.sort_by_key(|t| t.episode_index);
+                // Plan order: env by env, episodes in index order.
+                let env_rank =
+                    |id: &str| env_ids.iter().position(|e| e == id).unwrap_or(usize::MAX);
+                rows.sort_by_key(|t| (env_rank(&t.env_id), t.episode_index));
                 let batch = store::to_record_batch(&rows)?;
                 Ok((
                     summary,

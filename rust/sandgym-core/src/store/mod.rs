@@ -15,7 +15,7 @@ mod schema;
 mod writer;
 
 pub use batch::{from_record_batch, to_record_batch};
-pub use reader::{count_rows, parquet_files, read_dir_or_file, read_file};
+pub use reader::{count_rows, episode_ids, parquet_files, read_dir_or_file, read_file};
 pub use schema::{SCHEMA_VERSION, SCHEMA_VERSION_KEY, check_schema, schema, type_name};
 pub use writer::{BATCH_BYTES, Compression, WriteSummary, Writer, WriterOptions};
 

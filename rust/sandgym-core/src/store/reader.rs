@@ -116,3 +116,33 @@ pub fn count_rows(path: impl AsRef<Path>) -> Result<u64> {
     }
     Ok(total)
 }
+
+/// The `episode_id`s already stored in a file or directory (empty when the directory does not exist),
+/// reading only that column. A resumed run skips these episodes.
+pub fn episode_ids(path: impl AsRef<Path>) -> Result<std::collections::HashSet<String>> {
+    let path = path.as_ref();
+    let mut ids = std::collections::HashSet::new();
+    if !path.exists() {
+        return Ok(ids);
+    }
+    for file in parquet_files(path)? {
+        let mut read = || -> Result<()> {
+            let builder = open(&file)?;
+            let mask =
+                parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), ["episode_id"]);
+            for batch in builder.with_projection(mask).build()? {
+                let batch = batch?;
+                let column = batch
+                    .column_by_name("episode_id")
+                    .and_then(|c| c.as_any().downcast_ref::<arrow_array::StringArray>())
+                    .ok_or_else(|| {
+                        StoreError::Schema("`episode_id` is not a utf8 column".into())
+                    })?;
+                ids.extend(column.iter().flatten().map(str::to_string));
+            }
+            Ok(())
+        };
+        read().map_err(|e| in_file(&file, e))?;
+    }
+    Ok(ids)
+}

@@ -100,7 +100,8 @@ pub struct WriterOptions {
     pub rows_per_batch: usize,
     /// Maximum rows per Parquet row group (default 16,384).
     pub row_group_rows: usize,
-    /// Rows per part file; a part is closed and published when it reaches this (default 100,000).
+    /// Rows per part file; a part is closed and published when it reaches this (default 10,000). Smaller
+    /// parts mean less work lost when a run is killed: only the open part is.
     pub rows_per_file: usize,
     /// Page compression (default zstd level 1).
     pub compression: Compression,
@@ -115,7 +116,7 @@ impl Default for WriterOptions {
         WriterOptions {
             rows_per_batch: 1024,
             row_group_rows: 16_384,
-            rows_per_file: 100_000,
+            rows_per_file: 10_000,
             compression: Compression::default(),
             channel_capacity: 256,
             file_prefix: "part".to_string(),

@@ -34,7 +34,7 @@ fn expert_collection_to_parquet_round_trips() {
     assert_eq!(summary.errors, 0);
     assert_eq!(written.rows, 80);
     let mut rows = store::read_dir_or_file(dir.path()).unwrap();
-    rows.sort_by_key(|t| t.episode_index);
+    rows.sort_by(|a, b| a.episode_id.cmp(&b.episode_id));
     assert_eq!(rows.len(), 80);
     for row in &rows {
         assert!(row.success && row.terminated && !row.truncated);
@@ -103,7 +103,7 @@ fn runs_are_reproducible() {
         )
         .unwrap();
         let mut rows = rows.into_inner().unwrap();
-        rows.sort_by_key(|t| t.episode_index);
+        rows.sort_by(|a, b| a.episode_id.cmp(&b.episode_id));
         rows.into_iter()
             .map(|t| (t.task_id, t.messages, t.turn_rewards))
             .collect::<Vec<_>>()
@@ -164,4 +164,41 @@ fn unknown_env_fails_fast() {
     )
     .unwrap_err();
     assert_eq!(err.kind(), "unknown_env");
+}
+
+#[test]
+fn resume_skips_episodes_already_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let expert = policy::ExpertPolicy;
+    let options = CollectOptions::default();
+    let first = collect::plan(&ids(), 5, 0, None);
+    collect::collect_to_dir(
+        &first,
+        &expert,
+        &options,
+        dir.path(),
+        WriterOptions::default(),
+        &|_| {},
+    )
+    .unwrap();
+    let (rest, skipped) =
+        collect::skip_done(collect::plan(&ids(), 8, 0, None), dir.path()).unwrap();
+    assert_eq!((skipped, rest.len()), (10, 6));
+    collect::collect_to_dir(
+        &rest,
+        &expert,
+        &options,
+        dir.path(),
+        WriterOptions::default(),
+        &|_| {},
+    )
+    .unwrap();
+    let rows = store::read_dir_or_file(dir.path()).unwrap();
+    let mut ids: Vec<_> = rows.iter().map(|t| t.episode_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), rows.len(), "no episode is written twice");
+    let (rest, skipped) =
+        collect::skip_done(collect::plan(&self::ids(), 8, 0, None), dir.path()).unwrap();
+    assert!(rest.is_empty() && skipped == 16);
 }
