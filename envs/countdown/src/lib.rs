@@ -17,9 +17,9 @@ pub mod solver;
 use std::fmt;
 
 use sandgym_sdk::{
-    Action, Capabilities, EnvInfo, Message, ResetOutput, Rng, StepOutput, ToolCall, Value,
-    config_bool, config_int, format_error_message, function_tool, json, no_tool_call_message,
-    not_executed_message, parse_arguments, reject_unknown_keys, string_argument, tool_error,
+    Action, Capabilities, EnvInfo, Message, ResetOutput, Rng, StepOutput, ToolCall, ToolEnv, Turns,
+    Value, config_bool, config_int, function_tool, json, parse_arguments, reject_unknown_keys,
+    string_argument, tool_error,
 };
 
 use expr::{ArithError, Op, evaluate};
@@ -433,8 +433,7 @@ pub struct Countdown {
     task: Option<Task>,
     /// Found at reset so `expert` is cheap.
     solution: Option<String>,
-    turns: i64,
-    active: bool,
+    turns: Turns,
 }
 
 impl Countdown {
@@ -527,6 +526,18 @@ fn calc(expression: &str) -> Action {
     Action::tool("calc", &json!({"expression": expression}))
 }
 
+impl ToolEnv for Countdown {
+    const TOOL_NAMES: &'static [&'static str] = &TOOLS;
+
+    fn turns(&mut self) -> &mut Turns {
+        &mut self.turns
+    }
+
+    fn call_tool(&mut self, call: &ToolCall, out: &mut StepOutput) -> Message {
+        self.call(call, out)
+    }
+}
+
 impl sandgym_sdk::Env for Countdown {
     fn info() -> EnvInfo {
         EnvInfo {
@@ -572,7 +583,7 @@ impl sandgym_sdk::Env for Countdown {
     }
 
     fn reset(&mut self, seed: u64, task: Option<Value>) -> Result<ResetOutput, String> {
-        self.active = false;
+        self.turns.end();
         let mut task = match task {
             None => generate(&self.config, &mut Rng::new(seed))?,
             Some(value) => Task::from_json(&value)?,
@@ -592,52 +603,16 @@ impl sandgym_sdk::Env for Countdown {
         };
         self.task = Some(task);
         self.solution = solution;
-        self.turns = 0;
-        self.active = true;
+        self.turns.start(self.config.max_turns);
         Ok(output)
     }
 
     fn step(&mut self, action: &Action) -> StepOutput {
-        if !self.active {
-            return sandgym_sdk::episode_over(action);
-        }
-        self.turns += 1;
-        let mut out = StepOutput {
-            messages: Vec::with_capacity(action.tool_calls.len().max(1)),
-            reward: 0.0,
-            terminated: false,
-            truncated: false,
-            success: false,
-            info: json!({}),
-        };
-        if let Some(error) = &action.format_error {
-            out.messages.push(format_error_message(error));
-            out.info = json!({"reason": "format error"});
-        } else if action.tool_calls.is_empty() {
-            out.messages.push(no_tool_call_message(&TOOLS));
-            out.info = json!({"reason": "no tool call"});
-        } else {
-            for call in &action.tool_calls {
-                let message = if out.terminated {
-                    not_executed_message(call)
-                } else {
-                    self.call(call, &mut out)
-                };
-                out.messages.push(message);
-            }
-        }
-        if !out.terminated && self.turns >= self.config.max_turns {
-            out.truncated = true;
-            out.info = json!({"reason": "turn limit reached"});
-        }
-        if out.terminated || out.truncated {
-            self.active = false;
-        }
-        out
+        sandgym_sdk::play_turn(self, action)
     }
 
     fn expert(&mut self) -> Option<Action> {
-        if !self.active {
+        if !self.turns.is_active() {
             return None;
         }
         self.solution.as_deref().map(submit)
@@ -645,7 +620,7 @@ impl sandgym_sdk::Env for Countdown {
 
     fn actions(&mut self) -> Vec<Action> {
         const LIMIT: usize = 32;
-        let Some(task) = self.task.as_ref().filter(|_| self.active) else {
+        let Some(task) = self.task.as_ref().filter(|_| self.turns.is_active()) else {
             return Vec::new();
         };
         let mut actions: Vec<Action> = Vec::new();

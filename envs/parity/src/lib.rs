@@ -11,10 +11,9 @@
 //! right); `max_turns` 4 (1..=1000). Task JSON: `{"bits": "0101..."}`.
 
 use sandgym_sdk::{
-    Action, Capabilities, EnvInfo, Message, ResetOutput, Rng, StepOutput, ToolCall, Value,
-    config_choice, config_int, format_error_message, json, no_tool_call_message,
-    not_executed_message, parse_arguments, reject_unknown_keys, stable_hash, string_argument,
-    tool_error,
+    Action, Capabilities, EnvInfo, Message, ResetOutput, Rng, StepOutput, ToolCall, ToolEnv, Turns,
+    Value, config_choice, config_int, json, parse_arguments, reject_unknown_keys, stable_hash,
+    string_argument, tool_error,
 };
 
 pub const NAME: &str = "parity";
@@ -263,8 +262,7 @@ pub fn generate(config: &Config, rng: &mut Rng) -> Task {
 pub struct Parity {
     config: Config,
     task: Option<Task>,
-    turns: i64,
-    active: bool,
+    turns: Turns,
 }
 
 fn answer(parity: u8, cot: Option<String>) -> Action {
@@ -326,6 +324,18 @@ impl Parity {
     }
 }
 
+impl ToolEnv for Parity {
+    const TOOL_NAMES: &'static [&'static str] = &["answer"];
+
+    fn turns(&mut self) -> &mut Turns {
+        &mut self.turns
+    }
+
+    fn call_tool(&mut self, call: &ToolCall, out: &mut StepOutput) -> Message {
+        self.call(call, out)
+    }
+}
+
 impl sandgym_sdk::Env for Parity {
     fn info() -> EnvInfo {
         EnvInfo {
@@ -371,7 +381,7 @@ impl sandgym_sdk::Env for Parity {
     }
 
     fn reset(&mut self, seed: u64, task: Option<Value>) -> Result<ResetOutput, String> {
-        self.active = false;
+        self.turns.end();
         let task = match task {
             None => generate(&self.config, &mut Rng::new(seed)),
             Some(value) => Task::from_json(&value)?,
@@ -386,58 +396,22 @@ impl sandgym_sdk::Env for Parity {
             info: json!({"d": task.bits.len(), "reward": self.config.reward.as_str()}),
         };
         self.task = Some(task);
-        self.turns = 0;
-        self.active = true;
+        self.turns.start(self.config.max_turns);
         Ok(output)
     }
 
     fn step(&mut self, action: &Action) -> StepOutput {
-        if !self.active {
-            return sandgym_sdk::episode_over(action);
-        }
-        self.turns += 1;
-        let mut out = StepOutput {
-            messages: Vec::with_capacity(action.tool_calls.len().max(1)),
-            reward: 0.0,
-            terminated: false,
-            truncated: false,
-            success: false,
-            info: json!({}),
-        };
-        if let Some(error) = &action.format_error {
-            out.messages.push(format_error_message(error));
-            out.info = json!({"reason": "format error"});
-        } else if action.tool_calls.is_empty() {
-            out.messages.push(no_tool_call_message(&["answer"]));
-            out.info = json!({"reason": "no tool call"});
-        } else {
-            for call in &action.tool_calls {
-                let message = if out.terminated {
-                    not_executed_message(call)
-                } else {
-                    self.call(call, &mut out)
-                };
-                out.messages.push(message);
-            }
-        }
-        if !out.terminated && self.turns >= self.config.max_turns {
-            out.truncated = true;
-            out.info = json!({"reason": "turn limit reached", "cot_correct": null});
-        }
-        if out.terminated || out.truncated {
-            self.active = false;
-        }
-        out
+        sandgym_sdk::play_turn(self, action)
     }
 
     fn expert(&mut self) -> Option<Action> {
-        let task = self.task.as_ref().filter(|_| self.active)?;
+        let task = self.task.as_ref().filter(|_| self.turns.is_active())?;
         let cot = prefix_parities(&task.bits);
         Some(answer(*cot.last()?, Some(spaced(&cot))))
     }
 
     fn actions(&mut self) -> Vec<Action> {
-        let Some(task) = self.task.as_ref().filter(|_| self.active) else {
+        let Some(task) = self.task.as_ref().filter(|_| self.turns.is_active()) else {
             return Vec::new();
         };
         let cot = prefix_parities(&task.bits);

@@ -90,6 +90,100 @@ pub fn tool_error(call: &ToolCall, error: impl std::fmt::Display) -> Message {
     Message::tool(call, format!("Error: {error}"))
 }
 
+/// Turn bookkeeping of a tool-calling env: whether an episode is running and how many turns it took.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Turns {
+    taken: i64,
+    limit: i64,
+    active: bool,
+}
+
+impl Turns {
+    /// Starts an episode that may last `limit` turns.
+    pub fn start(&mut self, limit: i64) {
+        *self = Turns {
+            taken: 0,
+            limit,
+            active: true,
+        };
+    }
+
+    /// Ends the episode (or marks that none is running, e.g. while a reset fails).
+    pub fn end(&mut self) {
+        self.active = false;
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.active
+    }
+
+    /// Turns taken in this episode.
+    pub fn taken(&self) -> i64 {
+        self.taken
+    }
+}
+
+/// An env that follows the usual tool protocol, so that [`play_turn`] can run its steps.
+pub trait ToolEnv {
+    /// Tool names, for the hint sent when a turn has no tool call.
+    const TOOL_NAMES: &'static [&'static str];
+
+    /// The env's turn bookkeeping.
+    fn turns(&mut self) -> &mut Turns;
+
+    /// Runs one tool call and returns its tool message; sets `reward`, `terminated`, `success` and
+    /// `info` on `out` when the call ends the episode.
+    fn call_tool(&mut self, call: &ToolCall, out: &mut StepOutput) -> Message;
+}
+
+/// Plays one step of the usual tool protocol:
+/// - after the episode ended, say so ([`episode_over`]); the host guards this too;
+/// - every step is a turn, whatever the action was;
+/// - `format_error` set (the host could not parse the model's text): [`format_error_message`], no tool runs;
+/// - no tool calls: a user message asking for one;
+/// - otherwise exactly one tool message per call, in call order, calls after the episode ended within
+///   the action included ([`not_executed_message`]), so the transcript stays valid for chat templates;
+/// - reaching the turn limit without terminating sets `truncated`.
+pub fn play_turn<E: ToolEnv>(env: &mut E, action: &Action) -> StepOutput {
+    if !env.turns().active {
+        return episode_over(action);
+    }
+    env.turns().taken += 1;
+    let mut out = StepOutput {
+        messages: Vec::with_capacity(action.tool_calls.len().max(1)),
+        reward: 0.0,
+        terminated: false,
+        truncated: false,
+        success: false,
+        info: json!({}),
+    };
+    if let Some(error) = &action.format_error {
+        out.messages.push(format_error_message(error));
+        out.info = json!({"reason": "format error"});
+    } else if action.tool_calls.is_empty() {
+        out.messages.push(no_tool_call_message(E::TOOL_NAMES));
+        out.info = json!({"reason": "no tool call"});
+    } else {
+        for call in &action.tool_calls {
+            let message = if out.terminated {
+                not_executed_message(call)
+            } else {
+                env.call_tool(call, &mut out)
+            };
+            out.messages.push(message);
+        }
+    }
+    let turns = env.turns();
+    if !out.terminated && turns.taken >= turns.limit {
+        out.truncated = true;
+        out.info = json!({"reason": "turn limit reached"});
+    }
+    if out.terminated || out.truncated {
+        turns.active = false;
+    }
+    out
+}
+
 /// Decodes a call's `arguments` into an object, with an error message meant for the model.
 pub fn parse_arguments(call: &ToolCall) -> Result<serde_json::Map<String, Value>, String> {
     let text = if call.arguments.trim().is_empty() {

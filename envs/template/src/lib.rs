@@ -11,9 +11,9 @@
 //! Task JSON: `{"low": 1, "high": 100, "secret": 42}`.
 
 use sandgym_sdk::{
-    Action, Capabilities, Env, EnvInfo, Message, ResetOutput, Rng, StepOutput, ToolCall, Value,
-    config_int, format_error_message, function_tool, json, no_tool_call_message,
-    not_executed_message, parse_arguments, reject_unknown_keys, string_argument, tool_error,
+    Action, Capabilities, Env, EnvInfo, Message, ResetOutput, Rng, StepOutput, ToolCall, ToolEnv,
+    Turns, Value, config_int, function_tool, json, parse_arguments, reject_unknown_keys,
+    string_argument, tool_error,
 };
 
 // The registered id is `{NAME}-v{VERSION}`. Bump VERSION whenever the same seed or task would play
@@ -106,9 +106,7 @@ pub struct GuessNumber {
     /// The interval still consistent with the answers given so far; the expert bisects it.
     lo: i64,
     hi: i64,
-    turns: i64,
-    /// False before the first reset and after the episode ended.
-    active: bool,
+    turns: Turns,
 }
 
 impl GuessNumber {
@@ -150,6 +148,21 @@ impl GuessNumber {
             self.hi = self.hi.min(guess.saturating_sub(1));
             Message::tool(call, "lower")
         }
+    }
+}
+
+/// The usual tool protocol (`sandgym_sdk::play_turn`) drives `step`: it counts turns, answers format
+/// errors and turns without a tool call, gives every call exactly one tool message and truncates at the
+/// turn limit. An env only says how to run one call.
+impl ToolEnv for GuessNumber {
+    const TOOL_NAMES: &'static [&'static str] = &["guess"];
+
+    fn turns(&mut self) -> &mut Turns {
+        &mut self.turns
+    }
+
+    fn call_tool(&mut self, call: &ToolCall, out: &mut StepOutput) -> Message {
+        self.call(call, out)
     }
 }
 
@@ -207,7 +220,7 @@ impl Env for GuessNumber {
     /// Return the opening messages (system prompt, then the task statement), a stable `task_id`,
     /// and the task JSON that replays this exact task.
     fn reset(&mut self, seed: u64, task: Option<Value>) -> Result<ResetOutput, String> {
-        self.active = false;
+        self.turns.end();
         let task = match task {
             None => {
                 let mut rng = Rng::new(seed);
@@ -233,8 +246,7 @@ impl Env for GuessNumber {
         self.task = Some(task);
         self.lo = task.low;
         self.hi = task.high;
-        self.turns = 0;
-        self.active = true;
+        self.turns.start(self.config.max_turns);
         Ok(output)
     }
 
@@ -248,47 +260,14 @@ impl Env for GuessNumber {
     ///   ended mid-action (`not_executed_message`), so the transcript stays valid for chat templates;
     /// - reaching `max_turns` without terminating sets `truncated`.
     fn step(&mut self, action: &Action) -> StepOutput {
-        if !self.active {
-            return sandgym_sdk::episode_over(action);
-        }
-        self.turns += 1;
-        let mut out = StepOutput {
-            messages: Vec::with_capacity(action.tool_calls.len().max(1)),
-            reward: 0.0,
-            terminated: false,
-            truncated: false,
-            success: false,
-            info: json!({}),
-        };
-        if let Some(error) = &action.format_error {
-            out.messages.push(format_error_message(error));
-        } else if action.tool_calls.is_empty() {
-            out.messages.push(no_tool_call_message(&["guess"]));
-        } else {
-            for call in &action.tool_calls {
-                let message = if out.terminated {
-                    not_executed_message(call)
-                } else {
-                    self.call(call, &mut out)
-                };
-                out.messages.push(message);
-            }
-        }
-        if !out.terminated && self.turns >= self.config.max_turns {
-            out.truncated = true;
-            out.info = json!({"reason": "turn limit reached"});
-        }
-        if out.terminated || out.truncated {
-            self.active = false;
-        }
-        out
+        sandgym_sdk::play_turn(self, action)
     }
 
     /// The expert's next action (used for demonstrations, SFT data and tests), or `None` when there
     /// is none. Keep it deterministic and cheap: precompute at reset if it needs search. Here:
     /// bisect the interval the answers allow, which finds any secret in 1..=100 within 7 guesses.
     fn expert(&mut self) -> Option<Action> {
-        if !self.active {
+        if !self.turns.is_active() {
             return None;
         }
         let mid = self.lo + (self.hi - self.lo) / 2;
@@ -298,7 +277,7 @@ impl Env for GuessNumber {
     /// A short (bounded), deterministic list of sensible actions in the current state, for search and
     /// exploration baselines. Include the expert's action and at least one other.
     fn actions(&mut self) -> Vec<Action> {
-        if !self.active {
+        if !self.turns.is_active() {
             return Vec::new();
         }
         let mut candidates = vec![self.lo, self.lo + (self.hi - self.lo) / 2, self.hi];
