@@ -54,8 +54,8 @@ class Env:
         """Whether an episode is in progress."""
     def reset(self, seed: int, task: str | None = None) -> dict[str, Any]:
         """Start an episode; ``task`` is JSON text. Returns messages, task_id, task, info."""
-    def step(self, action: str) -> dict[str, Any]:
-        """Apply an action given as OpenAI-shape JSON text."""
+    def step(self, action: dict[str, Any] | str) -> dict[str, Any]:
+        """Apply an action in the OpenAI shape: a dict or its JSON text."""
     def step_text(self, text: str) -> dict[str, Any]:
         """Parse model text and apply it; the result carries the parsed ``action``."""
     def expert(self) -> dict[str, Any] | None:
@@ -91,11 +91,11 @@ class VecEnv:
         """Static description of the env."""
     def reset(self, seeds: list[int], tasks: list[str | None] | None = None) -> list[dict[str, Any]]:
         """Reset every env."""
-    def step(self, actions: list[str]) -> list[dict[str, Any]]:
-        """Step with OpenAI-shape JSON actions."""
+    def step(self, actions: list[dict[str, Any] | str]) -> list[dict[str, Any]]:
+        """Step with OpenAI-shape actions (dicts or their JSON text)."""
     def step_text(self, texts: list[str]) -> list[dict[str, Any]]:
         """Step with model text, parsed per env."""
-    def run_steps(self, action: str, rounds: int) -> int:
+    def run_steps(self, action: dict[str, Any] | str, rounds: int) -> int:
         """Step all envs ``rounds`` times in Rust with auto-reset; returns the step count."""
 
 @final

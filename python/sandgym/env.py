@@ -94,7 +94,7 @@ class SandgymEnv(gymnasium.Env[list, Any]):
             out = self._env.step_text(action)
             assistant = out.pop("action")
         else:
-            out = self._env.step(json.dumps(action))
+            out = self._env.step(action)
             assistant = dict(action)
         self.conversation.append({"role": "assistant", **{k: v for k, v in assistant.items() if k != "format_error"}})
         self.conversation.extend(out["messages"])

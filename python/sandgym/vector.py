@@ -54,14 +54,8 @@ class VecEnv:
         """Step env ``i`` with ``actions[i]``: model text (parsed) or an assistant message dict."""
         if all(isinstance(a, str) for a in actions):
             return self._vec.step_text(list(actions))  # type: ignore[arg-type]
-        return self._vec.step([_action_json(a) for a in actions])
+        return self._vec.step([_core.parse_action_text(a) if isinstance(a, str) else a for a in actions])
 
     def run_steps(self, action: dict, rounds: int) -> int:
         """Step every env with ``action`` for ``rounds`` rounds entirely in Rust (auto-reset); returns steps."""
-        return self._vec.run_steps(json.dumps(action), rounds)
-
-
-def _action_json(action: str | dict) -> str:
-    if isinstance(action, str):
-        return json.dumps(_core.parse_action_text(action))
-    return json.dumps(action)
+        return self._vec.run_steps(action, rounds)

@@ -9,7 +9,7 @@ use sandgym_core::parse::{action_from_json, parse_action};
 use sandgym_core::{Action, EnvOptions, Error, Limits, ResetOutput, StepOutput, registry};
 use serde_json::Value;
 
-use crate::convert::{parse_json_arg, serialize_to_py};
+use crate::convert::{from_py, parse_json_arg, serialize_to_py};
 use crate::error::{IntoPy, to_pyerr};
 
 /// Builds env options from the keyword arguments every constructor shares.
@@ -40,13 +40,16 @@ pub fn env_options(
     })
 }
 
-/// Decodes an action given as JSON text (OpenAI shape), reporting bad JSON as a Python error.
-pub fn action_from_str(text: &str) -> PyResult<Action> {
-    let value: Value = serde_json::from_str(text).map_err(|e| {
-        to_pyerr(Error::InvalidArgument(format!(
-            "action is not valid JSON: {e}"
-        )))
-    })?;
+/// Decodes an action: JSON text or a dict in the OpenAI shape (`content`, `tool_calls`).
+pub fn action_from_py(action: &Bound<'_, PyAny>) -> PyResult<Action> {
+    let value = match action.cast::<pyo3::types::PyString>() {
+        Ok(text) => serde_json::from_str(text.to_str()?).map_err(|e| {
+            to_pyerr(Error::InvalidArgument(format!(
+                "action is not valid JSON: {e}"
+            )))
+        })?,
+        Err(_) => from_py(action)?,
+    };
     action_from_json(&value).map_err(|e| to_pyerr(Error::InvalidArgument(e)))
 }
 
@@ -141,9 +144,13 @@ impl PyEnv {
         reset_to_py(py, &out)
     }
 
-    /// Applies an action given as JSON text in the OpenAI shape.
-    fn step<'py>(&mut self, py: Python<'py>, action: &str) -> PyResult<Bound<'py, PyAny>> {
-        let action = action_from_str(action)?;
+    /// Applies an action in the OpenAI shape: a dict, or its JSON text.
+    fn step<'py>(
+        &mut self,
+        py: Python<'py>,
+        action: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let action = action_from_py(action)?;
         let out = py.detach(|| self.inner.step(&action)).py_err()?;
         step_to_py(py, &out, None)
     }
@@ -215,6 +222,16 @@ fn slot_to_py<'py, T>(
             Ok(dict.into_any())
         }
     }
+}
+
+fn steps_to_py<'py>(
+    py: Python<'py>,
+    results: &[Result<StepOutput, Error>],
+) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    results
+        .iter()
+        .map(|r| slot_to_py(py, r, |py, o| step_to_py(py, o, None)))
+        .collect()
 }
 
 /// A batch of `n` envs of one id, stepped in parallel on Rust threads with the GIL released.
@@ -289,21 +306,18 @@ impl PyVecEnv {
             .collect()
     }
 
-    /// Steps slot `i` with `actions[i]`, each JSON text in the OpenAI shape.
+    /// Steps slot `i` with `actions[i]`, each a dict in the OpenAI shape or its JSON text.
     fn step<'py>(
         &mut self,
         py: Python<'py>,
-        actions: Vec<String>,
+        actions: Vec<Bound<'py, PyAny>>,
     ) -> PyResult<Vec<Bound<'py, PyAny>>> {
         let actions: Vec<Action> = actions
             .iter()
-            .map(|a| action_from_str(a))
+            .map(action_from_py)
             .collect::<PyResult<_>>()?;
         let results = py.detach(|| self.inner.step(&actions)).py_err()?;
-        results
-            .iter()
-            .map(|r| slot_to_py(py, r, |py, o| step_to_py(py, o, None)))
-            .collect()
+        steps_to_py(py, &results)
     }
 
     /// Parses each model completion and steps its env with it.
@@ -313,16 +327,18 @@ impl PyVecEnv {
         texts: Vec<String>,
     ) -> PyResult<Vec<Bound<'py, PyAny>>> {
         let results = py.detach(|| self.inner.step_text(&texts)).py_err()?;
-        results
-            .iter()
-            .map(|r| slot_to_py(py, r, |py, o| step_to_py(py, o, None)))
-            .collect()
+        steps_to_py(py, &results)
     }
 
     /// Steps every slot with the same action `rounds` times, resetting finished slots with fresh seeds,
     /// entirely in Rust. Returns the number of steps taken. For benchmarks and smoke tests.
-    fn run_steps(&mut self, py: Python<'_>, action: &str, rounds: usize) -> PyResult<u64> {
-        let action = action_from_str(action)?;
+    fn run_steps(
+        &mut self,
+        py: Python<'_>,
+        action: &Bound<'_, PyAny>,
+        rounds: usize,
+    ) -> PyResult<u64> {
+        let action = action_from_py(action)?;
         let n = self.inner.len();
         let actions = vec![action; n];
         py.detach(|| {
