@@ -114,3 +114,26 @@ def test_compiled_modules_are_cached_on_disk(tmp_path):
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
     assert sorted((tmp_path / "modules").glob("*.cwasm")) == cached
     assert cached[0].stat().st_mtime_ns == stamp
+
+
+def test_pool_exhaustion_is_a_clear_error():
+    import os
+    import subprocess
+
+    code = """
+import sandgym
+from sandgym import errors
+envs = [sandgym.make("parity-v0") for _ in range(4)]
+try:
+    sandgym.make("parity-v0")
+except errors.PoolExhaustedError as e:
+    print("exhausted:", e)
+del envs
+sandgym.make("parity-v0").reset(seed=0)  # slots come back when envs are dropped
+print("recovered")
+"""
+    env = dict(os.environ, SANDGYM_POOL_SLOTS="4")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "exhausted: the sandbox pool is full (4 slots)" in out.stdout
+    assert "recovered" in out.stdout

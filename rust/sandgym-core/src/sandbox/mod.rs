@@ -159,8 +159,6 @@ struct ProgramInner {
     info: OnceLock<Arc<EnvInfo>>,
     digest: [u8; 32],
     pre: InstancePre<HostState>,
-    has_expert: bool,
-    has_actions: bool,
 }
 
 impl Program {
@@ -197,8 +195,6 @@ impl Program {
                 origin: origin.to_string(),
                 digest,
                 info: OnceLock::new(),
-                has_expert: has(exports::EXPERT),
-                has_actions: has(exports::ACTIONS),
                 pre,
             }),
         })
@@ -221,15 +217,6 @@ impl Program {
 
     pub(crate) fn cache_info(&self, info: Arc<EnvInfo>) {
         let _ = self.inner.info.set(info);
-    }
-
-    /// Whether the module exports `sandgym_expert` / `sandgym_actions`.
-    pub fn exports_expert(&self) -> bool {
-        self.inner.has_expert
-    }
-
-    pub fn exports_actions(&self) -> bool {
-        self.inner.has_actions
     }
 }
 
@@ -285,8 +272,9 @@ impl Sandbox {
         store.set_epoch_deadline(deadline_ticks(limits.deadline));
         let origin = program.origin().to_string();
         let instance = program.inner.pre.instantiate(&mut store).map_err(|e| {
-            let text = e.to_string();
-            if text.contains("maximum concurrent") || text.contains("pooling") {
+            if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+                .is_some()
+            {
                 Error::PoolExhausted(format!("{} slots", shared.pool_slots.unwrap_or_default()))
             } else {
                 Error::invalid_module(&origin, format!("instantiation failed: {e:#}"))
