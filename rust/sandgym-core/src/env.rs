@@ -53,31 +53,57 @@ impl EnvSnapshot {
     }
 }
 
-fn decode<T: DeserializeOwned>(sandbox: &mut Sandbox, bytes: &[u8], what: &str) -> Result<T> {
+/// The guest call whose output is being decoded.
+#[derive(Debug, Clone, Copy)]
+enum Output {
+    Info,
+    Configure,
+    Reset,
+    Step,
+    Expert,
+    Actions,
+}
+
+impl Output {
+    fn name(self) -> &'static str {
+        match self {
+            Output::Info => "info",
+            Output::Configure => "configure",
+            Output::Reset => "reset",
+            Output::Step => "step",
+            Output::Expert => "expert",
+            Output::Actions => "actions",
+        }
+    }
+
+    /// What the env refused when it answers this call with an error, as `Error::Rejected` says it.
+    fn refused(self) -> &'static str {
+        match self {
+            Output::Configure => "the configuration",
+            Output::Reset => "the task",
+            Output::Step => "the action",
+            Output::Info => "the info request",
+            Output::Expert => "the expert request",
+            Output::Actions => "the actions request",
+        }
+    }
+}
+
+/// Decodes a guest's result envelope; anything but a well-formed envelope is a malformed-output fault.
+fn decode<T: DeserializeOwned>(sandbox: &mut Sandbox, bytes: &[u8], output: Output) -> Result<T> {
     match serde_json::from_slice::<Envelope<T>>(bytes) {
         Ok(envelope) => Result::<T, String>::from(envelope).map_err(|message| Error::Rejected {
             env: sandbox.program().origin().to_string(),
-            call: leak_call(what),
+            call: output.refused(),
             message,
         }),
         Err(err) => {
             let preview: String = String::from_utf8_lossy(&bytes[..bytes.len().min(120)]).into();
             Err(sandbox.malformed(format!(
-                "{what} output is not valid: {err} (starts with {preview:?})"
+                "{} output is not valid: {err} (starts with {preview:?})",
+                output.name()
             )))
         }
-    }
-}
-
-/// Names of the calls, as `Error::Rejected` reports them.
-fn leak_call(what: &str) -> &'static str {
-    match what {
-        "configure" => "the configuration",
-        "reset" => "the task",
-        "step" => "the action",
-        "info" => "the info request",
-        "expert" => "the expert request",
-        _ => "the actions request",
     }
 }
 
@@ -92,7 +118,7 @@ impl Env {
                 let bytes = sandbox
                     .query(Query::Info)?
                     .expect("info is a required export");
-                let info = Arc::new(decode::<EnvInfo>(&mut sandbox, &bytes, "info")?);
+                let info = Arc::new(decode::<EnvInfo>(&mut sandbox, &bytes, Output::Info)?);
                 program.cache_info(info.clone());
                 info
             }
@@ -143,7 +169,7 @@ impl Env {
         self.sandbox.reseed(seed);
         let input = serde_json::to_vec(&ResetInput { seed, task }).expect("reset input encodes");
         let bytes = self.sandbox.call(Call::Reset, &input)?;
-        let output: ResetOutput = decode(&mut self.sandbox, &bytes, "reset")?;
+        let output: ResetOutput = decode(&mut self.sandbox, &bytes, Output::Reset)?;
         self.phase = Phase::Running;
         Ok(output)
     }
@@ -157,7 +183,7 @@ impl Env {
         let result = self
             .sandbox
             .call(Call::Step, &input)
-            .and_then(|bytes| decode::<StepOutput>(&mut self.sandbox, &bytes, "step"));
+            .and_then(|bytes| decode::<StepOutput>(&mut self.sandbox, &bytes, Output::Step));
         match &result {
             Ok(out) if out.terminated || out.truncated => self.phase = Phase::Ended,
             Ok(_) => {}
@@ -169,27 +195,27 @@ impl Env {
 
     /// The expert's next action; `None` when the env has no expert or none applies in this state.
     pub fn expert(&mut self) -> Result<Option<Action>> {
-        self.query_optional(Query::Expert, "expert")
+        self.query_optional(Query::Expert, Output::Expert)
             .map(Option::flatten)
     }
 
     /// The admissible actions in this state (empty when the env cannot list them).
     pub fn actions(&mut self) -> Result<Vec<Action>> {
-        self.query_optional(Query::Actions, "actions")
+        self.query_optional(Query::Actions, Output::Actions)
             .map(Option::unwrap_or_default)
     }
 
     fn query_optional<T: DeserializeOwned>(
         &mut self,
         query: Query,
-        what: &str,
+        output: Output,
     ) -> Result<Option<T>> {
         if self.phase != Phase::Running {
             return Err(Error::ResetNeeded);
         }
         match self.sandbox.query(query)? {
             None => Ok(None),
-            Some(bytes) => decode(&mut self.sandbox, &bytes, what).map(Some),
+            Some(bytes) => decode(&mut self.sandbox, &bytes, output).map(Some),
         }
     }
 
@@ -250,5 +276,5 @@ impl Env {
 fn configure(sandbox: &mut Sandbox, config: &Value) -> Result<()> {
     let input = serde_json::to_vec(config).expect("config encodes");
     let bytes = sandbox.call(Call::Configure, &input)?;
-    decode::<()>(sandbox, &bytes, "configure")
+    decode::<()>(sandbox, &bytes, Output::Configure)
 }
