@@ -8,6 +8,8 @@ use std::process::Command;
 
 /// Envs embedded in the host, in `sandgym envs` order.
 const BUNDLED: &[&str] = &["countdown", "parity"];
+/// Guests built for tests and docs but not embedded.
+const TEST_GUESTS: &[&str] = &["template", "hostile", "hostile-import"];
 const TARGET: &str = "wasm32-wasip1";
 
 fn main() {
@@ -47,9 +49,13 @@ fn main() {
     let mut command = Command::new(cargo);
     command
         .current_dir(&envs) // envs/.cargo/config.toml is found from the working directory
-        .args(["build", "--release", "--workspace", "--target", TARGET])
+        .args(["build", "--release", "--target", TARGET])
         .arg("--target-dir")
         .arg(&target_dir);
+    // Only the guests the host needs: an env crate still in progress elsewhere in envs/ cannot break it.
+    for package in BUNDLED.iter().chain(TEST_GUESTS) {
+        command.arg("-p").arg(format!("sandgym-env-{package}"));
+    }
     // The outer build's settings (flags, profile, target) must not leak into the guest build.
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy().into_owned();
