@@ -15,7 +15,7 @@ from __future__ import annotations
 from sandgym import errors
 from sandgym._core import ABI_VERSION, ArrowTable, Snapshot, __version__
 from sandgym._core import parse_action_text as parse_action
-from sandgym.collect import CollectResult, collect, list_envs, read_trajectories
+from sandgym.collect import CollectResult, collect, list_envs, load_tasks, read_trajectories
 from sandgym.env import SandgymEnv, make
 from sandgym.errors import SandgymError
 from sandgym.vector import VecEnv
@@ -32,6 +32,7 @@ __all__ = [
     "collect",
     "errors",
     "list_envs",
+    "load_tasks",
     "make",
     "parse_action",
     "read_trajectories",

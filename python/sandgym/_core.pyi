@@ -13,6 +13,7 @@ __all__ = [
     "parse_action_text",
     "collect_episodes",
     "read_trajectories",
+    "read_tasks",
     "_error_classes",
     "cli_main",
 ]
@@ -140,6 +141,9 @@ def collect_episodes(
 
 def read_trajectories(path: str) -> ArrowTable:
     """Read sandgym Parquet back, checking the schema."""
+
+def read_tasks(path: str, split: str | None = None, split_file: str | None = None) -> list[Any]:
+    """Read tasks from a JSONL or JSON-array file, optionally one split of a split file."""
 
 def cli_main(argv: list[str]) -> int:
     """Run the ``sandgym`` command line."""

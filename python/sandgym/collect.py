@@ -113,6 +113,21 @@ def collect(
     return CollectResult(table=table, **summary)
 
 
+def load_tasks(path: str | Path, split: str | None = None, split_file: str | Path | None = None) -> list[Any]:
+    """Read tasks from a JSONL file or a JSON array file (such as tau2's ``tasks.json``).
+
+    Args:
+        path: the task file.
+        split: keep only the tasks of this split (needs ``split_file``).
+        split_file: a JSON object mapping split names to task ids (such as tau2's ``split_tasks.json``).
+
+    Returns:
+        The tasks, ready for ``collect(tasks=...)`` or ``env.reset(options={"task": ...})``.
+
+    """
+    return _core.read_tasks(str(path), split, None if split_file is None else str(split_file))
+
+
 def read_trajectories(path: str | Path) -> _core.ArrowTable:
     """Read sandgym Parquet (a file or a directory of parts), checking it has sandgym's schema."""
     return _core.read_trajectories(str(path))

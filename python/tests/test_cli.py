@@ -69,3 +69,49 @@ def test_killed_run_keeps_complete_parts_and_resumes(tmp_path):
     ids = table.column("episode_id").to_pylist()
     assert len(ids) == 60_000 and len(set(ids)) == 60_000
     assert all(table.column("success").to_pylist())
+
+
+def test_json_array_tasks_with_split_and_path_config(tmp_path):
+    import json
+
+    tasks = [{"id": str(i), "bits": bits} for i, bits in enumerate(["0110", "111", "10", "0"])]
+    (tmp_path / "tasks.json").write_text(json.dumps(tasks))
+    (tmp_path / "splits.json").write_text(json.dumps({"train": ["0", "2"], "test": ["1", "3"]}))
+    (tmp_path / "reward.json").write_text('"cot"')
+    out = run(
+        "collect",
+        "--env",
+        "parity-v0",
+        "-n",
+        "2",
+        "--tasks",
+        str(tmp_path / "tasks.json"),
+        "--split",
+        "test",
+        "--split-file",
+        str(tmp_path / "splits.json"),
+        "--config",
+        json.dumps({"reward": {"$path": str(tmp_path / "reward.json")}}),
+        "-o",
+        str(tmp_path / "out"),
+    )
+    assert out.returncode == 0, out.stderr
+    table = pq.read_table(tmp_path / "out")
+    played = sorted(json.loads(t)["bits"] for t in table.column("task").to_pylist())
+    assert played == ["0", "111"]
+    assert all(json.loads(i).get("cot_correct") is True for i in table.column("info").to_pylist())
+    bad = run("collect", "--env", "parity-v0", "--config", json.dumps({"reward": {"$path": "/nope.json"}}))
+    assert bad.returncode == 1 and "/nope.json" in bad.stderr
+
+
+def test_load_tasks_from_python(tmp_path):
+    import json
+
+    import sandgym
+
+    (tmp_path / "tasks.json").write_text(json.dumps([{"id": "a", "bits": "1"}, {"id": "b", "bits": "0"}]))
+    (tmp_path / "splits.json").write_text(json.dumps({"test": ["b"]}))
+    tasks = sandgym.load_tasks(tmp_path / "tasks.json", split="test", split_file=tmp_path / "splits.json")
+    assert tasks == [{"id": "b", "bits": "0"}]
+    result = sandgym.collect("parity-v0", episodes=1, tasks=tasks)
+    assert result.success_rate == 1.0

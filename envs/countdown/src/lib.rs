@@ -146,10 +146,11 @@ impl Task {
         };
         if let Some(key) = map
             .keys()
-            .find(|k| !["numbers", "target", "solution"].contains(&k.as_str()))
+            .find(|k| !["numbers", "target", "solution", "id"].contains(&k.as_str()))
         {
+            // `id` only names the task for split files; it does not change the game.
             return Err(format!(
-                "task has unknown field `{key}` (known: numbers, target, solution)"
+                "task has unknown field `{key}` (known: numbers, target, solution, id)"
             ));
         }
         let numbers_error = || {

@@ -201,8 +201,9 @@ impl Task {
         let Value::Object(map) = task else {
             return Err(format!("task must be a JSON object, got {task}"));
         };
-        if let Some(key) = map.keys().find(|k| k.as_str() != "bits") {
-            return Err(format!("task has unknown field `{key}` (known: bits)"));
+        // `id` only names the task for split files; it does not change the game.
+        if let Some(key) = map.keys().find(|k| !["bits", "id"].contains(&k.as_str())) {
+            return Err(format!("task has unknown field `{key}` (known: bits, id)"));
         }
         let bits = match map.get("bits") {
             Some(Value::String(s)) => parse_bits(s, "task field `bits`")?,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 use sandgym_core::collect::{self, CollectOptions, CollectSummary};
 use sandgym_core::store::{self, WriteSummary, WriterOptions};
-use sandgym_core::{EnvOptions, Error, Limits, Role, Trajectory, policy, registry};
+use sandgym_core::{EnvOptions, Error, Limits, Role, Trajectory, files, policy, registry};
 use serde_json::Value;
 
 #[derive(Debug, Parser)]
@@ -33,7 +33,7 @@ enum Command {
         json: bool,
     },
     /// Collect trajectories into Parquet.
-    Collect(CollectArgs),
+    Collect(Box<CollectArgs>),
     /// Show the schema, counts and one trajectory of a Parquet file or output directory.
     Inspect {
         /// A `.parquet` file or a directory of them.
@@ -64,10 +64,18 @@ struct CollectArgs {
     /// Output directory for the Parquet part files.
     #[arg(long, short = 'o', default_value = "sandgym-out")]
     out: PathBuf,
-    /// JSONL file of tasks to play (one task object per line) instead of generated tasks.
+    /// Tasks to play instead of generated ones: a JSONL file (one task per line) or a JSON array
+    /// (e.g. tau2's tasks.json).
     #[arg(long)]
     tasks: Option<PathBuf>,
-    /// Env configuration as a JSON object, e.g. '{"d": 16}'.
+    /// Play only the tasks of this split (needs --split-file).
+    #[arg(long, requires = "split_file")]
+    split: Option<String>,
+    /// JSON object mapping split names to task ids (e.g. tau2's split_tasks.json).
+    #[arg(long, requires_all = ["split", "tasks"])]
+    split_file: Option<PathBuf>,
+    /// Env configuration as a JSON object, e.g. '{"d": 16}'. `{"$path": "FILE_OR_DIR"}` anywhere in it is
+    /// replaced by the file's JSON (or a directory's *.json files by name).
     #[arg(long)]
     config: Option<String>,
     /// Worker threads (default: one per core).
@@ -101,7 +109,7 @@ pub fn main(args: Vec<String>) -> i32 {
     };
     let result = match cli.command {
         Command::Envs { json } => envs(json),
-        Command::Collect(args) => run_collect(args),
+        Command::Collect(args) => run_collect(*args),
         Command::Inspect { path, row } => inspect(&path, row),
     };
     match result {
@@ -160,33 +168,6 @@ fn yes(flag: bool) -> &'static str {
     if flag { "yes" } else { "no" }
 }
 
-/// Reads a JSONL task file; a bad line is an error naming the line.
-pub fn read_tasks(path: &Path) -> Result<Vec<Value>, Error> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::io(format!("cannot read task file `{}`", path.display()), e))?;
-    let mut tasks = Vec::new();
-    for (number, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let task: Value = serde_json::from_str(line).map_err(|e| {
-            Error::InvalidArgument(format!(
-                "{}:{}: not a JSON task: {e}",
-                path.display(),
-                number + 1
-            ))
-        })?;
-        tasks.push(task);
-    }
-    if tasks.is_empty() {
-        return Err(Error::InvalidArgument(format!(
-            "task file `{}` holds no tasks",
-            path.display()
-        )));
-    }
-    Ok(tasks)
-}
-
 fn limits_from(args: &CollectArgs) -> Result<Limits, Error> {
     let mut limits = Limits::default();
     if let Some(fuel) = args.fuel {
@@ -216,11 +197,22 @@ fn run_collect(args: CollectArgs) -> Result<(), Error> {
             .collect::<Result<_, _>>()?
     };
     let config = match &args.config {
-        Some(text) => serde_json::from_str(text)
-            .map_err(|e| Error::InvalidArgument(format!("--config is not JSON: {e}")))?,
+        Some(text) => files::expand_config(
+            serde_json::from_str(text)
+                .map_err(|e| Error::InvalidArgument(format!("--config is not JSON: {e}")))?,
+        )?,
         None => Value::Null,
     };
-    let tasks = args.tasks.as_deref().map(read_tasks).transpose()?;
+    let tasks = match &args.tasks {
+        None => None,
+        Some(path) => {
+            let all = files::read_tasks(path)?;
+            Some(match (&args.split, &args.split_file) {
+                (Some(split), Some(split_file)) => files::filter_split(all, split_file, split)?,
+                _ => all,
+            })
+        }
+    };
     let policy = policy::by_name(&args.policy)?;
     let options = CollectOptions {
         max_turns: args.max_turns,

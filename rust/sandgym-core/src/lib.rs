@@ -5,12 +5,14 @@
 //! - [`env`] is one live environment over one sandbox; [`vec`] steps many on rayon.
 //! - [`registry`] maps env ids and `.wasm` paths to programs.
 //! - [`parse`] turns model text into actions; [`policy`] chooses actions.
+//! - [`files`] reads task files and inlines `{"$path": ...}` references in env configuration.
 //! - [`collect`] runs episodes (the one module that meets both policy and env).
 //! - [`trajectory`] is the row; [`store`] writes rows to Parquet.
 
 pub mod collect;
 pub mod env;
 pub mod error;
+pub mod files;
 pub mod parse;
 pub mod policy;
 pub mod registry;

@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use sandgym_core::collect::{self, CollectOptions};
 use sandgym_core::store::{self, WriterOptions};
-use sandgym_core::{Error, Trajectory, policy, registry};
+use sandgym_core::{Error, Trajectory, files, policy, registry};
 use serde_json::Value;
 
 use crate::arrow::ArrowTable;
@@ -145,6 +145,33 @@ pub fn collect_episodes<'py>(
         dict.set_item("bytes", written.bytes)?;
     }
     Ok((dict, table))
+}
+
+/// Reads tasks from a JSONL file or a JSON array file, optionally keeping one split of a split file.
+#[pyfunction]
+#[pyo3(signature = (path, split=None, split_file=None))]
+pub fn read_tasks<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    split: Option<&str>,
+    split_file: Option<PathBuf>,
+) -> PyResult<Vec<Bound<'py, pyo3::PyAny>>> {
+    let tasks = files::read_tasks(&path).py_err()?;
+    let tasks = match (split, split_file) {
+        (Some(split), Some(split_file)) => {
+            files::filter_split(tasks, &split_file, split).py_err()?
+        }
+        (None, None) => tasks,
+        _ => {
+            return Err(crate::error::to_pyerr(Error::InvalidArgument(
+                "`split` and `split_file` go together".into(),
+            )));
+        }
+    };
+    tasks
+        .iter()
+        .map(|task| crate::convert::to_py(py, task))
+        .collect()
 }
 
 /// Reads sandgym Parquet (a file or a directory of parts) back into an Arrow table, checking the schema.

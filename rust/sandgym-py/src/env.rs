@@ -35,7 +35,7 @@ pub fn env_options(
         limits.deadline = Duration::from_secs_f64(seconds);
     }
     Ok(EnvOptions {
-        config: parse_json_arg(config, "config")?,
+        config: sandgym_core::files::expand_config(parse_json_arg(config, "config")?).py_err()?,
         limits,
     })
 }

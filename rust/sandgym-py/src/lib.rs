@@ -28,6 +28,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(env::parse_action_text, m)?)?;
     m.add_function(wrap_pyfunction!(collect::collect_episodes, m)?)?;
     m.add_function(wrap_pyfunction!(collect::read_trajectories, m)?)?;
+    m.add_function(wrap_pyfunction!(collect::read_tasks, m)?)?;
     m.add_function(wrap_pyfunction!(error::_error_classes, m)?)?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     Ok(())
