@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any, SupportsFloat
 
@@ -124,6 +125,8 @@ class SandgymEnv(gymnasium.Env[list, Any]):
         clone.__dict__.update(self.__dict__)
         clone._env = self._env.fork()
         clone.conversation = list(self.conversation)
+        # The fork draws its own future seeds: same state, same stream, but no shared generator object.
+        clone._np_random = copy.deepcopy(self._np_random)
         clone.observation_space = Messages()
         clone.action_space = ChatAction(self.tools)
         return clone
