@@ -2,7 +2,9 @@
 //! - stepping `countdown` in the sandbox (VecEnv on rayon) vs the same env compiled natively and driven
 //!   through the same JSON path (`sandgym_sdk::Host`) on the same rayon pool;
 //! - single-thread step latency, sandboxed vs native;
-//! - instantiation, snapshot, restore and fork of a mid-episode env.
+//! - instantiation, snapshot, restore and fork of a mid-episode env;
+//! - for every other bundled env (tau-bench envs): step latency, fork time and memory per live env, with
+//!   a native replay from reset as the baseline for fork.
 //!
 //! Run: `cargo run --release -p sandgym-bench` (add `-- --quick` for a short smoke run).
 //! Results are recorded in docs/benchmarks.md.
@@ -66,6 +68,102 @@ fn options() -> EnvOptions {
         config: long_episodes(),
         ..EnvOptions::default()
     }
+}
+
+/// Resident set size of this process in bytes (Linux; 0 elsewhere).
+fn rss_bytes() -> usize {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<usize>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// Step latency, fork cost and memory of a mid-episode env that plays its expert.
+fn env_section(id: &str, repeats: usize, quick: bool) {
+    let mut env = registry::make(id, EnvOptions::default()).unwrap();
+    // Play a few expert turns so the state is mid-episode, and remember a step that can be repeated.
+    env.reset(0, None).unwrap();
+    let first = env.expert().unwrap().expect("bundled envs have an expert");
+    let mut played = 0;
+    for _ in 0..3 {
+        match env.expert().unwrap() {
+            Some(action) if !env.step(&action).unwrap().terminated => played += 1,
+            _ => break,
+        }
+    }
+    let n: u64 = if quick { 200 } else { 2_000 };
+    let step = median(repeats, || {
+        let mut replay = registry::make(id, EnvOptions::default()).unwrap();
+        replay.reset(0, None).unwrap();
+        let start = Instant::now();
+        for i in 0..n {
+            // The first expert call of an episode is a read: repeating it leaves the state alone.
+            match replay.step(&first) {
+                Ok(out) if !(out.terminated || out.truncated) => {}
+                _ => {
+                    replay.reset(i, None).unwrap();
+                }
+            }
+        }
+        start.elapsed()
+    });
+    let k: u64 = if quick { 50 } else { 300 };
+    let fork = median(repeats, || {
+        let start = Instant::now();
+        for _ in 0..k {
+            black_box(env.fork().unwrap());
+        }
+        start.elapsed()
+    });
+    let snapshot = env.snapshot().unwrap();
+    let restore = median(repeats, || {
+        let start = Instant::now();
+        for _ in 0..k {
+            env.restore(&snapshot).unwrap();
+        }
+        start.elapsed()
+    });
+    let replay = median(repeats, || {
+        let start = Instant::now();
+        for _ in 0..k.min(50) {
+            let mut fresh = registry::make(id, EnvOptions::default()).unwrap();
+            fresh.reset(0, None).unwrap();
+            for _ in 0..played {
+                let action = fresh.expert().unwrap().unwrap();
+                black_box(fresh.step(&action).unwrap());
+            }
+        }
+        start.elapsed()
+    });
+    let live = if quick { 16 } else { 64 };
+    let before = rss_bytes();
+    let envs: Vec<_> = (0..live).map(|_| env.fork().unwrap()).collect();
+    let per_env = rss_bytes().saturating_sub(before) / live;
+    drop(envs);
+    println!(
+        "{id} (mid-episode after {played} expert turns, {} KiB of guest memory):",
+        snapshot.memory_bytes() / 1024
+    );
+    println!(
+        "  step (repeated read)      {:>9.2} us",
+        per_op(step, n) / 1e3
+    );
+    println!(
+        "  snapshot + restore        {:>9.2} us (restore in place)",
+        per_op(restore, k) / 1e3
+    );
+    println!(
+        "  fork (new instance)       {:>9.2} us",
+        per_op(fork, k) / 1e3
+    );
+    println!(
+        "  baseline: sandboxed replay from make + reset {:>9.2} us",
+        per_op(replay, k.min(50)) / 1e3
+    );
+    println!(
+        "  resident memory per live forked env  {:>6.2} MiB ({live} envs)\n",
+        per_env as f64 / (1 << 20) as f64
+    );
 }
 
 fn main() {
@@ -213,4 +311,11 @@ fn main() {
         "  native replay from reset {:>8.2} us  (baseline for fork)",
         per_op(native_clone, k) / 1e3
     );
+
+    println!();
+    for spec in registry::list().unwrap() {
+        if !["countdown-v0", "parity-v0"].contains(&spec.id.as_str()) {
+            env_section(&spec.id, repeats, quick);
+        }
+    }
 }

@@ -89,8 +89,10 @@ fn main() {
         "/// Bundled envs: (name, wasm bytes).\npub(crate) static BUNDLED: &[(&str, &[u8])] = &[\n",
     );
     for name in BUNDLED {
-        let source = guest_dir.join(format!("{name}.wasm"));
-        let copy = out_dir.join(format!("{name}.wasm"));
+        // Package `sandgym-env-{name}` builds `{name}.wasm` with `-` spelled `_` (a Rust lib name).
+        let artifact = name.replace('-', "_");
+        let source = guest_dir.join(format!("{artifact}.wasm"));
+        let copy = out_dir.join(format!("{artifact}.wasm"));
         std::fs::copy(&source, &copy)
             .unwrap_or_else(|e| panic!("missing guest {}: {e}", source.display()));
         generated.push_str(&format!(
