@@ -126,7 +126,7 @@ def collect_episodes(
     episodes: int,
     seed: int = 0,
     policy: str = "expert",
-    max_turns: int = 16,
+    max_turns: int = 64,
     out_dir: str | None = None,
     tasks: list[str] | None = None,
     config: str | None = None,

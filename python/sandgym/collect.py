@@ -54,7 +54,7 @@ def collect(
     *,
     seed: int = 0,
     policy: str = "expert",
-    max_turns: int = 16,
+    max_turns: int = 64,
     out_dir: str | Path | None = None,
     tasks: Sequence[dict] | None = None,
     config: dict[str, Any] | None = None,

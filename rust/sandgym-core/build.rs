@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Envs embedded in the host, in `sandgym envs` order.
-const BUNDLED: &[&str] = &["countdown", "parity"];
+const BUNDLED: &[&str] = &["countdown", "parity", "tau-retail", "tau-airline"];
 /// Guests built for tests and docs but not embedded.
 const TEST_GUESTS: &[&str] = &["template", "hostile", "hostile-import"];
 const TARGET: &str = "wasm32-wasip1";
@@ -30,6 +30,9 @@ fn main() {
         "template",
         "hostile",
         "hostile-import",
+        "tau-common",
+        "tau-retail",
+        "tau-airline",
     ] {
         println!("cargo:rerun-if-changed={}", envs.join(watched).display());
     }

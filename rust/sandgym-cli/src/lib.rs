@@ -59,7 +59,7 @@ struct CollectArgs {
     #[arg(long, default_value = "expert")]
     policy: String,
     /// Turns after which an episode is truncated.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 64)]
     max_turns: u32,
     /// Output directory for the Parquet part files.
     #[arg(long, short = 'o', default_value = "sandgym-out")]

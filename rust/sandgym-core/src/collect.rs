@@ -65,7 +65,7 @@ impl Default for CollectOptions {
     fn default() -> Self {
         CollectOptions {
             run_id: new_run_id(),
-            max_turns: 16,
+            max_turns: 64,
             env_options: EnvOptions::default(),
         }
     }

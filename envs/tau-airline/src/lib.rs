@@ -1,0 +1,595 @@
+//! tau-bench airline (Sierra's tau-bench v1 `envs/airline`, plus tau2's `get_flight_status`): a
+//! customer-service agent books, changes and cancels flight reservations under an airline policy.
+//!
+//! This module owns the env: configuration, the DB an episode starts from (imported or generated),
+//! tasks (tau2 tasks, sandgym task JSON, or generated from the seed), the tool protocol, the verifier,
+//! the expert and the admissible actions. The DB types live in [`db`], the domain tools in [`tools`],
+//! the world generator in [`world`], the task generator in [`tasks`]; task model, conversation tools,
+//! verifier and expert helpers come from `tau_common`.
+//!
+//! Config knobs (defaults): `db` (absent: generate one; an object `{"users", "flights",
+//! "reservations"}` in the v1 shape: import it), generator knobs `seed` 0, `users` 200 (1..=5000),
+//! `airports` 20 (2..=40), `flights` 150 (1..=999), `reservations` 600 (0..=20000), `max_turns` 30
+//! (1..=1000), `mode` `"solo"` (the only mode so far). Tasks: a tau2 airline task object, or the
+//! sandgym task JSON (see `tau_common::task`); without one, reset generates a task from the seed.
+//!
+//! The episode: the agent reads the ticket, calls tools (one message per call), talks to the
+//! customer with `respond`, and ends with `end_conversation` or `transfer_to_human_agents`. Then the
+//! verifier replays the gold calls on a fresh copy of the initial DB: reward 1 iff the DBs are equal
+//! and every output string was said in some `respond` (case-insensitive, commas removed).
+
+pub mod db;
+pub mod tasks;
+pub mod tools;
+pub mod working;
+pub mod world;
+
+use std::collections::BTreeSet;
+
+use sandgym_sdk::{
+    Action, Capabilities, EnvInfo, Message, ResetOutput, StepOutput, ToolCall, ToolEnv, Turns,
+    Value, config_int, json, parse_arguments, reject_unknown_keys, tool_error,
+};
+use tau_common::{
+    CONVERSATION_TOOLS, Conversation, END_CONVERSATION, Ending, ExpertCursor, GoldAction, RESPOND,
+    TRANSFER_TO_HUMAN_AGENTS, TaskSource, TauTask, canonical_hash, content_id,
+    conversation_tool_schemas, expert_plan, outputs_missing, replay_gold, split_for_seed, verdict,
+};
+
+use db::Db;
+use working::WorkingDb;
+use world::GenConfig;
+
+pub const NAME: &str = "tau-airline";
+pub const VERSION: u32 = 0;
+
+/// Every tool name, domain tools first.
+pub const TOOL_NAMES: [&str; 17] = [
+    "book_reservation",
+    "cancel_reservation",
+    "get_reservation_details",
+    "get_user_details",
+    "list_all_airports",
+    "search_direct_flight",
+    "search_onestop_flight",
+    "send_certificate",
+    "update_reservation_baggages",
+    "update_reservation_flights",
+    "update_reservation_passengers",
+    "get_flight_status",
+    "respond",
+    "end_conversation",
+    "calculate",
+    "think",
+    "transfer_to_human_agents",
+];
+
+/// The most admissible actions [`Env::actions`](sandgym_sdk::Env::actions) lists.
+pub const MAX_ACTIONS: usize = 40;
+
+pub const SYSTEM_PROMPT: &str = "You are a customer-service agent of an airline. The current time \
+is 2024-05-15 15:00 EST.
+
+How this works: the customer's whole request arrives as one ticket and the customer will not write \
+again, so the ticket counts as their explicit confirmation of what it asks for, as far as the policy \
+allows it. Handle it with your tools, one tool call at a time. Tell the customer anything they asked \
+to know with `respond`. When you are done (or the policy rules the request out), call \
+`end_conversation`. The tools do not enforce the policy: you must.
+
+Policy
+General
+- Use only facts from the ticket and from the tools; no guesses, no advice of your own.
+- Serve one user, identified by their user id; only act on that user's reservations.
+- Refuse what the policy does not allow. Call transfer_to_human_agents only when the request is \
+outside what your tools and this policy can handle (this ends the conversation).
+
+Data
+- A user has payment methods (credit cards; gift cards with a balance; travel certificates with an \
+amount), a membership level (regular, silver or gold), saved passengers and reservations.
+- A flight has a number, an origin, a destination and scheduled times. On each date it is available \
+(seats and prices listed per cabin: bookable), on time or delayed (not departed, not bookable), \
+flying, landed, or cancelled.
+- Cabins: basic economy, economy, business. Basic economy is a class of its own.
+- A reservation is one way or round trip; all its flights and passengers share one cabin.
+
+Booking
+- At most 5 passengers, each with first name, last name and date of birth.
+- Pay only with methods in the user's profile: at most one travel certificate, one credit card and \
+three gift cards per reservation. The payments must add up to the total. What is left on a \
+certificate is not refunded.
+- Total = each flight's price in the cabin times the passengers, plus travel insurance ($30 per \
+passenger) if taken, plus $50 for each checked bag beyond the free allowance.
+- Free checked bags per passenger, for basic economy / economy / business: regular member 0 / 1 / 2, \
+silver 1 / 2 / 3, gold 2 / 3 / 4. Do not add bags the customer does not need.
+
+Changing a reservation
+- Flights of a basic economy reservation cannot be changed. Other reservations may change flights \
+but not their origin, destination or trip type. Segments that are kept keep the price paid; list \
+every segment of the new itinerary in the update, kept ones included.
+- The cabin may be changed (basic economy included) only if no flight has been flown yet, and only \
+for all flights together; the customer pays or gets back the difference.
+- A flight or cabin change is paid or refunded with one gift card or credit card from the profile \
+(not a certificate).
+- Checked bags may be added, not removed. Insurance cannot be added after booking.
+- Passenger details may be changed, the number of passengers may not.
+
+Cancelling
+- Check the reservation and the reason. If any flight of it has already been flown, you cannot \
+help: transfer to a human agent.
+- Otherwise cancel only if: it was booked within the last 24 hours, or the airline cancelled a \
+flight, or it is business class, or it has travel insurance and the reason is health or weather.
+- Refunds go to the original payment methods within 5 to 7 business days.
+
+Compensation
+- Only when the customer explicitly asks for it, after confirming the facts, and only for silver or \
+gold members, insured reservations, or business class.
+- A flight cancelled by the airline: a travel certificate of $100 times the passengers. A delayed \
+flight, when the customer changes or cancels the reservation: $50 times the passengers, after the \
+change or cancellation.
+- No compensation for anything else.";
+
+/// Validated configuration knobs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub generator: GenConfig,
+    /// An imported DB, if given.
+    pub db: Option<Db>,
+    pub max_turns: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            generator: GenConfig::default(),
+            db: None,
+            max_turns: 30,
+        }
+    }
+}
+
+impl Config {
+    const KEYS: [&str; 8] = [
+        "db",
+        "seed",
+        "users",
+        "airports",
+        "flights",
+        "reservations",
+        "max_turns",
+        "mode",
+    ];
+    const GENERATOR_KEYS: [&str; 5] = ["seed", "users", "airports", "flights", "reservations"];
+
+    pub fn from_json(config: &Value) -> Result<Config, String> {
+        reject_unknown_keys(config, &Self::KEYS)?;
+        let d = GenConfig::default();
+        let given = |key: &str| config.get(key).is_some_and(|v| !v.is_null());
+        match config.get("mode") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(mode)) if mode == "solo" => {}
+            Some(other) => {
+                return Err(format!(
+                    "config `mode` must be \"solo\", got {other}: user-simulator mode is not \
+                     implemented yet"
+                ));
+            }
+        }
+        let db = if given("db") {
+            if let Some(key) = Self::GENERATOR_KEYS.iter().find(|k| given(k)) {
+                return Err(format!(
+                    "config `{key}` is a generator knob and has no effect with an imported `db`; \
+                     drop one of them"
+                ));
+            }
+            Some(Db::from_json(&config["db"]).map_err(|e| format!("config `db`: {e}"))?)
+        } else {
+            None
+        };
+        let seed = config_int(config, "seed", d.seed as i64, 0..=i64::MAX)? as u64;
+        let count = |key: &str, default: usize, max: i64, min: i64| {
+            config_int(config, key, default as i64, min..=max).map(|n| n as usize)
+        };
+        Ok(Config {
+            generator: GenConfig {
+                seed,
+                users: count("users", d.users, 5000, 1)?,
+                airports: count("airports", d.airports, world::MAX_AIRPORTS as i64, 2)?,
+                flights: count("flights", d.flights, 999, 1)?,
+                reservations: count("reservations", d.reservations, 20_000, 0)?,
+            },
+            db,
+            max_turns: config_int(config, "max_turns", 30, 1..=1000)?,
+        })
+    }
+
+    pub fn default_json() -> Value {
+        let d = GenConfig::default();
+        json!({
+            "db": null,
+            "seed": d.seed,
+            "users": d.users,
+            "airports": d.airports,
+            "flights": d.flights,
+            "reservations": d.reservations,
+            "max_turns": 30,
+            "mode": "solo",
+        })
+    }
+}
+
+/// Ids the agent has seen in the ticket or in tool results, for admissible actions.
+#[derive(Debug, Clone, Default)]
+struct Seen {
+    users: BTreeSet<String>,
+    reservations: BTreeSet<String>,
+}
+
+impl Seen {
+    /// Records every user and reservation id that occurs as a token of `text`.
+    fn scan(&mut self, db: &Db, text: &str) {
+        for token in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if token.len() < 6 {
+                continue;
+            }
+            if db.users.contains_key(token) {
+                self.users.insert(token.to_string());
+            } else if db.reservations.contains_key(token) {
+                self.reservations.insert(token.to_string());
+            }
+        }
+    }
+}
+
+/// The tau-bench airline env.
+#[derive(Debug, Default)]
+pub struct TauAirline {
+    config: Config,
+    /// The DB every episode starts from (the imported one, or generated on first use).
+    initial: Option<Db>,
+    /// The episode's DB.
+    db: WorkingDb,
+    /// The gold DB of the current task (replayed at reset).
+    gold: WorkingDb,
+    /// How many gold actions failed in that replay.
+    gold_errors: usize,
+    task: Option<TauTask>,
+    conversation: Conversation,
+    expert: ExpertCursor,
+    seen: Seen,
+    turns: Turns,
+}
+
+impl TauAirline {
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The DB episodes start from.
+    pub fn initial_db(&mut self) -> &Db {
+        if self.initial.is_none() {
+            self.initial = Some(match &self.config.db {
+                Some(db) => db.clone(),
+                None => world::generate_db(&self.config.generator),
+            });
+            self.db.invalidate();
+            self.gold.invalidate();
+        }
+        self.initial.as_ref().expect("set above")
+    }
+
+    /// The DB of the current episode.
+    pub fn db(&self) -> &Db {
+        self.db.db()
+    }
+
+    pub fn task(&self) -> Option<&TauTask> {
+        self.task.as_ref()
+    }
+
+    /// Runs one domain tool on `db` (`None` for other names), answering like the original.
+    fn dispatch_domain(
+        db: &mut WorkingDb,
+        name: &str,
+        arguments: &Value,
+    ) -> Option<Result<String, String>> {
+        let empty = serde_json::Map::new();
+        let map = match arguments {
+            Value::Object(map) => map,
+            Value::Null => &empty,
+            other => {
+                return Some(Err(format!(
+                    "arguments of `{name}` must be a JSON object, got {other}"
+                )));
+            }
+        };
+        db.call(name, map)
+    }
+
+    /// Replays the gold actions of the current task on a fresh copy of the initial DB: the DB they
+    /// produce, and how many of them failed. (Reset does this; the verifier uses its result.)
+    pub fn gold_db(&mut self) -> (&Db, usize) {
+        self.initial_db();
+        self.gold
+            .reset(self.initial.as_ref().expect("initialized above"));
+        let actions = self.task.as_ref().map_or(&[][..], |t| &t.actions[..]);
+        let steps = replay_gold(&mut self.gold, actions, |db, action| {
+            match Self::dispatch_domain(db, &action.name, &action.arguments) {
+                Some(Ok(text)) => text,
+                Some(Err(e)) => format!("Error: {e}"),
+                // calculate / think change nothing; anything else is unknown.
+                None if [tau_common::CALCULATE, tau_common::THINK]
+                    .contains(&action.name.as_str()) =>
+                {
+                    String::new()
+                }
+                None => format!("Unknown action {}", action.name),
+            }
+        });
+        let errors = steps.iter().filter(|s| s.error).count();
+        (self.gold.db(), errors)
+    }
+
+    /// The verifier, run when the episode ends.
+    fn verify(&mut self, ending: Ending, out: &mut StepOutput) {
+        // The gold DB was replayed at reset.
+        let gold_errors = self.gold_errors;
+        let db_match = self.db.same_as(&self.gold);
+        let task = self.task.as_ref().expect("an active episode has a task");
+        let missing = outputs_missing(&task.outputs, &self.conversation.responses);
+        // Hashing a large DB is the verifier's main cost: hash once when the DBs are equal.
+        let gold_hash = canonical_hash(self.gold.db());
+        let agent_hash = if db_match {
+            gold_hash
+        } else {
+            canonical_hash(self.db.db())
+        };
+        let v = verdict(db_match, agent_hash, gold_hash, missing, ending.as_str());
+        let mut info = v.info;
+        if !db_match {
+            let diff = self.db.diff(&self.gold);
+            info["db_diff"] = json!(diff.iter().take(8).collect::<Vec<_>>());
+        }
+        info["gold_errors"] = json!(gold_errors);
+        out.reward = v.reward;
+        out.success = v.success;
+        out.terminated = true;
+        out.info = info;
+    }
+
+    fn call(&mut self, call: &ToolCall, out: &mut StepOutput) -> Message {
+        let map = match parse_arguments(call) {
+            Ok(map) => map,
+            Err(e) => return tool_error(call, e),
+        };
+        self.expert
+            .observe(call, |name| tools::WRITE_TOOLS.contains(&name));
+        let arguments = Value::Object(map);
+        if let Some(reply) = self.conversation.handle(&call.name, &arguments) {
+            return match reply {
+                Err(e) => tool_error(call, e),
+                Ok(reply) => {
+                    if let Some(ending) = reply.ending {
+                        self.verify(ending, out);
+                    }
+                    Message::tool(call, reply.text)
+                }
+            };
+        }
+        match Self::dispatch_domain(&mut self.db, &call.name, &arguments) {
+            Some(Ok(text)) => {
+                self.seen.scan(self.db.db(), &text);
+                Message::tool(call, text)
+            }
+            Some(Err(e)) => tool_error(call, e),
+            None => tool_error(
+                call,
+                format!(
+                    "unknown tool `{}`; the tools are {}",
+                    call.name,
+                    TOOL_NAMES.join(", ")
+                ),
+            ),
+        }
+    }
+
+    /// Parses and checks a task given by file: every gold action must name a known tool.
+    fn parse_task(value: &Value) -> Result<TauTask, String> {
+        let task = TauTask::from_json(value)?;
+        for (i, action) in task.actions.iter().enumerate() {
+            if !TOOL_NAMES.contains(&action.name.as_str()) {
+                return Err(format!(
+                    "task action {i} calls unknown tool `{}` (the airline tools are {})",
+                    action.name,
+                    TOOL_NAMES.join(", ")
+                ));
+            }
+            if !action.arguments.is_object() {
+                return Err(format!(
+                    "task action {i} (`{}`): arguments must be an object",
+                    action.name
+                ));
+            }
+        }
+        Ok(task)
+    }
+
+    fn generate_task(&mut self, seed: u64) -> Result<TauTask, String> {
+        let draft = tasks::generate(self.initial_db(), seed)?;
+        let id = content_id(&draft.instruction, &draft.actions, &draft.outputs);
+        Ok(TauTask {
+            id,
+            instruction: draft.instruction,
+            actions: draft.actions,
+            outputs: draft.outputs,
+            split: Some(split_for_seed(seed).to_string()),
+            source: TaskSource::Generated,
+            meta: json!({"kind": draft.kind, "user_id": draft.user_id, "seed": seed}),
+        })
+    }
+}
+
+fn action(name: &str, arguments: Value) -> Action {
+    Action::tool(name, &arguments)
+}
+
+impl ToolEnv for TauAirline {
+    const TOOL_NAMES: &'static [&'static str] = &TOOL_NAMES;
+
+    fn turns(&mut self) -> &mut Turns {
+        &mut self.turns
+    }
+
+    fn call_tool(&mut self, call: &ToolCall, out: &mut StepOutput) -> Message {
+        self.call(call, out)
+    }
+}
+
+/// All tool schemas: the domain tools, then the conversation tools.
+pub fn tool_schemas() -> Vec<Value> {
+    let mut schemas = tools::schemas();
+    schemas.extend(conversation_tool_schemas(&CONVERSATION_TOOLS));
+    schemas
+}
+
+impl sandgym_sdk::Env for TauAirline {
+    fn info() -> EnvInfo {
+        EnvInfo {
+            abi_version: 0,
+            name: NAME.to_string(),
+            version: VERSION,
+            description: "tau-bench airline customer service: look up, book, change and cancel \
+                          flight reservations under the airline policy (solo ticket mode); reward \
+                          1 iff the final DB equals the gold one and the requested facts were said."
+                .to_string(),
+            system_prompt: SYSTEM_PROMPT.to_string(),
+            tools: tool_schemas(),
+            capabilities: Capabilities {
+                expert: true,
+                actions: true,
+                generates_tasks: true,
+            },
+            default_config: Config::default_json(),
+        }
+    }
+
+    fn configure(&mut self, config: &Value) -> Result<(), String> {
+        let config = Config::from_json(config)?;
+        self.initial = None;
+        self.db.invalidate();
+        self.gold.invalidate();
+        self.config = config;
+        Ok(())
+    }
+
+    fn reset(&mut self, seed: u64, task: Option<Value>) -> Result<ResetOutput, String> {
+        self.turns.end();
+        let task = match task {
+            None => self.generate_task(seed)?,
+            Some(value) => Self::parse_task(&value)?,
+        };
+        self.initial_db();
+        self.db
+            .reset(self.initial.as_ref().expect("initialized above"));
+        self.conversation = Conversation::default();
+        self.expert = ExpertCursor::new(expert_plan(&task));
+        self.seen = Seen::default();
+        self.seen.scan(self.db.db(), &task.instruction);
+        let mut output = ResetOutput {
+            messages: vec![
+                Message::system(SYSTEM_PROMPT),
+                Message::user(task.instruction.clone()),
+            ],
+            task_id: task.task_id(NAME),
+            task: task.to_json(),
+            info: json!({
+                "source": task.source.as_str(),
+                "split": task.split,
+                "gold_actions": task.actions.len(),
+                "outputs": task.outputs.len(),
+            }),
+        };
+        self.task = Some(task);
+        let (_, gold_errors) = self.gold_db();
+        self.gold_errors = gold_errors;
+        output.info["gold_errors"] = json!(gold_errors);
+        self.turns.start(self.config.max_turns);
+        Ok(output)
+    }
+
+    fn step(&mut self, action: &Action) -> StepOutput {
+        sandgym_sdk::play_turn(self, action)
+    }
+
+    fn expert(&mut self) -> Option<Action> {
+        if !self.turns.is_active() {
+            return None;
+        }
+        self.expert.next_action()
+    }
+
+    fn actions(&mut self) -> Vec<Action> {
+        if !self.turns.is_active() {
+            return Vec::new();
+        }
+        let mut actions: Vec<Action> = Vec::new();
+        let mut push = |a: Action| {
+            if actions.len() < MAX_ACTIONS && !actions.contains(&a) {
+                actions.push(a);
+            }
+        };
+        if let Some(next) = self.expert.next_action() {
+            push(next);
+        }
+        push(action(END_CONVERSATION, json!({})));
+        push(action(
+            RESPOND,
+            json!({"content": "I have looked into your request."}),
+        ));
+        push(action(
+            TRANSFER_TO_HUMAN_AGENTS,
+            json!({"summary": "The customer needs help that I cannot give with my tools."}),
+        ));
+        push(action("list_all_airports", json!({})));
+        for user_id in &self.seen.users {
+            push(action("get_user_details", json!({"user_id": user_id})));
+        }
+        for reservation_id in &self.seen.reservations {
+            push(action(
+                "get_reservation_details",
+                json!({"reservation_id": reservation_id}),
+            ));
+        }
+        for reservation_id in &self.seen.reservations {
+            let Some(r) = self.db.db().reservations.get(reservation_id) else {
+                continue;
+            };
+            for f in &r.flights {
+                push(action(
+                    "get_flight_status",
+                    json!({"flight_number": f.flight_number, "date": f.date}),
+                ));
+                push(action(
+                    "search_direct_flight",
+                    json!({"origin": f.origin, "destination": f.destination, "date": f.date}),
+                ));
+            }
+        }
+        for reservation_id in &self.seen.reservations {
+            push(action(
+                "cancel_reservation",
+                json!({"reservation_id": reservation_id}),
+            ));
+        }
+        actions
+    }
+}
+
+/// The gold action list of the current task (for tests and tools built on the crate).
+pub fn gold_actions(env: &TauAirline) -> &[GoldAction] {
+    env.task.as_ref().map_or(&[], |t| &t.actions)
+}
+
+sandgym_sdk::export_env!(TauAirline);
+
+#[cfg(test)]
+mod tests;
