@@ -246,6 +246,8 @@ pub struct TauAirline {
     config: Config,
     /// The DB every episode starts from (the imported one, or generated on first use).
     initial: Option<Db>,
+    /// Canonical hash of `initial` (computed once, with it); episode digests build on it.
+    initial_hash: u64,
     /// The episode's DB.
     db: WorkingDb,
     /// The gold DB of the current task (replayed at reset).
@@ -267,10 +269,12 @@ impl TauAirline {
     /// The DB episodes start from.
     pub fn initial_db(&mut self) -> &Db {
         if self.initial.is_none() {
-            self.initial = Some(match &self.config.db {
+            let initial = match &self.config.db {
                 Some(db) => db.clone(),
                 None => world::generate_db(&self.config.generator),
-            });
+            };
+            self.initial_hash = canonical_hash(&initial);
+            self.initial = Some(initial);
             self.db.invalidate();
             self.gold.invalidate();
         }
@@ -336,12 +340,16 @@ impl TauAirline {
         let db_match = self.db.same_as(&self.gold);
         let task = self.task.as_ref().expect("an active episode has a task");
         let missing = outputs_missing(&task.outputs, &self.conversation.responses);
-        // Hashing a large DB is the verifier's main cost: hash once when the DBs are equal.
-        let gold_hash = canonical_hash(self.gold.db());
+        // Digests of (initial DB hash, changed records): the cost follows the records touched.
+        let initial = self
+            .initial
+            .as_ref()
+            .expect("an active episode has an initial DB");
+        let gold_hash = self.gold.digest(initial, self.initial_hash);
         let agent_hash = if db_match {
             gold_hash
         } else {
-            canonical_hash(self.db.db())
+            self.db.digest(initial, self.initial_hash)
         };
         let v = verdict(db_match, agent_hash, gold_hash, missing, ending.as_str());
         let mut info = v.info;
@@ -414,7 +422,10 @@ impl TauAirline {
     }
 
     fn generate_task(&mut self, seed: u64) -> Result<TauTask, String> {
-        let draft = tasks::generate(self.initial_db(), seed)?;
+        self.initial_db();
+        let initial = self.initial.as_ref().expect("initialized above");
+        // The gold working copy is the scratch DB of the draws (reset replays the gold on it anyway).
+        let draft = tasks::generate_with(initial, seed, &mut self.gold)?;
         let id = content_id(&draft.instruction, &draft.actions, &draft.outputs);
         Ok(TauTask {
             id,

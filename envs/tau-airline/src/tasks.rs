@@ -16,6 +16,7 @@ use crate::db::{CABINS, Db, Num, Passenger, PaymentMethod, Reservation, User};
 use crate::tools::{
     self, baggage_charge, booking_total, direct_flights, onestop_flights, price_flight_change,
 };
+use crate::working::WorkingDb;
 use crate::world::{TODAY_DAY, date, free_bags};
 
 /// A generated task before it becomes a [`tau_common::task::TauTask`].
@@ -46,6 +47,12 @@ const MAX_ATTEMPTS: usize = 500;
 
 /// Draws a task for `seed` against `db`; `Err` when the DB offers nothing to build one from.
 pub fn generate(db: &Db, seed: u64) -> Result<Draft, String> {
+    generate_with(db, seed, &mut WorkingDb::default())
+}
+
+/// [`generate`], checking each draw's gold actions on `scratch`, a working copy of `db` that is reset
+/// (only the records a previous replay touched are restored) instead of cloning `db` per draw.
+pub fn generate_with(db: &Db, seed: u64, scratch: &mut WorkingDb) -> Result<Draft, String> {
     let mut rng = Rng::new(seed ^ 0x7a5c_0000_a1e1_0001);
     let users: Vec<&String> = db.users.keys().collect();
     if users.is_empty() {
@@ -80,7 +87,7 @@ pub fn generate(db: &Db, seed: u64) -> Result<Draft, String> {
             _ => unreachable!("a kind of KINDS"),
         };
         if let Some(draft) = draft
-            && gold_succeeds(db, &draft.actions)
+            && gold_succeeds_on(scratch, db, &draft.actions)
         {
             return Ok(draft);
         }
@@ -92,6 +99,18 @@ pub fn generate(db: &Db, seed: u64) -> Result<Draft, String> {
         db.flights.len(),
         db.reservations.len()
     ))
+}
+
+/// Whether every gold action succeeds when replayed in order on `scratch` reset to `db` (a working copy
+/// of `db`, or an invalidated one: see [`WorkingDb::reset`]). Same answer as [`gold_succeeds`].
+pub fn gold_succeeds_on(scratch: &mut WorkingDb, db: &Db, actions: &[GoldAction]) -> bool {
+    scratch.reset(db);
+    actions.iter().all(|a| {
+        let Some(args) = a.arguments.as_object() else {
+            return false;
+        };
+        matches!(scratch.call(&a.name, args), Some(Ok(_)))
+    })
 }
 
 /// Whether every gold action succeeds when replayed in order on a copy of `db`.

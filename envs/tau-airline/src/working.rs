@@ -5,11 +5,13 @@
 //! The write tools only change users and reservations (flights never change: v1 does not update
 //! seats), and always the records named by their `user_id` / `reservation_id` arguments, the
 //! reservation's owner, or a new reservation `HATHAT`/`HATHAU`/`HATHAV`; [`WorkingDb::call`] marks
-//! exactly those before running the tool.
+//! exactly those before running the tool. The same marks give the copy's digest ([`WorkingDb::digest`])
+//! from the initial DB's hash and the touched records that differ from it.
 
 use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
+use tau_common::DbDigest;
 
 use crate::db::Db;
 use crate::tools;
@@ -107,6 +109,25 @@ impl WorkingDb {
             "a write touched an unmarked record"
         );
         same
+    }
+
+    /// The [`DbDigest`] of this copy, made from `initial` whose canonical hash is `initial_hash`: folds
+    /// in the touched reservations, then users, that differ from their initial version.
+    pub fn digest(&self, initial: &Db, initial_hash: u64) -> u64 {
+        let mut digest = DbDigest::new(initial_hash);
+        digest.changes(
+            "reservations",
+            &self.reservations,
+            |id| self.db.reservations.get(id),
+            |id| initial.reservations.get(id),
+        );
+        digest.changes(
+            "users",
+            &self.users,
+            |id| self.db.users.get(id),
+            |id| initial.users.get(id),
+        );
+        digest.finish()
     }
 
     /// How this (the agent's) copy differs from `gold`, one line per record.

@@ -16,7 +16,8 @@
 //!   builders [`tool_schema`], [`string_param`], [`string_list_param`] for domain tools.
 //! - [`args`]: [`Args`], strict argument checking (all parameters required, no extra keys, JSON types).
 //! - [`calc`]: [`calculate`], the original's `calculate` tool (a Python-expression subset).
-//! - [`verify`]: [`canonical_hash`] (FNV-1a 64 of canonical JSON), [`outputs_missing`] (tau-bench's
+//! - [`verify`]: [`canonical_hash`] (FNV-1a 64 of canonical JSON), [`DbDigest`] (a DB's digest from
+//!   its base hash and the records an episode changed), [`outputs_missing`] (tau-bench's
 //!   substring rule), [`verdict`] (reward 1/0 with `{"reason", "db_match", "outputs_missing", ...}`),
 //!   [`replay_gold`] (gold replay with non-fatal errors, terminate/talk tools skipped).
 //! - [`expert`]: [`expert_plan`] (gold calls, a `respond` with the outputs, then the ending) and
@@ -48,8 +49,8 @@ pub use num::{Num, py_float_repr, py_round};
 pub use pyjson::dumps;
 pub use task::{GoldAction, TaskSource, TauTask, content_id, split_for_seed, tau2_ticket};
 pub use verify::{
-    ReplayStep, Verdict, canonical_hash, canonical_json, hash_hex, is_error_result, output_found,
-    outputs_missing, replay_gold, skipped_in_replay, values_equal, verdict,
+    DbDigest, ReplayStep, Verdict, canonical_hash, canonical_json, hash_hex, is_error_result,
+    output_found, outputs_missing, replay_gold, skipped_in_replay, values_equal, verdict,
 };
 
 #[cfg(test)]

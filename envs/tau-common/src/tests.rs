@@ -530,3 +530,38 @@ fn expert_plan_and_cursor() {
         END_CONVERSATION
     );
 }
+
+#[test]
+fn db_digest_depends_on_base_and_changes_only() {
+    let digest = |base: u64, changes: &[(&str, &str, Option<Value>)]| {
+        let mut d = DbDigest::new(base);
+        for (table, key, record) in changes {
+            d.change(table, key, record.as_ref());
+        }
+        d.finish()
+    };
+    let none: &[(&str, &str, Option<Value>)] = &[];
+    assert_eq!(digest(1, none), digest(1, none));
+    assert_ne!(digest(1, none), digest(2, none));
+    let one = [("users", "u1", Some(json!({"x": 1})))];
+    assert_eq!(digest(1, &one), digest(1, &one));
+    assert_ne!(digest(1, &one), digest(1, none));
+    assert_ne!(digest(1, &one), digest(1, &[("users", "u1", None)]));
+    assert_ne!(
+        digest(1, &one),
+        digest(1, &[("users", "u1", Some(json!({"x": 1.0})))])
+    );
+    assert_ne!(
+        digest(1, &one),
+        digest(1, &[("orders", "u1", Some(json!({"x": 1})))])
+    );
+    // `changes` drops records equal to their base version.
+    let base: std::collections::BTreeMap<String, i64> = [("a".into(), 1), ("b".into(), 2)].into();
+    let effective: std::collections::BTreeMap<String, i64> =
+        [("a".into(), 1), ("b".into(), 3)].into();
+    let mut d = DbDigest::new(7);
+    d.changes("t", effective.keys(), |k| effective.get(k), |k| base.get(k));
+    let mut want = DbDigest::new(7);
+    want.change("t", "b", Some(&3));
+    assert_eq!(d.finish(), want.finish());
+}

@@ -2,8 +2,10 @@
 //! gold actions produce from the initial DB, and every output string must have been said.
 //!
 //! tau-bench compares `sha256(str(to_hashable(db)))`; Python's `str` of floats is not reproducible in
-//! Rust, so equality here is structural (the env's own `PartialEq`, or [`values_equal`]) and the hash in
-//! `info` is FNV-1a over a canonical JSON serialization ([`canonical_hash`]), stable across platforms.
+//! Rust, so equality here is structural (the env's own `PartialEq`, or [`values_equal`]). The hashes in
+//! `info` are [`DbDigest`]s: FNV-1a 64 over the canonical JSON ([`canonical_hash`]) of the base DB,
+//! computed once per configured DB, folded with the canonical JSON of the records an episode changed
+//! (so the per-episode cost follows the records touched, not the DB size). Stable across platforms.
 
 use std::io;
 
@@ -17,6 +19,7 @@ const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
 /// An `io::Write` sink folding the bytes into FNV-1a (the same function as `sandgym_sdk::stable_hash`).
+#[derive(Debug, Clone)]
 struct FnvWriter(u64);
 
 impl io::Write for FnvWriter {
@@ -43,6 +46,55 @@ pub fn canonical_hash<T: Serialize + ?Sized>(value: &T) -> u64 {
     let mut writer = FnvWriter(FNV_OFFSET);
     serde_json::to_writer(&mut writer, value).expect("serializing plain data cannot fail");
     writer.0
+}
+
+/// The digest of an effective DB `base + changes`, built from the base DB's [`canonical_hash`] (computed
+/// once) and the records that differ from the base: FNV-1a 64 over the base hash as 16 hex digits, then,
+/// for each changed record in (table, key) order, the compact JSON `["<table>","<key>",<record>]`
+/// (`null` for a record absent from the effective DB) followed by a newline.
+///
+/// The caller feeds exactly the records whose effective value differs from the base one (dropping
+/// records written back to their base value), in ascending (table, key) order; then equal effective DBs
+/// give equal digests, and an unchanged DB's digest depends only on the base hash.
+#[derive(Debug, Clone)]
+pub struct DbDigest {
+    writer: FnvWriter,
+}
+
+impl DbDigest {
+    /// Starts from the base DB's [`canonical_hash`].
+    pub fn new(base_hash: u64) -> DbDigest {
+        let mut writer = FnvWriter(FNV_OFFSET);
+        io::Write::write_all(&mut writer, hash_hex(base_hash).as_bytes()).expect("infallible");
+        DbDigest { writer }
+    }
+
+    /// Folds in one changed record (`None`: absent from the effective DB).
+    pub fn change<T: Serialize + ?Sized>(&mut self, table: &str, key: &str, record: Option<&T>) {
+        serde_json::to_writer(&mut self.writer, &(table, key, record))
+            .expect("serializing plain data cannot fail");
+        io::Write::write_all(&mut self.writer, b"\n").expect("infallible");
+    }
+
+    /// Folds in the records of `keys` (ascending) whose effective value differs from the base one.
+    pub fn changes<'a, T: Serialize + PartialEq + 'a>(
+        &mut self,
+        table: &str,
+        keys: impl IntoIterator<Item = &'a String>,
+        effective: impl Fn(&str) -> Option<&'a T>,
+        base: impl Fn(&str) -> Option<&'a T>,
+    ) {
+        for key in keys {
+            let record = effective(key);
+            if record != base(key) {
+                self.change(table, key, record);
+            }
+        }
+    }
+
+    pub fn finish(&self) -> u64 {
+        self.writer.0
+    }
 }
 
 /// A hash as 16 hex digits.

@@ -3,7 +3,8 @@
 //!
 //! The configured DB ([`Db`]) is immutable during an episode; writes go to an [`Overlay`] of changed
 //! users and orders (products are never written). A fresh episode is an empty overlay, gold replay
-//! uses a second overlay, and comparing two final DBs only looks at records either overlay touched.
+//! uses a second overlay, and comparing two final DBs only looks at records either overlay touched;
+//! their digests ([`overlay_digest`]) likewise only serialize the overlay's changed records.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,7 +12,7 @@ use sandgym_sdk::Value;
 use serde::de::DeserializeOwned;
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
-use tau_common::Num;
+use tau_common::{DbDigest, Num};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -353,6 +354,25 @@ pub fn overlays_equal(base: &Db, a: &Overlay, b: &Overlay) -> bool {
             .all(|k| a.get(k).or_else(|| base.get(k)) == b.get(k).or_else(|| base.get(k)))
     }
     table_equal(&base.users, &a.users, &b.users) && table_equal(&base.orders, &a.orders, &b.orders)
+}
+
+/// The [`DbDigest`] of `base + overlay` (`base_hash`: the base's canonical hash): folds in the overlay's
+/// orders, then users, that differ from their base version, so the cost follows the overlay's size.
+pub fn overlay_digest(base: &Db, base_hash: u64, overlay: &Overlay) -> u64 {
+    let mut digest = DbDigest::new(base_hash);
+    digest.changes(
+        "orders",
+        overlay.orders.keys(),
+        |k| overlay.orders.get(k),
+        |k| base.orders.get(k),
+    );
+    digest.changes(
+        "users",
+        overlay.users.keys(),
+        |k| overlay.users.get(k),
+        |k| base.users.get(k),
+    );
+    digest.finish()
 }
 
 /// Serializes `base + overlay` exactly as the equivalent [`Db`] would serialize (for the hash).

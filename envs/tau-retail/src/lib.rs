@@ -34,7 +34,7 @@ use tau_common::{
     is_error_result, outputs_missing, replay_gold, verdict,
 };
 
-use db::{Db, Effective, Overlay, View, overlays_equal};
+use db::{Db, Effective, Overlay, View, overlay_digest, overlays_equal};
 use gen_db::{GenConfig, MAX_PRODUCTS, generate_db};
 
 pub const NAME: &str = "tau-retail";
@@ -162,7 +162,7 @@ struct Episode {
     overlay: Overlay,
     /// The gold actions' changes to the initial DB.
     gold: Overlay,
-    /// Canonical hash of the gold DB (computed once, at reset).
+    /// Digest of the gold DB (computed once, at reset; see [`overlay_digest`]).
     gold_hash: u64,
     gold_steps: Vec<ReplayStep>,
     conversation: Conversation,
@@ -177,6 +177,8 @@ struct Episode {
 pub struct TauRetail {
     config: Config,
     db: Option<Db>,
+    /// Canonical hash of `db` (computed once per configured DB).
+    db_hash: Option<u64>,
     episode: Option<Episode>,
     turns: Turns,
 }
@@ -225,16 +227,13 @@ impl TauRetail {
         tools::dispatch(&mut View::new(db, &mut ep.overlay), name, arguments)
     }
 
-    fn verify(db: &Db, ep: &Episode, ending: Ending) -> tau_common::Verdict {
+    fn verify(db: &Db, db_hash: u64, ep: &Episode, ending: Ending) -> tau_common::Verdict {
         let db_match = overlays_equal(db, &ep.overlay, &ep.gold);
-        // Equal DBs have equal hashes: only a mismatch needs the agent's DB serialized.
+        // Equal DBs have equal digests: only a mismatch needs the agent's changed records serialized.
         let agent_hash = if db_match {
             ep.gold_hash
         } else {
-            canonical_hash(&Effective {
-                base: db,
-                overlay: &ep.overlay,
-            })
+            overlay_digest(db, db_hash, &ep.overlay)
         };
         let missing = outputs_missing(&ep.task.outputs, &ep.conversation.responses);
         verdict(db_match, agent_hash, ep.gold_hash, missing, ending.as_str())
@@ -296,7 +295,8 @@ impl TauRetail {
     }
 
     fn call(&mut self, call: &ToolCall, out: &mut StepOutput) -> Message {
-        let (Some(db), Some(ep)) = (&self.db, &mut self.episode) else {
+        let (Some(db), Some(db_hash), Some(ep)) = (&self.db, self.db_hash, &mut self.episode)
+        else {
             return tool_error(call, "no episode is running");
         };
         let args = match parse_arguments(call) {
@@ -309,7 +309,7 @@ impl TauRetail {
                 Err(e) => tool_error(call, e),
                 Ok(reply) => {
                     if let Some(ending) = reply.ending {
-                        let v = Self::verify(db, ep, ending);
+                        let v = Self::verify(db, db_hash, ep, ending);
                         out.terminated = true;
                         out.reward = v.reward;
                         out.success = v.success;
@@ -370,6 +370,7 @@ impl sandgym_sdk::Env for TauRetail {
             None => generate_db(parsed.gen_config()),
         };
         self.config = parsed;
+        self.db_hash = Some(canonical_hash(&db));
         self.db = Some(db);
         self.episode = None;
         self.turns.end();
@@ -381,6 +382,7 @@ impl sandgym_sdk::Env for TauRetail {
         self.episode = None;
         self.db();
         let db = self.db.as_ref().expect("built above");
+        let db_hash = *self.db_hash.get_or_insert_with(|| canonical_hash(db));
         let task = match task {
             None => gen_task::generate_task(db, seed)?,
             Some(value) => TauTask::from_json(&value)?,
@@ -395,10 +397,7 @@ impl sandgym_sdk::Env for TauRetail {
             .filter(|(_, s)| s.error)
             .map(|(i, s)| json!({"index": i, "name": s.name, "result": s.result}))
             .collect();
-        let gold_hash = canonical_hash(&Effective {
-            base: db,
-            overlay: &gold,
-        });
+        let gold_hash = overlay_digest(db, db_hash, &gold);
         let mut seen = Seen::default();
         for id in order_ids_in(&task.instruction) {
             remember(&mut seen.orders, &id);

@@ -375,3 +375,19 @@ fn host_json_round_trip() {
         }
     }
 }
+
+#[test]
+fn overlay_digest_ignores_records_equal_to_base() {
+    use crate::db::{Db, Overlay, overlay_digest};
+    let db = Db::from_json(&small_db()).unwrap();
+    let base = tau_common::canonical_hash(&db);
+    let empty = overlay_digest(&db, base, &Overlay::default());
+    let mut same = Overlay::default();
+    let (id, order) = db.orders.iter().next().unwrap();
+    same.orders.insert(id.clone(), order.clone());
+    assert_eq!(overlay_digest(&db, base, &same), empty);
+    let mut changed = same.clone();
+    changed.orders.get_mut(id).unwrap().status = "cancelled (test)".into();
+    assert_ne!(overlay_digest(&db, base, &changed), empty);
+    assert_ne!(overlay_digest(&db, base + 1, &same), empty);
+}
