@@ -1,83 +1,9 @@
-//! Native timing of reset / verify / expert episode (run with `--release --target <host>`), on the
-//! generated DB and, when present, the original v1 DB with the tau2 tasks (`SANDGYM_TAU_DATA` or
-//! `<repo>/../shared/data/tau-bench`; the data is never copied into the repository).
-
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
-
-use sandgym_sdk::{Env, Value, json};
-use tau_airline::TauAirline;
-
-const TABLES: [&str; 3] = ["users", "flights", "reservations"];
-
-fn data_dir() -> PathBuf {
-    match std::env::var_os("SANDGYM_TAU_DATA") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/tau-bench"),
-    }
-}
-
-fn read_json(path: PathBuf) -> Option<Value> {
-    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
-}
-
-fn ms(d: Duration, n: usize) -> f64 {
-    d.as_secs_f64() * 1e3 / n.max(1) as f64
-}
-
-/// Times `n` resets, then `n` expert episodes (reset, expert steps; the last step is the verify).
-fn bench(label: &str, env: &mut TauAirline, tasks: &[Option<Value>], n: usize) {
-    let task = |i: usize| tasks[i % tasks.len()].clone();
-    let start = Instant::now();
-    for i in 0..n {
-        env.reset(i as u64, task(i)).expect("reset");
-    }
-    let reset = start.elapsed();
-    let (mut verify, mut solved) = (Duration::ZERO, 0);
-    let start = Instant::now();
-    for i in 0..n {
-        env.reset(i as u64, task(i)).expect("reset");
-        while let Some(action) = env.expert() {
-            let t = Instant::now();
-            let out = env.step(&action);
-            if out.terminated || out.truncated {
-                verify += t.elapsed();
-                solved += usize::from(out.success);
-            }
-        }
-    }
-    let episode = start.elapsed();
-    println!(
-        "{label}: reset {:.3} ms, verify {:.3} ms, expert episode {:.3} ms ({solved}/{n} solved)",
-        ms(reset, n),
-        ms(verify, n),
-        ms(episode, n)
-    );
-}
+//! Native timing of reset / verify / expert episode (run with `--release --target <host>`); see
+//! `tau_common::timing`.
 
 fn main() {
-    let n = 200;
-    let mut env = TauAirline::default();
-    let start = Instant::now();
-    env.configure(&json!({})).expect("configure");
-    println!("generated: configure {:.3} ms", ms(start.elapsed(), 1));
-    bench("generated DB, generated tasks", &mut env, &[None], n);
-
-    let dir = data_dir();
-    let mut db = serde_json::Map::new();
-    for table in TABLES {
-        let Some(value) = read_json(dir.join(format!("v1/airline/{table}.json"))) else {
-            println!("v1 data not found under {}; skipping", dir.display());
-            return;
-        };
-        db.insert(table.into(), value);
-    }
-    let start = Instant::now();
-    env.configure(&json!({ "db": db })).expect("configure v1");
-    println!("v1: configure {:.3} ms", ms(start.elapsed(), 1));
-    bench("v1 DB, generated tasks", &mut env, &[None], n);
-    if let Some(Value::Array(tasks)) = read_json(dir.join("tau2/airline/tasks.json")) {
-        let tasks: Vec<Option<Value>> = tasks.into_iter().map(Some).collect();
-        bench("v1 DB, tau2 tasks", &mut env, &tasks, tasks.len());
-    }
+    tau_common::timing::run::<tau_airline::TauAirline>(
+        "airline",
+        &["users", "flights", "reservations"],
+    );
 }

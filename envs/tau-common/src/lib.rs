@@ -14,6 +14,7 @@
 //!   `transfer_to_human_agents` (schemas: [`conversation_tool_schema`]; handling and the record of what
 //!   was said: [`Conversation::handle`] returning a [`Reply`] with an optional [`Ending`]); schema
 //!   builders [`tool_schema`], [`string_param`], [`string_list_param`] for domain tools.
+//! - `timing` (host only): native reset / verify / episode timing used by the envs' `examples/bench.rs`.
 //! - [`args`]: [`Args`], strict argument checking (all parameters required, no extra keys, JSON types).
 //! - [`calc`]: [`calculate`], the original's `calculate` tool (a Python-expression subset).
 //! - [`verify`]: [`canonical_hash`] (FNV-1a 64 of canonical JSON), [`DbDigest`] (a DB's digest from
@@ -35,6 +36,8 @@ pub mod expert;
 pub mod num;
 pub mod pyjson;
 pub mod task;
+#[cfg(not(target_family = "wasm"))]
+pub mod timing;
 pub mod verify;
 
 pub use args::Args;
