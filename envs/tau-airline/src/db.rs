@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 pub use tau_common::num::Num;
 
+/// Shared with the other tau-bench domain.
+pub use tau_common::records::{Address, Name};
+
 /// "Now" in the airline world (EST), as the policy states it.
 pub const NOW: &str = "2024-05-15T15:00:00";
 /// The date part of [`NOW`].
@@ -51,24 +54,6 @@ impl<T: Copy> PerCabin<T> {
             _ => None,
         }
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Name {
-    pub first_name: String,
-    pub last_name: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Address {
-    pub address1: String,
-    pub address2: String,
-    pub city: String,
-    pub country: String,
-    pub state: String,
-    pub zip: String,
 }
 
 /// A stored payment method. Credit cards carry `brand` and `last_four`; gift cards and certificates an

@@ -15,6 +15,7 @@
 //!   was said: [`Conversation::handle`] returning a [`Reply`] with an optional [`Ending`]); schema
 //!   builders [`tool_schema`], [`string_param`], [`string_list_param`] for domain tools.
 //! - `timing` (host only): native reset / verify / episode timing used by the envs' `examples/bench.rs`.
+//! - [`records`]: record shapes both domains share ([`records::Name`], [`records::Address`]).
 //! - [`args`]: [`Args`], strict argument checking (all parameters required, no extra keys, JSON types).
 //! - [`calc`]: [`calculate`], the original's `calculate` tool (a Python-expression subset).
 //! - [`verify`]: [`canonical_hash`] (FNV-1a 64 of canonical JSON), [`DbDigest`] (a DB's digest from
@@ -35,6 +36,7 @@ pub mod conversation;
 pub mod expert;
 pub mod num;
 pub mod pyjson;
+pub mod records;
 pub mod task;
 #[cfg(not(target_family = "wasm"))]
 pub mod timing;

@@ -14,23 +14,8 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 use tau_common::{DbDigest, Num};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Name {
-    pub first_name: String,
-    pub last_name: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Address {
-    pub address1: String,
-    pub address2: String,
-    pub city: String,
-    pub country: String,
-    pub state: String,
-    pub zip: String,
-}
+/// Shared with the other tau-bench domain.
+pub use tau_common::records::{Address, Name};
 
 /// A payment method: `source` is `credit_card` (with `brand`, `last_four`), `paypal`, or `gift_card`
 /// (with `balance`).
