@@ -58,3 +58,32 @@ def test_original_tasks_with_imported_db(env_id, tmp_path):
     )
     assert 0 < len(test) < len(tasks)
     assert all(json.dumps(t) for t in test)
+
+
+@pytest.mark.parametrize("env_id", TAU_IDS)
+def test_fork_mid_episode_continues_identically(env_id):
+    env = sandgym.make(env_id)
+    env.reset(seed=3)
+    for _ in range(2):
+        env.step(env.expert_action())
+    snapshot = env.snapshot()
+    fork = env.fork()
+    outcomes = []
+    for branch in (env, fork):
+        trace = []
+        while True:
+            obs, reward, terminated, truncated, info = branch.step(branch.expert_action())
+            trace.append(json.dumps([obs, reward, terminated, truncated, info]))
+            if terminated or truncated:
+                break
+        outcomes.append(trace)
+    assert outcomes[0] == outcomes[1]
+    assert json.loads(outcomes[0][-1])[1] == 1.0
+    env.restore(snapshot)
+    replay = []
+    while True:
+        obs, reward, terminated, truncated, info = env.step(env.expert_action())
+        replay.append(json.dumps([obs, reward, terminated, truncated, info]))
+        if terminated or truncated:
+            break
+    assert replay == outcomes[0]
