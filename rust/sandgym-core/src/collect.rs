@@ -245,12 +245,14 @@ pub fn collect(
     sink: &(dyn Fn(Trajectory) -> Result<()> + Sync),
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<CollectSummary> {
-    // Fail fast on what would break every episode: an unknown env or a configuration it rejects.
-    let mut env_ids: Vec<&str> = plan.iter().map(|s| s.env_id.as_str()).collect();
-    env_ids.sort_unstable();
-    env_ids.dedup();
-    for id in &env_ids {
-        registry::make(id, options.env_options.clone())?;
+    // Fail fast on what would break every episode (an unknown env, a configuration it rejects), and keep
+    // the configured env as the prototype each worker forks: configuring once per env id, not per worker.
+    let mut prototypes: HashMap<&str, Mutex<Env>> = HashMap::new();
+    for spec in plan {
+        if !prototypes.contains_key(spec.env_id.as_str()) {
+            let env = registry::make(&spec.env_id, options.env_options.clone())?;
+            prototypes.insert(spec.env_id.as_str(), Mutex::new(env));
+        }
     }
     let started = Instant::now();
     let finished = AtomicUsize::new(0);
@@ -266,7 +268,11 @@ pub fn collect(
             }
             let traj = match envs.get_mut(&spec.env_id) {
                 Some(env) => run_episode(env, spec, policy, options),
-                None => match registry::make(&spec.env_id, options.env_options.clone()) {
+                None => match prototypes[spec.env_id.as_str()]
+                    .lock()
+                    .expect("prototype")
+                    .fork()
+                {
                     Ok(env) => {
                         let env = envs.entry(spec.env_id.clone()).or_insert(env);
                         run_episode(env, spec, policy, options)

@@ -23,14 +23,12 @@ impl VecEnv {
                 "a VecEnv needs at least one env".into(),
             ));
         }
-        let first = registry::make(id, options)?;
+        let mut first = registry::make(id, options)?;
         let mut envs = Vec::with_capacity(n);
+        // Forking the configured env skips configuring every copy (which for envs that load a large
+        // database means parsing it again) and is never slower than a fresh instance.
         for _ in 1..n {
-            envs.push(Env::new(
-                first.id(),
-                &registry::program(id)?,
-                first.options().clone(),
-            )?);
+            envs.push(first.fork()?);
         }
         envs.insert(0, first);
         Ok(VecEnv { envs })
