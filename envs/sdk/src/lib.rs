@@ -303,11 +303,21 @@ pub fn stable_hash(bytes: &[u8]) -> u64 {
     })
 }
 
-/// Builds one OpenAI function-calling tool schema with string parameters.
+/// Builds one OpenAI function-calling tool schema with string parameters (`(name, description)`).
 pub fn function_tool(name: &str, description: &str, params: &[(&str, &str)]) -> Value {
+    let typed: Vec<(&str, Value)> = params
+        .iter()
+        .map(|(p, d)| (*p, json!({"type": "string", "description": d})))
+        .collect();
+    typed_function_tool(name, description, &typed)
+}
+
+/// Builds one OpenAI function-calling tool schema whose parameters are all required, each given with
+/// its JSON schema (`(name, schema)`).
+pub fn typed_function_tool(name: &str, description: &str, params: &[(&str, Value)]) -> Value {
     let properties: serde_json::Map<String, Value> = params
         .iter()
-        .map(|(p, d)| (p.to_string(), json!({"type": "string", "description": d})))
+        .map(|(p, schema)| (p.to_string(), schema.clone()))
         .collect();
     let required: Vec<&str> = params.iter().map(|(p, _)| *p).collect();
     json!({

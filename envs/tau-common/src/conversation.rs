@@ -52,19 +52,7 @@ pub fn conversation_params(name: &str) -> Option<&'static [&'static str]> {
 /// An OpenAI function-calling schema whose parameters are all required and typed by `params`
 /// (`(name, JSON schema of the parameter)`).
 pub fn tool_schema(name: &str, description: &str, params: &[(&str, Value)]) -> Value {
-    let properties: serde_json::Map<String, Value> = params
-        .iter()
-        .map(|(p, schema)| (p.to_string(), schema.clone()))
-        .collect();
-    let required: Vec<&str> = params.iter().map(|(p, _)| *p).collect();
-    json!({
-        "type": "function",
-        "function": {
-            "name": name,
-            "description": description,
-            "parameters": {"type": "object", "properties": properties, "required": required},
-        }
-    })
+    sandgym_sdk::typed_function_tool(name, description, params)
 }
 
 /// The JSON schema of a string parameter.
