@@ -610,6 +610,33 @@ fn swap_items(
     Ok(())
 }
 
+/// The checks item modifications and exchanges share, in the original's order: the order exists and has
+/// the required status (`(status, error when it has another)`), every item is in it, the two lists have
+/// the same length, and every new item is an available variant of the same product. Returns the order's
+/// user id and the price difference (new minus old).
+fn check_item_swap(
+    view: &View,
+    order_id: &str,
+    (status, wrong_status): (&str, &str),
+    item_ids: &[String],
+    new_item_ids: &[String],
+) -> Result<(String, Num), String> {
+    let Some(order) = view.order(order_id) else {
+        return Err(error("order not found"));
+    };
+    if order.status != status {
+        return Err(error(wrong_status));
+    }
+    if let Some(missing) = first_missing(order, item_ids) {
+        return Err(error(format!("{missing} not found")));
+    }
+    if item_ids.len() != new_item_ids.len() {
+        return Err(error("the number of items to be exchanged should match"));
+    }
+    let diff = price_difference(view, order, item_ids, new_item_ids)?;
+    Ok((order.user_id.clone(), diff))
+}
+
 fn modify_pending_order_items(
     view: &mut View,
     order_id: &str,
@@ -617,23 +644,17 @@ fn modify_pending_order_items(
     new_item_ids: &[String],
     payment_method_id: &str,
 ) -> String {
-    let Some(order) = view.order(order_id) else {
-        return error("order not found");
-    };
-    if order.status != "pending" {
-        return error("non-pending order cannot be modified");
-    }
-    if let Some(missing) = first_missing(order, item_ids) {
-        return error(format!("{missing} not found"));
-    }
-    if item_ids.len() != new_item_ids.len() {
-        return error("the number of items to be exchanged should match");
-    }
-    let diff = match price_difference(view, order, item_ids, new_item_ids) {
-        Ok(diff) => diff,
+    let (user_id, diff) = match check_item_swap(
+        view,
+        order_id,
+        ("pending", "non-pending order cannot be modified"),
+        item_ids,
+        new_item_ids,
+    ) {
+        Ok(checked) => checked,
         Err(e) => return e,
     };
-    let user_id = order.user_id.clone();
+    let order = view.order(order_id).expect("checked above");
     let Some(user) = view.user(&user_id) else {
         return key_error(&user_id);
     };
@@ -780,24 +801,18 @@ fn exchange_delivered_order_items(
     new_item_ids: &[String],
     payment_method_id: &str,
 ) -> String {
-    let Some(order) = view.order(order_id) else {
-        return error("order not found");
-    };
-    if order.status != "delivered" {
-        return error("non-delivered order cannot be exchanged");
-    }
-    if let Some(missing) = first_missing(order, item_ids) {
-        return error(format!("{missing} not found"));
-    }
-    if item_ids.len() != new_item_ids.len() {
-        return error("the number of items to be exchanged should match");
-    }
-    let diff = match price_difference(view, order, item_ids, new_item_ids) {
-        Ok(diff) => diff.round(2),
+    let (user_id, diff) = match check_item_swap(
+        view,
+        order_id,
+        ("delivered", "non-delivered order cannot be exchanged"),
+        item_ids,
+        new_item_ids,
+    ) {
+        Ok((user_id, diff)) => (user_id, diff.round(2)),
         Err(e) => return e,
     };
-    let Some(user) = view.user(&order.user_id) else {
-        return key_error(&order.user_id);
+    let Some(user) = view.user(&user_id) else {
+        return key_error(&user_id);
     };
     let Some(pm) = user.payment_methods.get(payment_method_id) else {
         return error("payment method not found");
