@@ -654,7 +654,7 @@ fn cancel_grounds(db: &Db, r: &Reservation) -> Vec<&'static str> {
 }
 
 fn refund_total(r: &Reservation) -> Num {
-    tools::sum(r.payment_history.iter().map(|p| p.amount))
+    r.payment_history.iter().map(|p| p.amount).sum::<Num>()
 }
 
 fn cancel(db: &Db, rng: &mut Rng, allowed: bool) -> Option<Draft> {

@@ -57,32 +57,6 @@ pub const CERTIFICATE_IDS: [&str; 3] = [
 pub const INSURANCE_PER_PASSENGER: i64 = 30;
 pub const BAG_FEE: i64 = 50;
 
-/// An exact integer as a Python int (a float beyond `i64`, where Python would keep a big int).
-pub fn int_num(x: i128) -> Num {
-    i64::try_from(x).map_or(Num::Float(x as f64), Num::Int)
-}
-
-/// Python's `x * n` for an int `n`.
-pub fn mul(x: Num, n: i64) -> Num {
-    match x {
-        Num::Int(i) => int_num(i128::from(i) * i128::from(n)),
-        Num::Float(f) => Num::Float(f * n as f64),
-    }
-}
-
-/// Python's `-x`.
-pub fn neg(x: Num) -> Num {
-    match x {
-        Num::Int(i) => int_num(-i128::from(i)),
-        Num::Float(f) => Num::Float(-f),
-    }
-}
-
-/// Python's `sum(xs)` (starting from the int 0).
-pub fn sum(xs: impl IntoIterator<Item = Num>) -> Num {
-    xs.into_iter().fold(Num::Int(0), |a, b| a + b)
-}
-
 fn py_eq(a: Num, b: Num) -> bool {
     a.py_cmp(b) == Some(Ordering::Equal)
 }
@@ -572,12 +546,12 @@ pub fn booking_total(
     let n = passengers as i64;
     let mut total = Num::Int(0);
     for segment in segments {
-        total = total + mul(segment.price, n);
+        total = total + segment.price.times(n);
     }
     if insurance {
-        total = total + int_num(i128::from(INSURANCE_PER_PASSENGER) * i128::from(n));
+        total = total + Num::from(INSURANCE_PER_PASSENGER).times(n);
     }
-    total + int_num(i128::from(BAG_FEE) * i128::from(nonfree_baggages))
+    total + Num::from(BAG_FEE).times(nonfree_baggages)
 }
 
 fn book_reservation(db: &mut Db, map: &Map<String, Value>) -> Result<String, String> {
@@ -640,7 +614,7 @@ fn book_reservation(db: &mut Db, map: &Map<String, Value>) -> Result<String, Str
             return Err(format!("not enough balance in payment method {id}"));
         }
     }
-    let paid = sum(payments.iter().map(|p| p.amount));
+    let paid: Num = payments.iter().map(|p| p.amount).sum();
     if !py_eq(paid, total) {
         return Err(format!(
             "payment amount does not add up, total price is {total}, but paid {paid}"
@@ -700,7 +674,7 @@ fn cancel_reservation(db: &mut Db, map: &Map<String, Value>) -> Result<String, S
         .iter()
         .map(|p| Payment {
             payment_id: p.payment_id.clone(),
-            amount: neg(p.amount),
+            amount: -p.amount,
         })
         .collect();
     reservation.payment_history.extend(refunds);
@@ -750,7 +724,7 @@ fn charge_for_update(
 /// The charge for changing a reservation's non-free bags to `nonfree_baggages` (refunds nothing).
 pub fn baggage_charge(reservation: &Reservation, nonfree_baggages: i64) -> Num {
     let added = (i128::from(nonfree_baggages) - i128::from(reservation.nonfree_baggages)).max(0);
-    int_num(i128::from(BAG_FEE) * added)
+    Num::from_i128(i128::from(BAG_FEE) * added)
 }
 
 fn update_reservation_baggages(db: &mut Db, map: &Map<String, Value>) -> Result<String, String> {
@@ -800,11 +774,11 @@ pub fn price_flight_change(
             Some(segment) => segment.clone(),
             None => price_segment(db, number, date, cabin, n)?,
         };
-        total = total + mul(segment.price, n as i64);
+        total = total + segment.price.times(n as i64);
         segments.push(segment);
     }
-    let paid = sum(reservation.flights.iter().map(|f| f.price));
-    Ok((segments, total - mul(paid, n as i64)))
+    let paid: Num = reservation.flights.iter().map(|f| f.price).sum();
+    Ok((segments, total - paid.times(n as i64)))
 }
 
 fn update_reservation_flights(db: &mut Db, map: &Map<String, Value>) -> Result<String, String> {

@@ -17,7 +17,7 @@ use crate::db::{
     Address, CABINS, Db, Flight, FlightDate, Name, Num, Passenger, Payment, PaymentMethod,
     PerCabin, Reservation, ReservationFlight, User,
 };
-use crate::tools::{AIRPORTS, RESERVATION_IDS, booking_total, neg};
+use crate::tools::{AIRPORTS, RESERVATION_IDS, booking_total};
 
 /// Generator knobs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -635,7 +635,7 @@ pub fn generate_db(config: &GenConfig) -> Db {
         if g.rng.bernoulli(0.04) {
             let refund = Payment {
                 payment_id: reservation.payment_history[0].payment_id.clone(),
-                amount: neg(total),
+                amount: -total,
             };
             reservation.payment_history.push(refund);
             reservation.status = Some("cancelled".to_string());

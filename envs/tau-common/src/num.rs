@@ -95,6 +95,40 @@ impl Num {
     }
 }
 
+impl Num {
+    /// An exact integer as a Python int (a float beyond `i64`, where Python would keep a big int).
+    pub fn from_i128(x: i128) -> Num {
+        i64::try_from(x).map_or(Num::Float(x as f64), Num::Int)
+    }
+
+    /// Python's `self * n` for an int `n`.
+    pub fn times(self, n: i64) -> Num {
+        match self {
+            Num::Int(i) => Num::from_i128(i128::from(i) * i128::from(n)),
+            Num::Float(f) => Num::Float(f * n as f64),
+        }
+    }
+}
+
+impl std::ops::Neg for Num {
+    type Output = Num;
+
+    /// Python's `-x`.
+    fn neg(self) -> Num {
+        match self {
+            Num::Int(i) => Num::from_i128(-i128::from(i)),
+            Num::Float(f) => Num::Float(-f),
+        }
+    }
+}
+
+impl std::iter::Sum for Num {
+    /// Python's `sum(xs)`: starts from the int 0.
+    fn sum<I: Iterator<Item = Num>>(iter: I) -> Num {
+        iter.fold(Num::Int(0), |a, b| a + b)
+    }
+}
+
 impl std::ops::Add for Num {
     type Output = Num;
 

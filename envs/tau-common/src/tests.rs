@@ -565,3 +565,27 @@ fn db_digest_depends_on_base_and_changes_only() {
     want.change("t", "b", Some(&3));
     assert_eq!(d.finish(), want.finish());
 }
+
+#[test]
+fn num_arithmetic_follows_python() {
+    use crate::Num;
+    assert!(matches!(Num::Int(3).times(4), Num::Int(12)));
+    assert_eq!(Num::Float(1.5).times(2), Num::Float(3.0));
+    // Python ints do not overflow; beyond i64 the value is kept approximately, as a float.
+    assert!(matches!(Num::Int(i64::MAX).times(2), Num::Float(_)));
+    assert!(matches!(-Num::Int(5), Num::Int(-5)));
+    assert_eq!(-Num::Float(2.5), Num::Float(-2.5));
+    // sum() starts from the int 0: all ints stay an int, one float makes a float.
+    assert!(matches!(
+        [Num::Int(1), Num::Int(2)].into_iter().sum::<Num>(),
+        Num::Int(3)
+    ));
+    assert!(matches!(
+        [Num::Int(1), Num::Float(2.0)].into_iter().sum::<Num>(),
+        Num::Float(_)
+    ));
+    assert!(matches!(
+        std::iter::empty::<Num>().sum::<Num>(),
+        Num::Int(0)
+    ));
+}
