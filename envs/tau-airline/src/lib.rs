@@ -44,25 +44,7 @@ pub const NAME: &str = "tau-airline";
 pub const VERSION: u32 = 0;
 
 /// Every tool name, domain tools first.
-pub const TOOL_NAMES: [&str; 17] = [
-    "book_reservation",
-    "cancel_reservation",
-    "get_reservation_details",
-    "get_user_details",
-    "list_all_airports",
-    "search_direct_flight",
-    "search_onestop_flight",
-    "send_certificate",
-    "update_reservation_baggages",
-    "update_reservation_flights",
-    "update_reservation_passengers",
-    "get_flight_status",
-    "respond",
-    "end_conversation",
-    "calculate",
-    "think",
-    "transfer_to_human_agents",
-];
+pub const TOOL_NAMES: [&str; 17] = tau_common::with_conversation_tools(tools::DOMAIN_TOOLS);
 
 /// The most admissible actions [`Env::actions`](sandgym_sdk::Env::actions) lists.
 pub const MAX_ACTIONS: usize = 40;

@@ -26,6 +26,24 @@ pub const CONVERSATION_TOOLS: [&str; 5] = [
     TRANSFER_TO_HUMAN_AGENTS,
 ];
 
+/// A domain's tool list followed by [`CONVERSATION_TOOLS`], as a constant (`N` = `D` + 5).
+pub const fn with_conversation_tools<const D: usize, const N: usize>(
+    domain: [&'static str; D],
+) -> [&'static str; N] {
+    assert!(N == D + CONVERSATION_TOOLS.len(), "N must be D + 5");
+    let mut names = [""; N];
+    let mut i = 0;
+    while i < N {
+        names[i] = if i < D {
+            domain[i]
+        } else {
+            CONVERSATION_TOOLS[i - D]
+        };
+        i += 1;
+    }
+    names
+}
+
 /// The observation of `respond` in solo mode.
 pub const SOLO_RESPOND_REPLY: &str = "(The customer has nothing to add: the ticket is all they \
 will say. Your message was delivered. Finish the request with your tools, then call \

@@ -48,6 +48,7 @@ pub use conversation::{
     CALCULATE, CONVERSATION_TOOLS, Conversation, END_CONVERSATION, Ending, RESPOND, Reply, THINK,
     TRANSFER_TO_HUMAN_AGENTS, conversation_params, conversation_tool_schema,
     conversation_tool_schemas, string_list_param, string_param, tool_schema,
+    with_conversation_tools,
 };
 pub use expert::{ExpertCursor, expert_plan, outputs_message};
 pub use num::{Num, py_float_repr, py_round};
