@@ -13,8 +13,8 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use serde::Deserialize;
 use std::cmp::Ordering;
+use tau_common::Args;
 use tau_common::pyjson::dumps;
 
 use crate::db::{
@@ -136,151 +136,24 @@ pub fn call(db: &mut Db, name: &str, args: &Map<String, Value>) -> Option<Result
 // ---------------------------------------------------------------------------------------------
 // Arguments
 
-/// A tool's arguments, checked against the names it accepts.
-struct Args<'a> {
+/// Echoed bad values are cut to this many characters.
+const ECHO_LIMIT: usize = 60;
+
+/// Checks a tool's argument keys the airline's way (tau-common's [`Args`]): unexpected keys at once,
+/// a missing parameter when it is read, long echoes shortened.
+fn check_args<'a>(
     tool: &'a str,
     map: &'a Map<String, Value>,
-}
-
-fn kind(value: &Value) -> String {
-    let text = value.to_string();
-    if text.len() > 60 {
-        let mut end = 57;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        format!("{}...", &text[..end])
-    } else {
-        text
-    }
-}
-
-impl<'a> Args<'a> {
-    fn new(tool: &'a str, map: &'a Map<String, Value>, allowed: &[&str]) -> Result<Self, String> {
-        if let Some(extra) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
-            return Err(format!("unexpected argument `{extra}` for `{tool}`"));
-        }
-        Ok(Args { tool, map })
-    }
-
-    fn get(&self, key: &str) -> Result<&'a Value, String> {
-        self.map
-            .get(key)
-            .ok_or_else(|| format!("missing argument `{key}` for `{}`", self.tool))
-    }
-
-    fn string(&self, key: &str) -> Result<&'a str, String> {
-        match self.get(key)? {
-            Value::String(s) => Ok(s),
-            other => Err(format!(
-                "argument `{key}` of `{}` must be a string, got {}",
-                self.tool,
-                kind(other)
-            )),
-        }
-    }
-
-    fn choice(&self, key: &str, allowed: &[&str]) -> Result<&'a str, String> {
-        let value = self.string(key)?;
-        if allowed.contains(&value) {
-            Ok(value)
-        } else {
-            Err(format!(
-                "argument `{key}` of `{}` must be one of {}, got \"{value}\"",
-                self.tool,
-                allowed.join(", ")
-            ))
-        }
-    }
-
-    fn int(&self, key: &str) -> Result<i64, String> {
-        let value = self.get(key)?;
-        value.as_i64().ok_or_else(|| {
-            format!(
-                "argument `{key}` of `{}` must be an integer, got {}",
-                self.tool,
-                kind(value)
-            )
-        })
-    }
-
-    fn number(&self, key: &str) -> Result<Num, String> {
-        let value = self.get(key)?;
-        number(value).ok_or_else(|| {
-            format!(
-                "argument `{key}` of `{}` must be a number, got {}",
-                self.tool,
-                kind(value)
-            )
-        })
-    }
-
-    /// An array of objects, each with exactly the string/number `fields` given.
-    fn objects(&self, key: &str, fields: &[&str]) -> Result<Vec<&'a Map<String, Value>>, String> {
-        let value = self.get(key)?;
-        let Value::Array(items) = value else {
-            return Err(format!(
-                "argument `{key}` of `{}` must be an array, got {}",
-                self.tool,
-                kind(value)
-            ));
-        };
-        items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| {
-                let Value::Object(map) = item else {
-                    return Err(format!(
-                        "item {i} of `{key}` must be an object with {}, got {}",
-                        fields.join(", "),
-                        kind(item)
-                    ));
-                };
-                if let Some(extra) = map.keys().find(|k| !fields.contains(&k.as_str())) {
-                    return Err(format!(
-                        "item {i} of `{key}` has unexpected field `{extra}` (expected {})",
-                        fields.join(", ")
-                    ));
-                }
-                if let Some(missing) = fields.iter().find(|f| !map.contains_key(**f)) {
-                    return Err(format!("item {i} of `{key}` is missing field `{missing}`"));
-                }
-                Ok(map)
-            })
-            .collect()
-    }
-}
-
-fn number(value: &Value) -> Option<Num> {
-    Num::deserialize(value).ok()
-}
-
-fn field_string(
-    map: &Map<String, Value>,
-    key: &str,
-    field: &str,
-    i: usize,
-) -> Result<String, String> {
-    match &map[field] {
-        Value::String(s) => Ok(s.clone()),
-        other => Err(format!(
-            "field `{field}` of item {i} of `{key}` must be a string, got {}",
-            kind(other)
-        )),
-    }
+    params: &[&str],
+) -> Result<Args<'a>, String> {
+    Ok(Args::checked_on_read(tool, map, params)?.with_echo_limit(ECHO_LIMIT))
 }
 
 /// `flights: [{flight_number, date}]`.
 fn flight_list(args: &Args, key: &str) -> Result<Vec<(String, String)>, String> {
     args.objects(key, &["flight_number", "date"])?
         .into_iter()
-        .enumerate()
-        .map(|(i, m)| {
-            Ok((
-                field_string(m, key, "flight_number", i)?,
-                field_string(m, key, "date", i)?,
-            ))
-        })
+        .map(|item| Ok((item.str("flight_number")?, item.str("date")?)))
         .collect()
 }
 
@@ -288,12 +161,11 @@ fn flight_list(args: &Args, key: &str) -> Result<Vec<(String, String)>, String> 
 fn passenger_list(args: &Args, key: &str) -> Result<Vec<Passenger>, String> {
     args.objects(key, &["first_name", "last_name", "dob"])?
         .into_iter()
-        .enumerate()
-        .map(|(i, m)| {
+        .map(|item| {
             Ok(Passenger {
-                first_name: field_string(m, key, "first_name", i)?,
-                last_name: field_string(m, key, "last_name", i)?,
-                dob: field_string(m, key, "dob", i)?,
+                first_name: item.str("first_name")?,
+                last_name: item.str("last_name")?,
+                dob: item.str("dob")?,
             })
         })
         .collect()
@@ -303,16 +175,10 @@ fn passenger_list(args: &Args, key: &str) -> Result<Vec<Passenger>, String> {
 fn payment_list(args: &Args, key: &str) -> Result<Vec<Payment>, String> {
     args.objects(key, &["payment_id", "amount"])?
         .into_iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let amount = number(&m["amount"]).ok_or_else(|| {
-                format!(
-                    "field `amount` of item {i} of `{key}` must be a number, got {}",
-                    kind(&m["amount"])
-                )
-            })?;
+        .map(|item| {
+            let amount = item.num("amount")?;
             Ok(Payment {
-                payment_id: field_string(m, key, "payment_id", i)?,
+                payment_id: item.str("payment_id")?,
                 amount,
             })
         })
@@ -323,8 +189,8 @@ fn payment_list(args: &Args, key: &str) -> Result<Vec<Payment>, String> {
 // Reads
 
 fn get_user_details(db: &Db, map: &Map<String, Value>) -> Result<String, String> {
-    let args = Args::new("get_user_details", map, &["user_id"])?;
-    let user_id = args.string("user_id")?;
+    let args = check_args("get_user_details", map, &["user_id"])?;
+    let user_id = &args.str("user_id")?;
     db.users
         .get(user_id)
         .map(dumps)
@@ -332,8 +198,8 @@ fn get_user_details(db: &Db, map: &Map<String, Value>) -> Result<String, String>
 }
 
 fn get_reservation_details(db: &Db, map: &Map<String, Value>) -> Result<String, String> {
-    let args = Args::new("get_reservation_details", map, &["reservation_id"])?;
-    let reservation_id = args.string("reservation_id")?;
+    let args = check_args("get_reservation_details", map, &["reservation_id"])?;
+    let reservation_id = &args.str("reservation_id")?;
     db.reservations
         .get(reservation_id)
         .map(dumps)
@@ -342,7 +208,7 @@ fn get_reservation_details(db: &Db, map: &Map<String, Value>) -> Result<String, 
 }
 
 fn list_all_airports(db: &Db, map: &Map<String, Value>) -> Result<String, String> {
-    Args::new("list_all_airports", map, &[])?;
+    check_args("list_all_airports", map, &[])?;
     let airports: serde_json::Map<String, Value> = db
         .airports()
         .into_iter()
@@ -400,15 +266,15 @@ pub fn direct_flights<'a>(
 }
 
 fn search_direct_flight(db: &Db, map: &Map<String, Value>) -> Result<String, String> {
-    let args = Args::new(
+    let args = check_args(
         "search_direct_flight",
         map,
         &["origin", "destination", "date"],
     )?;
     let (origin, destination, date) = (
-        args.string("origin")?,
-        args.string("destination")?,
-        args.string("date")?,
+        &args.str("origin")?,
+        &args.str("destination")?,
+        &args.str("date")?,
     );
     let results: Vec<FlightView> = direct_flights(db, origin, destination, date)
         .into_iter()
@@ -466,15 +332,15 @@ pub fn onestop_flights<'a>(
 }
 
 fn search_onestop_flight(db: &Db, map: &Map<String, Value>) -> Result<String, String> {
-    let args = Args::new(
+    let args = check_args(
         "search_onestop_flight",
         map,
         &["origin", "destination", "date"],
     )?;
     let (origin, destination, date) = (
-        args.string("origin")?,
-        args.string("destination")?,
-        args.string("date")?,
+        &args.str("origin")?,
+        &args.str("destination")?,
+        &args.str("date")?,
     );
     let found = onestop_flights(db, origin, destination, date);
     let results: Vec<[FlightView; 2]> = found
@@ -485,8 +351,8 @@ fn search_onestop_flight(db: &Db, map: &Map<String, Value>) -> Result<String, St
 }
 
 fn get_flight_status(db: &Db, map: &Map<String, Value>) -> Result<String, String> {
-    let args = Args::new("get_flight_status", map, &["flight_number", "date"])?;
-    let (flight_number, date) = (args.string("flight_number")?, args.string("date")?);
+    let args = check_args("get_flight_status", map, &["flight_number", "date"])?;
+    let (flight_number, date) = (&args.str("flight_number")?, &args.str("date")?);
     let flight = db
         .flights
         .get(flight_number)
@@ -555,7 +421,7 @@ pub fn booking_total(
 }
 
 fn book_reservation(db: &mut Db, map: &Map<String, Value>) -> Result<String, String> {
-    let args = Args::new(
+    let args = check_args(
         "book_reservation",
         map,
         &[
@@ -572,17 +438,17 @@ fn book_reservation(db: &mut Db, map: &Map<String, Value>) -> Result<String, Str
             "insurance",
         ],
     )?;
-    let user_id = args.string("user_id")?;
-    let origin = args.string("origin")?;
-    let destination = args.string("destination")?;
-    let flight_type = args.choice("flight_type", &FLIGHT_TYPES)?;
-    let cabin = args.choice("cabin", &CABINS)?;
+    let user_id = &args.str("user_id")?;
+    let origin = &args.str("origin")?;
+    let destination = &args.str("destination")?;
+    let flight_type = &args.choice("flight_type", &FLIGHT_TYPES)?;
+    let cabin = &args.choice("cabin", &CABINS)?;
     let flights = flight_list(&args, "flights")?;
     let passengers = passenger_list(&args, "passengers")?;
     let payments = payment_list(&args, "payment_methods")?;
     let total_baggages = args.int("total_baggages")?;
     let nonfree_baggages = args.int("nonfree_baggages")?;
-    let insurance = args.choice("insurance", &["yes", "no"])?;
+    let insurance = &args.choice("insurance", &["yes", "no"])?;
 
     let user = db.users.get(user_id).ok_or("user not found")?;
     let reservation_id = RESERVATION_IDS
@@ -663,8 +529,8 @@ fn book_reservation(db: &mut Db, map: &Map<String, Value>) -> Result<String, Str
 }
 
 fn cancel_reservation(db: &mut Db, map: &Map<String, Value>) -> Result<String, String> {
-    let args = Args::new("cancel_reservation", map, &["reservation_id"])?;
-    let reservation_id = args.string("reservation_id")?;
+    let args = check_args("cancel_reservation", map, &["reservation_id"])?;
+    let reservation_id = &args.str("reservation_id")?;
     let reservation = db
         .reservations
         .get_mut(reservation_id)
@@ -728,7 +594,7 @@ pub fn baggage_charge(reservation: &Reservation, nonfree_baggages: i64) -> Num {
 }
 
 fn update_reservation_baggages(db: &mut Db, map: &Map<String, Value>) -> Result<String, String> {
-    let args = Args::new(
+    let args = check_args(
         "update_reservation_baggages",
         map,
         &[
@@ -738,10 +604,10 @@ fn update_reservation_baggages(db: &mut Db, map: &Map<String, Value>) -> Result<
             "payment_id",
         ],
     )?;
-    let reservation_id = args.string("reservation_id")?;
+    let reservation_id = &args.str("reservation_id")?;
     let total_baggages = args.int("total_baggages")?;
     let nonfree_baggages = args.int("nonfree_baggages")?;
-    let payment_id = args.string("payment_id")?;
+    let payment_id = &args.str("payment_id")?;
     let reservation = db
         .reservations
         .get(reservation_id)
@@ -782,15 +648,15 @@ pub fn price_flight_change(
 }
 
 fn update_reservation_flights(db: &mut Db, map: &Map<String, Value>) -> Result<String, String> {
-    let args = Args::new(
+    let args = check_args(
         "update_reservation_flights",
         map,
         &["reservation_id", "cabin", "flights", "payment_id"],
     )?;
-    let reservation_id = args.string("reservation_id")?;
-    let cabin = args.choice("cabin", &CABINS)?;
+    let reservation_id = &args.str("reservation_id")?;
+    let cabin = &args.choice("cabin", &CABINS)?;
     let flights = flight_list(&args, "flights")?;
-    let payment_id = args.string("payment_id")?;
+    let payment_id = &args.str("payment_id")?;
     let reservation = db
         .reservations
         .get(reservation_id)
@@ -803,12 +669,12 @@ fn update_reservation_flights(db: &mut Db, map: &Map<String, Value>) -> Result<S
 }
 
 fn update_reservation_passengers(db: &mut Db, map: &Map<String, Value>) -> Result<String, String> {
-    let args = Args::new(
+    let args = check_args(
         "update_reservation_passengers",
         map,
         &["reservation_id", "passengers"],
     )?;
-    let reservation_id = args.string("reservation_id")?;
+    let reservation_id = &args.str("reservation_id")?;
     let passengers = passenger_list(&args, "passengers")?;
     let reservation = db
         .reservations
@@ -822,9 +688,9 @@ fn update_reservation_passengers(db: &mut Db, map: &Map<String, Value>) -> Resul
 }
 
 fn send_certificate(db: &mut Db, map: &Map<String, Value>) -> Result<String, String> {
-    let args = Args::new("send_certificate", map, &["user_id", "amount"])?;
-    let user_id = args.string("user_id")?;
-    let amount = args.number("amount")?;
+    let args = check_args("send_certificate", map, &["user_id", "amount"])?;
+    let user_id = &args.str("user_id")?;
+    let amount = args.num("amount")?;
     let user = db.users.get_mut(user_id).ok_or("user not found")?;
     let id = CERTIFICATE_IDS
         .iter()

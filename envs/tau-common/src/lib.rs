@@ -16,7 +16,8 @@
 //!   builders [`tool_schema`], [`string_param`], [`string_list_param`] for domain tools.
 //! - `timing` (host only): native reset / verify / episode timing used by the envs' `examples/bench.rs`.
 //! - [`records`]: record shapes both domains share ([`records::Name`], [`records::Address`]).
-//! - [`args`]: [`Args`], strict argument checking (all parameters required, no extra keys, JSON types).
+//! - [`args`]: [`Args`], strict argument checking (all parameters required, no extra keys, JSON types,
+//!   enums, lists of objects through [`ArgObject`]).
 //! - [`calc`]: [`calculate`], the original's `calculate` tool (a Python-expression subset).
 //! - [`verify`]: [`canonical_hash`] (FNV-1a 64 of canonical JSON), [`DbDigest`] (a DB's digest from
 //!   its base hash and the records an episode changed), [`outputs_missing`] (tau-bench's
@@ -42,7 +43,7 @@ pub mod task;
 pub mod timing;
 pub mod verify;
 
-pub use args::Args;
+pub use args::{ArgObject, Args};
 pub use calc::calculate;
 pub use conversation::{
     CALCULATE, CONVERSATION_TOOLS, Conversation, END_CONVERSATION, Ending, RESPOND, Reply, THINK,
