@@ -3,16 +3,20 @@
 //!
 //! A task is drawn against the current DB from a seed. Kinds (weights in [`KINDS`]): booking a one-way
 //! or round trip (direct or one-stop; bags, insurance, split payments with gift cards and
-//! certificates), cancelling an eligible reservation, changing a flight, changing the cabin, adding
-//! bags, changing a passenger, compensating an airline cancellation with a certificate, and three kinds
-//! where the policy says no (cancellation not allowed, basic economy flight change, no compensation
-//! for a regular member) whose gold is reads only. Every draw is checked by replaying its gold on a
-//! copy of the DB: a task whose write fails is redrawn.
+//! certificates), cancelling an eligible reservation, moving a leg to another day on a direct flight
+//! or a one-stop connection, changing the cabin, adding bags, changing a passenger, compensating an
+//! airline cancellation ($100 per passenger) or a delay that made the customer change or cancel
+//! ($50 per passenger, after the change), and the kinds where the policy says no: cancellation not
+//! allowed, basic economy flight change, no compensation for a regular member without insurance
+//! outside business (for a cancellation or a delay), and no compensation for a delay the customer
+//! sits out. Their gold has no certificate and, except a change or cancellation the policy allows,
+//! reads only. Every draw is checked by replaying its gold on a copy of the DB: a task whose write
+//! fails is redrawn.
 
 use sandgym_sdk::{Rng, Value, json};
 use tau_common::task::GoldAction;
 
-use crate::db::{CABINS, Db, Num, Passenger, PaymentMethod, Reservation, User};
+use crate::db::{CABINS, Db, Num, Passenger, PaymentMethod, Reservation, ReservationFlight, User};
 use crate::tools::{
     self, baggage_charge, booking_total, direct_flights, onestop_flights, price_flight_change,
 };
@@ -30,17 +34,21 @@ pub struct Draft {
 }
 
 /// Task kinds and their relative weights.
-pub const KINDS: [(&str, u32); 10] = [
+pub const KINDS: [(&str, u32); 14] = [
     ("book", 6),
     ("cancel", 3),
     ("change_flight", 3),
+    ("change_to_onestop", 2),
     ("change_cabin", 2),
     ("add_bags", 2),
     ("change_passenger", 2),
     ("compensate", 2),
+    ("compensate_delay", 2),
     ("refuse_cancel", 1),
     ("refuse_basic_economy_change", 1),
     ("refuse_compensation", 1),
+    ("refuse_delay_compensation", 1),
+    ("refuse_delay_compensation_without_change", 1),
 ];
 
 const MAX_ATTEMPTS: usize = 500;
@@ -77,13 +85,19 @@ pub fn generate_with(db: &Db, seed: u64, scratch: &mut WorkingDb) -> Result<Draf
             "book" => book(db, &mut rng),
             "cancel" => cancel(db, &mut rng, true),
             "refuse_cancel" => cancel(db, &mut rng, false),
-            "change_flight" => change_flight(db, &mut rng),
+            "change_flight" => change_flight(db, &mut rng, false),
+            "change_to_onestop" => change_flight(db, &mut rng, true),
             "refuse_basic_economy_change" => refuse_basic_economy_change(db, &mut rng),
             "change_cabin" => change_cabin(db, &mut rng),
             "add_bags" => add_bags(db, &mut rng),
             "change_passenger" => change_passenger(db, &mut rng),
             "compensate" => compensate(db, &mut rng, true),
             "refuse_compensation" => compensate(db, &mut rng, false),
+            "compensate_delay" => compensate_delay(db, &mut rng, true),
+            "refuse_delay_compensation" => compensate_delay(db, &mut rng, false),
+            "refuse_delay_compensation_without_change" => {
+                refuse_delay_compensation_without_change(db, &mut rng)
+            }
             _ => unreachable!("a kind of KINDS"),
         };
         if let Some(draft) = draft
@@ -727,86 +741,175 @@ fn flights_json(flights: &[(String, String)]) -> Vec<Value> {
         .collect()
 }
 
-fn change_flight(db: &Db, rng: &mut Rng) -> Option<Draft> {
-    let (user, r) = pick_reservation(db, rng, |_, r| {
-        upcoming(r) && r.cabin != "basic_economy" && simple_shape(r)
-    })?;
-    let i = rng.below(r.flights.len() as u64) as usize;
-    let seg = &r.flights[i];
-    let (lo, hi) = match (i, r.flights.len()) {
+/// The days leg `leg` of a simple reservation may move to: after today, after the outbound leg (for
+/// the return) and before the return leg (for the outbound). `None` when no day fits.
+fn movable_days(r: &Reservation, leg: usize) -> Option<(u32, u32)> {
+    let (lo, hi) = match (leg, r.flights.len()) {
         (0, 2) => (TODAY_DAY + 1, day_of(&r.flights[1].date)?.saturating_sub(1)),
-        (1, _) => (day_of(&r.flights[0].date)? + 1, 30),
+        (1, _) => ((day_of(&r.flights[0].date)? + 1).max(TODAY_DAY + 1), 30),
         _ => (TODAY_DAY + 1, 30),
     };
-    if lo > hi {
-        return None;
+    (lo <= hi).then_some((lo, hi))
+}
+
+/// One leg of a simple reservation moved to another day, onto a direct flight or a one-stop
+/// connection the customer names: the whole new itinerary, the charge (negative: a refund) and the
+/// method that pays it.
+struct LegMove<'a> {
+    leg: usize,
+    new_day: u32,
+    onestop: bool,
+    /// How the ticket names the new flight(s), from [`choose_option`].
+    choice_text: String,
+    flights: Vec<(String, String)>,
+    amount: Num,
+    method: &'a PaymentMethod,
+}
+
+impl LegMove<'_> {
+    /// Which leg the customer means, in their words.
+    fn leg_words(&self, r: &Reservation) -> &'static str {
+        if r.flights.len() == 1 {
+            "my flight"
+        } else if self.leg == 0 {
+            "my outbound flight"
+        } else {
+            "my return flight"
+        }
     }
+
+    /// The gold's search for the new flight(s) and the update that books them.
+    fn actions(&self, r: &Reservation) -> [GoldAction; 2] {
+        let seg = &r.flights[self.leg];
+        let search = if self.onestop {
+            "search_onestop_flight"
+        } else {
+            "search_direct_flight"
+        };
+        [
+            act(
+                search,
+                json!({"origin": seg.origin, "destination": seg.destination, "date": date(self.new_day)}),
+            ),
+            act(
+                "update_reservation_flights",
+                json!({
+                    "reservation_id": r.reservation_id,
+                    "cabin": r.cabin,
+                    "flights": flights_json(&self.flights),
+                    "payment_id": self.method.id,
+                }),
+            ),
+        ]
+    }
+}
+
+/// Draws a move of leg `leg` of `r` (a simple reservation, not basic economy) to a day the leg may
+/// move to, in the same cabin. A one-stop connection for the outbound leg must land before the
+/// return day. `None` when nothing fits (no day, no other option, no way to pay).
+fn move_leg<'a>(
+    db: &Db,
+    rng: &mut Rng,
+    user: &'a User,
+    r: &Reservation,
+    leg: usize,
+    onestop: bool,
+) -> Option<LegMove<'a>> {
+    let seg = &r.flights[leg];
+    let (lo, hi) = movable_days(r, leg)?;
     let new_day = rng.range(i64::from(lo), i64::from(hi)) as u32;
-    let n = r.passengers.len();
+    let current = [(seg.flight_number.clone(), seg.date.clone())];
+    let return_day = (leg == 0 && r.flights.len() == 2)
+        .then(|| day_of(&r.flights[1].date))
+        .flatten();
+    let lands_before_return = |o: &Option_| {
+        return_day.is_none_or(|back| {
+            o.segments
+                .iter()
+                .all(|(_, d)| day_of(d).is_some_and(|d| d < back))
+        })
+    };
     let opts: Vec<Option_> = options(
         db,
         &seg.origin,
         &seg.destination,
         new_day,
         &r.cabin,
-        n,
-        false,
+        r.passengers.len(),
+        onestop,
     )
     .into_iter()
-    .filter(|o| o.segments[0] != (seg.flight_number.clone(), seg.date.clone()))
+    .filter(|o| o.segments != current && lands_before_return(o))
     .collect();
-    let (choice, choice_text) = choose_option(rng, &opts, "direct flight")?;
+    let kind = if onestop {
+        "one-stop connection"
+    } else {
+        "direct flight"
+    };
+    let (choice, choice_text) = choose_option(rng, &opts, kind)?;
     let mut flights: Vec<(String, String)> = r
         .flights
         .iter()
         .map(|f| (f.flight_number.clone(), f.date.clone()))
         .collect();
-    flights[i] = choice.segments[0].clone();
+    flights.splice(leg..=leg, choice.segments);
     let (_, amount) = price_flight_change(db, r, &r.cabin, &flights).ok()?;
     let method = update_payment(user, rng, amount)?;
-    let leg = if r.flights.len() == 1 {
-        "my flight"
-    } else if i == 0 {
-        "my outbound flight"
+    Some(LegMove {
+        leg,
+        new_day,
+        onestop,
+        choice_text,
+        flights,
+        amount,
+        method,
+    })
+}
+
+/// Whether the flights of `r` may be changed: a live, simple reservation that is not basic economy.
+fn flights_changeable(r: &Reservation) -> bool {
+    !r.is_cancelled() && r.cabin != "basic_economy" && simple_shape(r)
+}
+
+/// Moving one leg of an upcoming reservation to another day: onto a direct flight (`change_flight`)
+/// or a one-stop connection (`change_to_onestop`). The customer may ask for the price difference.
+fn change_flight(db: &Db, rng: &mut Rng, onestop: bool) -> Option<Draft> {
+    let (user, r) = pick_reservation(db, rng, |_, r| upcoming(r) && flights_changeable(r))?;
+    let leg = rng.below(r.flights.len() as u64) as usize;
+    let moved = move_leg(db, rng, user, r, leg, onestop)?;
+    let seg = &r.flights[leg];
+    let how = if onestop {
+        ", with one stop this time: please book"
     } else {
-        "my return flight"
+        ". Please book"
     };
     let mut ticket = opening(user, &r.user_id, rng);
     ticket.push_str(&format!(
-        " On reservation {}, I need to move {leg} from {} to {} (flight {} on {}) to {}. Please \
-         book {choice_text} that day, same cabin. Use {} for any payment or refund.",
+        " On reservation {}, I need to move {} from {} to {} (flight {} on {}) to {}{how} {} \
+         that day, same cabin. Use {} for any payment or refund.",
         r.reservation_id,
+        moved.leg_words(r),
         city(&seg.origin),
         city(&seg.destination),
         seg.flight_number,
         seg.date,
-        date(new_day),
-        describe_method(user, method),
+        date(moved.new_day),
+        moved.choice_text,
+        describe_method(user, moved.method),
     ));
     let mut outputs = Vec::new();
-    if !amount.abs().lt(Num::Int(1)) && rng.bernoulli(0.5) {
+    if !moved.amount.abs().lt(Num::Int(1)) && rng.bernoulli(0.5) {
         ticket.push_str(" Tell me the price difference.");
-        outputs.push(num_text(amount.abs()));
+        outputs.push(num_text(moved.amount.abs()));
     }
-    let actions = vec![
-        get_user(&r.user_id),
-        get_reservation(&r.reservation_id),
-        act(
-            "search_direct_flight",
-            json!({"origin": seg.origin, "destination": seg.destination, "date": date(new_day)}),
-        ),
-        act(
-            "update_reservation_flights",
-            json!({
-                "reservation_id": r.reservation_id,
-                "cabin": r.cabin,
-                "flights": flights_json(&flights),
-                "payment_id": method.id,
-            }),
-        ),
-    ];
+    let mut actions = vec![get_user(&r.user_id), get_reservation(&r.reservation_id)];
+    actions.extend(moved.actions(r));
     Some(Draft {
-        kind: "change_flight",
+        kind: if onestop {
+            "change_to_onestop"
+        } else {
+            "change_flight"
+        },
         user_id: r.user_id.clone(),
         instruction: ticket,
         actions,
@@ -1022,47 +1125,76 @@ fn change_passenger(db: &Db, rng: &mut Rng) -> Option<Draft> {
 // ---------------------------------------------------------------------------------------------
 // Compensation
 
-fn compensate(db: &Db, rng: &mut Rng, eligible: bool) -> Option<Draft> {
-    let cancelled_segment = |r: &Reservation| {
-        r.flights.iter().position(|f| {
-            db.flights
-                .get(&f.flight_number)
-                .and_then(|fl| fl.dates.get(&f.date))
-                .is_some_and(|d| d.status == "cancelled")
-        })
-    };
-    let (user, r) = pick_reservation(db, rng, |u, r| {
-        let qualifies = u.membership != "regular" || r.insurance == "yes" || r.cabin == "business";
-        !r.is_cancelled() && cancelled_segment(r).is_some() && qualifies == eligible
-    })?;
-    let seg = &r.flights[cancelled_segment(r)?];
-    let mut ticket = opening(user, &r.user_id, rng);
-    ticket.push_str(&format!(
-        " My flight {} on {} (reservation {}) was cancelled by the airline. This was really \
-         disruptive and I'd like some compensation for it.",
-        seg.flight_number, seg.date, r.reservation_id
-    ));
-    let mut actions = vec![
+/// The policy's condition for any compensation: a silver or gold member, an insured reservation, or
+/// business class.
+fn compensation_eligible(user: &User, r: &Reservation) -> bool {
+    user.membership != "regular" || r.insurance == "yes" || r.cabin == "business"
+}
+
+/// The certificate for an airline-cancelled flight, per passenger.
+const CANCELLATION_COMPENSATION_PER_PASSENGER: i64 = 100;
+/// The certificate for a delayed flight that made the customer change or cancel, per passenger.
+const DELAY_COMPENSATION_PER_PASSENGER: i64 = 50;
+
+/// The segment of `r` whose flight has `status` on its date, if any.
+fn segment_with_status(db: &Db, r: &Reservation, status: &str) -> Option<usize> {
+    r.flights.iter().position(|f| {
+        db.flights
+            .get(&f.flight_number)
+            .and_then(|fl| fl.dates.get(&f.date))
+            .is_some_and(|d| d.status == status)
+    })
+}
+
+/// The reads that confirm the facts of a complaint about segment `seg` of `r`.
+fn confirm_facts(r: &Reservation, seg: &ReservationFlight) -> Vec<GoldAction> {
+    vec![
         get_user(&r.user_id),
         get_reservation(&r.reservation_id),
         act(
             "get_flight_status",
             json!({"flight_number": seg.flight_number, "date": seg.date}),
         ),
-    ];
-    let mut outputs = Vec::new();
-    if eligible {
-        let amount = 100 * r.passengers.len() as i64;
-        actions.push(act(
-            "send_certificate",
-            json!({"user_id": r.user_id, "amount": amount}),
-        ));
-        if rng.bernoulli(0.5) {
-            ticket.push_str(" Please tell me the amount.");
-            outputs.push(amount.to_string());
-        }
+    ]
+}
+
+/// Adds to `draft` the certificate of `per_passenger` dollars per passenger of `r` and, half the
+/// time, the customer's `question` about it, whose answer (the amount) becomes an output.
+fn add_certificate(
+    draft: &mut Draft,
+    rng: &mut Rng,
+    r: &Reservation,
+    per_passenger: i64,
+    question: &str,
+) {
+    let amount = per_passenger * r.passengers.len() as i64;
+    draft.actions.push(act(
+        "send_certificate",
+        json!({"user_id": r.user_id, "amount": amount}),
+    ));
+    if rng.bernoulli(0.5) {
+        draft.instruction.push(' ');
+        draft.instruction.push_str(question);
+        draft.outputs.push(amount.to_string());
     }
-    Some(Draft {
+}
+
+/// An airline-cancelled flight: an eligible customer gets $100 per passenger (`compensate`), a
+/// regular member without insurance outside business nothing (`refuse_compensation`).
+fn compensate(db: &Db, rng: &mut Rng, eligible: bool) -> Option<Draft> {
+    let (user, r) = pick_reservation(db, rng, |u, r| {
+        !r.is_cancelled()
+            && segment_with_status(db, r, "cancelled").is_some()
+            && compensation_eligible(u, r) == eligible
+    })?;
+    let seg = &r.flights[segment_with_status(db, r, "cancelled")?];
+    let mut ticket = opening(user, &r.user_id, rng);
+    ticket.push_str(&format!(
+        " My flight {} on {} (reservation {}) was cancelled by the airline. This was really \
+         disruptive and I'd like some compensation for it.",
+        seg.flight_number, seg.date, r.reservation_id
+    ));
+    let mut draft = Draft {
         kind: if eligible {
             "compensate"
         } else {
@@ -1070,7 +1202,152 @@ fn compensate(db: &Db, rng: &mut Rng, eligible: bool) -> Option<Draft> {
         },
         user_id: r.user_id.clone(),
         instruction: ticket,
+        actions: confirm_facts(r, seg),
+        outputs: Vec::new(),
+    };
+    if eligible {
+        add_certificate(
+            &mut draft,
+            rng,
+            r,
+            CANCELLATION_COMPENSATION_PER_PASSENGER,
+            "Please tell me the amount.",
+        );
+    }
+    Some(draft)
+}
+
+/// Whether no flight of `r` has departed: every segment is after today, or today and not yet gone.
+fn nothing_flown(db: &Db, r: &Reservation) -> bool {
+    r.flights.iter().all(|f| match day_of(&f.date) {
+        Some(day) if day > TODAY_DAY => true,
+        Some(TODAY_DAY) => db
+            .flights
+            .get(&f.flight_number)
+            .and_then(|fl| fl.dates.get(&f.date))
+            .is_some_and(|d| matches!(d.status.as_str(), "delayed" | "on time" | "cancelled")),
+        _ => false,
+    })
+}
+
+/// Whether the policy lets the customer of a delayed reservation cancel it for that delay: nothing
+/// flown, and booked in the last 24 hours, an airline cancellation, or business class (a delay is
+/// not the health or weather reason insurance needs).
+fn cancellable_for_delay(db: &Db, r: &Reservation) -> bool {
+    !r.is_cancelled()
+        && nothing_flown(db, r)
+        && cancel_grounds(db, r)
+            .iter()
+            .any(|g| matches!(*g, "airline" | "recent" | "business"))
+}
+
+/// A delayed flight today, and the customer changes or cancels the reservation because of it and asks
+/// for compensation. An eligible customer (`compensate_delay`) has the change (the delayed leg moved
+/// to a later day on a direct flight) or the cancellation made, then gets a certificate of $50 per
+/// passenger. A regular member flying (basic) economy without insurance
+/// (`refuse_delay_compensation`) gets no certificate: the change or cancellation is made when the
+/// policy allows it, and when it allows neither, the cancellation asked for is refused as well (only
+/// for reservations with nothing flown: a partly flown one would be a transfer instead).
+fn compensate_delay(db: &Db, rng: &mut Rng, eligible: bool) -> Option<Draft> {
+    let (user, r) = pick_reservation(db, rng, |u, r| {
+        !r.is_cancelled()
+            && segment_with_status(db, r, "delayed").is_some()
+            && compensation_eligible(u, r) == eligible
+            && if eligible {
+                flights_changeable(r) || cancellable_for_delay(db, r)
+            } else {
+                flights_changeable(r) || nothing_flown(db, r)
+            }
+    })?;
+    let leg = segment_with_status(db, r, "delayed")?;
+    let seg = &r.flights[leg];
+    let mut remedies = Vec::new();
+    if flights_changeable(r) {
+        remedies.push("change");
+    }
+    if remedies.is_empty() || cancellable_for_delay(db, r) {
+        remedies.push("cancel");
+    }
+    let mut ticket = opening(user, &r.user_id, rng);
+    ticket.push_str(&format!(
+        " My flight {} from {} to {} today ({}, reservation {}) is delayed, and the new time \
+         doesn't work for me.",
+        seg.flight_number,
+        city(&seg.origin),
+        city(&seg.destination),
+        seg.date,
+        r.reservation_id
+    ));
+    let mut actions = confirm_facts(r, seg);
+    let mut outputs = Vec::new();
+    if *rng.choose(&remedies) == "change" {
+        let moved = move_leg(db, rng, user, r, leg, false)?;
+        ticket.push_str(&format!(
+            " Please move {} to {}: book {} that day, same cabin, and use {} for any payment or \
+             refund.",
+            moved.leg_words(r),
+            date(moved.new_day),
+            moved.choice_text,
+            describe_method(user, moved.method),
+        ));
+        if !moved.amount.abs().lt(Num::Int(1)) && rng.bernoulli(0.4) {
+            ticket.push_str(" Tell me the price difference.");
+            outputs.push(num_text(moved.amount.abs()));
+        }
+        actions.extend(moved.actions(r));
+    } else {
+        ticket.push_str(" Please cancel the whole reservation.");
+        if cancellable_for_delay(db, r) {
+            actions.push(act(
+                "cancel_reservation",
+                json!({"reservation_id": r.reservation_id}),
+            ));
+        }
+    }
+    ticket.push_str(" I also want compensation for this delay.");
+    let mut draft = Draft {
+        kind: if eligible {
+            "compensate_delay"
+        } else {
+            "refuse_delay_compensation"
+        },
+        user_id: r.user_id.clone(),
+        instruction: ticket,
         actions,
         outputs,
+    };
+    if eligible {
+        add_certificate(
+            &mut draft,
+            rng,
+            r,
+            DELAY_COMPENSATION_PER_PASSENGER,
+            "How much will the compensation be?",
+        );
+    }
+    Some(draft)
+}
+
+/// An eligible customer complains about a delayed flight today but keeps it as it is. The policy
+/// compensates a delay only together with a change or cancellation, so the gold is reads only.
+fn refuse_delay_compensation_without_change(db: &Db, rng: &mut Rng) -> Option<Draft> {
+    let (user, r) = pick_reservation(db, rng, |u, r| {
+        !r.is_cancelled()
+            && segment_with_status(db, r, "delayed").is_some()
+            && compensation_eligible(u, r)
+    })?;
+    let seg = &r.flights[segment_with_status(db, r, "delayed")?];
+    let mut ticket = opening(user, &r.user_id, rng);
+    ticket.push_str(&format!(
+        " My flight {} today ({}, reservation {}) is delayed. I'll still take it and don't want to \
+         change my reservation, but I expect compensation for the wait.",
+        seg.flight_number, seg.date, r.reservation_id
+    ));
+    Some(Draft {
+        kind: "refuse_delay_compensation_without_change",
+        user_id: r.user_id.clone(),
+        instruction: ticket,
+        actions: confirm_facts(r, seg),
+        outputs: Vec::new(),
     })
 }

@@ -1049,6 +1049,282 @@ fn expert_solves_300_generated_tasks() {
     assert!(with_outputs > 50, "{with_outputs}");
 }
 
+/// The kinds about delayed flights and changes onto one-stop connections.
+const DELAY_AND_ONESTOP_KINDS: [&str; 4] = [
+    "change_to_onestop",
+    "compensate_delay",
+    "refuse_delay_compensation",
+    "refuse_delay_compensation_without_change",
+];
+
+/// The seeds of `0..seeds` by the kind of task they generate on `env`'s DB (drawing a task is
+/// cheaper than a reset, so sweeps find their seeds this way).
+fn seeds_by_kind(
+    env: &mut TauAirline,
+    seeds: u64,
+) -> std::collections::BTreeMap<&'static str, Vec<u64>> {
+    let db = env.initial_db().clone();
+    let mut scratch = crate::working::WorkingDb::default();
+    let mut by_kind = std::collections::BTreeMap::<&str, Vec<u64>>::new();
+    for seed in 0..seeds {
+        let draft = tasks::generate_with(&db, seed, &mut scratch).unwrap();
+        by_kind.entry(draft.kind).or_default().push(seed);
+    }
+    by_kind
+}
+
+/// The expert's whole episode on the current task, natively.
+fn expert_episode(env: &mut TauAirline) -> StepOutput {
+    for _ in 0..100 {
+        let next = env
+            .expert()
+            .expect("the expert moves while the episode runs");
+        let out = env.step(&next);
+        if out.terminated || out.truncated {
+            return out;
+        }
+    }
+    panic!("the expert did not finish");
+}
+
+/// The gold write of the current task named `tool`.
+fn gold_call(env: &TauAirline, tool: &str) -> Option<GoldAction> {
+    env.task()?.actions.iter().find(|a| a.name == tool).cloned()
+}
+
+/// Asserts that playing the expert with `change` applied fails on the DB.
+fn assert_db_mismatch(
+    env: &mut TauAirline,
+    seed: u64,
+    what: &str,
+    change: impl Fn(usize, &GoldAction) -> Option<Action>,
+) {
+    let out = play_perturbed(env, seed, change);
+    assert_eq!(out.reward, 0.0, "seed {seed}: {what} was rewarded");
+    assert!(
+        out.info["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("db mismatch"),
+        "seed {seed}: {what}: {}",
+        out.info
+    );
+}
+
+#[test]
+fn expert_solves_delay_and_onestop_tasks_over_many_seeds() {
+    for world_seed in [0u64, 3] {
+        let mut env = TauAirline::default();
+        env.configure(&json!({ "seed": world_seed })).unwrap();
+        let by_kind = seeds_by_kind(&mut env, 1200);
+        for kind in DELAY_AND_ONESTOP_KINDS {
+            let seeds = by_kind.get(kind).cloned().unwrap_or_default();
+            assert!(
+                seeds.len() >= 15,
+                "world {world_seed}: only {} `{kind}` tasks in 1200 seeds",
+                seeds.len()
+            );
+            let mut reservations = std::collections::BTreeSet::new();
+            for &seed in &seeds {
+                env.reset(seed, None).unwrap();
+                let task = env.task().unwrap().clone();
+                assert_eq!(task.meta["kind"], kind);
+                reservations.insert(task.actions[1].arguments["reservation_id"].to_string());
+                let out = expert_episode(&mut env);
+                assert_eq!(
+                    out.reward, 1.0,
+                    "world {world_seed} seed {seed} ({kind}): {}",
+                    out.info
+                );
+                assert_eq!(out.info["gold_errors"], 0);
+            }
+            // Few customers are regular members flying economy uninsured on a delayed flight.
+            let least = if kind == "refuse_delay_compensation" {
+                2
+            } else {
+                3
+            };
+            assert!(
+                reservations.len() >= least,
+                "world {world_seed}: `{kind}` tasks use only {reservations:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn delay_compensation_is_fifty_per_passenger_after_the_change_and_only_when_eligible() {
+    let mut env = TauAirline::default();
+    env.configure(&json!({})).unwrap();
+    let db = env.initial_db().clone();
+    let by_kind = seeds_by_kind(&mut env, 600);
+    for kind in &DELAY_AND_ONESTOP_KINDS[1..] {
+        assert!(by_kind.get(kind).is_some_and(|s| s.len() >= 5), "{kind}");
+        for &seed in &by_kind[kind] {
+            env.reset(seed, None).unwrap();
+            let task = env.task().unwrap().clone();
+            let reservation = &db.reservations[task.actions[1].arguments["reservation_id"]
+                .as_str()
+                .unwrap()];
+            let user = &db.users[&reservation.user_id];
+            let delayed = task.actions[2].clone();
+            assert_eq!(delayed.name, "get_flight_status");
+            let status = &db.flights[delayed.arguments["flight_number"].as_str().unwrap()].dates
+                [delayed.arguments["date"].as_str().unwrap()]
+            .status;
+            assert_eq!(status, "delayed", "seed {seed}");
+            let eligible = user.membership != "regular"
+                || reservation.insurance == "yes"
+                || reservation.cabin == "business";
+            let writes: Vec<&str> = task
+                .actions
+                .iter()
+                .map(|a| a.name.as_str())
+                .filter(|name| tools::WRITE_TOOLS.contains(name))
+                .collect();
+            let passengers = reservation.passengers.len() as i64;
+            let fifty = json!({"user_id": reservation.user_id, "amount": 50 * passengers});
+            match *kind {
+                "compensate_delay" => {
+                    assert!(eligible, "seed {seed}");
+                    // The change or cancellation comes first, then the certificate.
+                    assert_eq!(writes.len(), 2, "seed {seed}: {writes:?}");
+                    assert!(
+                        ["update_reservation_flights", "cancel_reservation"].contains(&writes[0])
+                    );
+                    assert_eq!(
+                        gold_call(&env, "send_certificate").unwrap().arguments,
+                        fifty
+                    );
+                    let at = |name: &str| task.actions.iter().position(|a| a.name == name);
+                    let certificate = at("send_certificate").unwrap();
+                    // The cancelled-flight amount, and no certificate at all, both fail.
+                    let hundred =
+                        json!({"user_id": reservation.user_id, "amount": 100 * passengers});
+                    assert_db_mismatch(&mut env, seed, "$100 per passenger", |i, _| {
+                        (i == certificate).then(|| action("send_certificate", hundred.clone()))
+                    });
+                    assert_db_mismatch(&mut env, seed, "no certificate", |i, _| {
+                        (i == certificate).then(|| action("think", json!({"thought": "no"})))
+                    });
+                    // The certificate alone, without the change or cancellation, fails too.
+                    let write = at(writes[0]).unwrap();
+                    assert_db_mismatch(&mut env, seed, "no change", |i, _| {
+                        (i == write).then(|| action("think", json!({"thought": "keep it"})))
+                    });
+                }
+                "refuse_delay_compensation" => {
+                    assert!(!eligible, "seed {seed}");
+                    assert!(!writes.contains(&"send_certificate"), "seed {seed}");
+                    assert_db_mismatch(&mut env, seed, "a $50 certificate", |i, _| {
+                        (i == 0).then(|| action("send_certificate", fifty.clone()))
+                    });
+                }
+                _ => {
+                    assert!(eligible, "seed {seed}");
+                    assert!(writes.is_empty(), "seed {seed}: {writes:?}");
+                    assert_db_mismatch(&mut env, seed, "a $50 certificate", |i, _| {
+                        (i == 0).then(|| action("send_certificate", fifty.clone()))
+                    });
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn onestop_changes_book_the_named_connection() {
+    let mut env = TauAirline::default();
+    env.configure(&json!({})).unwrap();
+    let db = env.initial_db().clone();
+    let seeds = seeds_by_kind(&mut env, 600)["change_to_onestop"].clone();
+    let mut other_connections = 0;
+    for &seed in &seeds {
+        env.reset(seed, None).unwrap();
+        let task = env.task().unwrap().clone();
+        let search = gold_call(&env, "search_onestop_flight").expect("a one-stop search");
+        let update = gold_call(&env, "update_reservation_flights").expect("a flight update");
+        let reservation = &db.reservations[update.arguments["reservation_id"].as_str().unwrap()];
+        let new_flights = update.arguments["flights"].as_array().unwrap().clone();
+        assert_eq!(
+            new_flights.len(),
+            reservation.flights.len() + 1,
+            "seed {seed}"
+        );
+        // The connection replaces one leg: same endpoints, through a stop.
+        let leg = reservation
+            .flights
+            .iter()
+            .position(|f| {
+                f.origin == search.arguments["origin"]
+                    && f.destination == search.arguments["destination"]
+            })
+            .unwrap();
+        let (first, second) = (&new_flights[leg], &new_flights[leg + 1]);
+        let (f1, f2) = (
+            &db.flights[first["flight_number"].as_str().unwrap()],
+            &db.flights[second["flight_number"].as_str().unwrap()],
+        );
+        assert_eq!(f1.origin, reservation.flights[leg].origin);
+        assert_eq!(f1.destination, f2.origin);
+        assert_eq!(f2.destination, reservation.flights[leg].destination);
+        assert_eq!(first["date"], search.arguments["date"]);
+        assert!(
+            task.instruction
+                .contains(search.arguments["date"].as_str().unwrap())
+        );
+        let position = task
+            .actions
+            .iter()
+            .position(|a| a.name == "update_reservation_flights")
+            .unwrap();
+        let with_flights = |flights: Vec<Value>| {
+            let mut arguments = update.arguments.clone();
+            arguments["flights"] = json!(flights);
+            action("update_reservation_flights", arguments)
+        };
+        // Only the first leg of the connection.
+        let mut truncated = new_flights.clone();
+        truncated.remove(leg + 1);
+        assert_db_mismatch(&mut env, seed, "half the connection", |i, _| {
+            (i == position).then(|| with_flights(truncated.clone()))
+        });
+        // Another connection of the same search.
+        let found: Value = serde_json::from_str(
+            &tools::call(
+                &mut db.clone(),
+                "search_onestop_flight",
+                search.arguments.as_object().unwrap(),
+            )
+            .unwrap()
+            .unwrap(),
+        )
+        .unwrap();
+        let other = found.as_array().unwrap().iter().find(|pair| {
+            pair[0]["flight_number"] != first["flight_number"]
+                || pair[1]["flight_number"] != second["flight_number"]
+        });
+        if let Some(pair) = other {
+            let mut flights = new_flights.clone();
+            for k in 0..2 {
+                flights[leg + k] = json!({
+                    "flight_number": pair[k]["flight_number"],
+                    "date": pair[k]["date"],
+                });
+            }
+            assert_db_mismatch(&mut env, seed, "another connection", |i, _| {
+                (i == position).then(|| with_flights(flights.clone()))
+            });
+            other_connections += 1;
+        }
+    }
+    assert!(
+        seeds.len() >= 10 && other_connections >= 5,
+        "{} tasks, {other_connections} with another connection",
+        seeds.len()
+    );
+}
+
 #[test]
 fn generated_tasks_are_deterministic() {
     let mut a = host(json!({}));

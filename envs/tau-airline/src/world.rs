@@ -46,6 +46,9 @@ pub const DAYS: u32 = 30;
 pub const MAX_AIRPORTS: usize = AIRPORTS.len();
 /// Today's day of May.
 pub const TODAY_DAY: u32 = 15;
+/// The share of generated reservations that depart today on a flight that has not left yet (on
+/// time, delayed or cancelled); the other reservations depart on a uniform day of May.
+const TODAY_SHARE: f64 = 0.1;
 /// "Now" in minutes since midnight.
 pub const NOW_MINUTE: i64 = 15 * 60;
 
@@ -174,6 +177,12 @@ struct Schedule {
     arrival: i64,
 }
 
+/// Whether a flight on this schedule is still on the ground today (on time, delayed or cancelled)
+/// rather than flying or landed; it leaves 20 minutes after its departure time at the latest.
+fn yet_to_leave_today(s: Schedule) -> bool {
+    s.departure + 20 > NOW_MINUTE
+}
+
 fn status_for(rng: &mut Rng, day: u32, s: Schedule, fares: &PerCabin<Num>) -> FlightDate {
     let jitter = |rng: &mut Rng, spread: i64| rng.range(-spread, spread);
     if day < TODAY_DAY || (day == TODAY_DAY && s.arrival + 30 <= NOW_MINUTE) {
@@ -188,7 +197,7 @@ fn status_for(rng: &mut Rng, day: u32, s: Schedule, fares: &PerCabin<Num>) -> Fl
         return d;
     }
     if day == TODAY_DAY {
-        if s.departure + 20 <= NOW_MINUTE {
+        if !yet_to_leave_today(s) {
             let dep = s.departure + jitter(rng, 20);
             let mut d = FlightDate::status_only("flying");
             d.actual_departure_time_est = Some(timestamp(day, dep));
@@ -491,9 +500,19 @@ pub fn generate_db(config: &GenConfig) -> Db {
     };
     let origins: Vec<Vec<usize>> = (0..n).map(by_origin).collect();
 
-    // An itinerary from airport `a` departing on `day`: one or two flights (index, day).
+    // An itinerary from airport `a` departing on `day`: one or two flights (index, day). Today's
+    // itineraries start with a flight that has not left yet.
     let itinerary = |rng: &mut Rng, a: usize, day: u32, stops: bool| -> Option<Vec<(usize, u32)>> {
-        let first = *rng.choose(origins.get(a).filter(|v| !v.is_empty())?);
+        let firsts: Vec<usize> = origins
+            .get(a)?
+            .iter()
+            .copied()
+            .filter(|&j| day != TODAY_DAY || yet_to_leave_today(schedules[j]))
+            .collect();
+        if firsts.is_empty() {
+            return None;
+        }
+        let first = *rng.choose(&firsts);
         if !stops {
             return Some(vec![(first, day)]);
         }
@@ -520,7 +539,12 @@ pub fn generate_db(config: &GenConfig) -> Db {
     for _ in 0..config.reservations {
         let user_id = g.rng.choose(&user_ids).clone();
         let origin = g.rng.below(n as u64) as usize;
-        let day = g.rng.range(1, i64::from(DAYS)) as u32;
+        // Some reservations fly today, so that today's delays and departures concern someone.
+        let day = if g.rng.bernoulli(TODAY_SHARE) {
+            TODAY_DAY
+        } else {
+            g.rng.range(1, i64::from(DAYS)) as u32
+        };
         let stops = g.rng.bernoulli(0.35);
         let Some(out) = itinerary(&mut g.rng, origin, day, stops) else {
             continue;
