@@ -53,12 +53,17 @@ class Env:
     @property
     def running(self) -> bool:
         """Whether an episode is in progress."""
+    @property
+    def awaits_user(self) -> bool:
+        """Whether the env waits for the simulated user's reply (``user_step``)."""
     def reset(self, seed: int, task: str | None = None) -> dict[str, Any]:
         """Start an episode; ``task`` is JSON text. Returns messages, task_id, task, info."""
     def step(self, action: dict[str, Any] | str) -> dict[str, Any]:
         """Apply an action in the OpenAI shape: a dict or its JSON text."""
     def step_text(self, text: str) -> dict[str, Any]:
         """Parse model text and apply it; the result carries the parsed ``action``."""
+    def user_step(self, content: str) -> dict[str, Any]:
+        """Send the simulated user's reply text when the last output carried a ``user_turn``."""
     def expert(self) -> dict[str, Any] | None:
         """The expert's next action."""
     def actions(self) -> list[dict[str, Any]]:
@@ -136,6 +141,7 @@ def collect_episodes(
     threads: int | None = None,
     run_id: str | None = None,
     resume: bool = False,
+    user_policy: str | None = None,
 ) -> tuple[dict[str, Any], ArrowTable | None]:
     """Collect episodes; returns the summary and, without ``out_dir``, the rows."""
 

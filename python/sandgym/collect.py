@@ -64,6 +64,7 @@ def collect(
     threads: int | None = None,
     run_id: str | None = None,
     resume: bool = False,
+    user_policy: str | None = None,
 ) -> CollectResult:
     """Run ``episodes`` episodes per env in parallel and keep the trajectories.
 
@@ -83,6 +84,9 @@ def collect(
         run_id: identifies the run in every row (default: generated).
         resume: skip episodes whose rows are already in ``out_dir`` (continue a killed run with the same
             arguments).
+        user_policy: ``"expert"`` (the env's scripted user) or ``"random"``: plays the simulated user
+            when an env asks for user turns (tau envs with ``config={"mode": "user"}``). Its messages
+            are listed in the ``user_turns`` column and its name in ``user_policy``.
 
     Returns:
         A :class:`CollectResult`.
@@ -109,6 +113,7 @@ def collect(
         threads,
         run_id,
         resume,
+        user_policy,
     )
     return CollectResult(table=table, **summary)
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any, SupportsFloat
+from collections.abc import Callable
+from typing import Any, SupportsFloat, Union
 
 import gymnasium
 
@@ -17,6 +18,12 @@ from sandgym.spaces import ChatAction, Messages
 
 def _config_json(config: dict[str, Any] | None) -> str | None:
     return json.dumps(config) if config else None
+
+
+#: Who answers the simulated user's turns: ``"expert"`` (the env's scripted user) or a function from the
+#: user's view (a list of chat messages, system prompt first, the agent's words as ``user`` messages) to
+#: the user's reply text.
+UserPolicy = Union[str, Callable[[list[dict]], str]]
 
 
 class SandgymEnv(gymnasium.Env[list, Any]):
@@ -34,6 +41,12 @@ class SandgymEnv(gymnasium.Env[list, Any]):
         memory_mb: guest memory cap in MiB.
         deadline_s: wall-clock limit per guest call in seconds.
         render_mode: ``"ansi"`` renders the conversation as text.
+        user_policy: who plays the simulated user in envs that have one (tau envs with
+            ``{"mode": "user"}``): ``"expert"`` (the env's scripted user) or a function from the user's
+            view (chat messages) to its reply text. With it, ``reset`` and ``step`` answer the user's
+            turns themselves and return the user's messages with the agent's observation. Without it,
+            a pending user turn is ``info["user_turn"]`` (``{"messages": [...]}``, the user's view) and
+            must be answered with :meth:`user_reply` before the next ``step``.
 
     """
 
@@ -48,9 +61,15 @@ class SandgymEnv(gymnasium.Env[list, Any]):
         memory_mb: int | None = None,
         deadline_s: float | None = None,
         render_mode: str | None = None,
+        user_policy: UserPolicy | None = None,
     ) -> None:
         """Make the env; see the class docstring."""
+        if isinstance(user_policy, str) and user_policy != "expert":
+            raise ValueError(f'user_policy must be "expert" or a function, got {user_policy!r}')
         self._env = _core.Env(env_id, _config_json(config), fuel, memory_mb, deadline_s)
+        self.user_policy = user_policy
+        #: The pending simulated-user turn (``{"messages": [...]}``), or None on the agent's turn.
+        self.user_turn: dict | None = None
         self.env_info: dict[str, Any] = self._env.info
         self.tools: list[dict] = self.env_info["tools"]
         self.observation_space = Messages()
@@ -79,9 +98,20 @@ class SandgymEnv(gymnasium.Env[list, Any]):
         task = (options or {}).get("task")
         out = self._env.reset(episode_seed, json.dumps(task) if task is not None else None)
         self.conversation = list(out["messages"])
+        self.user_turn = out.get("user_turn")
         info = {"task_id": out["task_id"], "task": out["task"], "tools": self.tools, "seed": episode_seed}
         info.update(out.get("info") or {})
-        return out["messages"], info
+        messages = list(out["messages"])
+        if self.user_turn is not None:
+            if self.user_policy is None:
+                info["user_turn"] = self.user_turn
+            else:
+                # The user opens: the agent's first observation holds the opening message too.
+                user_messages, _, terminated, truncated, user_info = self._answer_user()
+                messages.extend(user_messages)
+                if terminated or truncated:
+                    info["episode_over"] = user_info
+        return messages, info
 
     def step(self, action: Any) -> tuple[list, SupportsFloat, bool, bool, dict[str, Any]]:
         """Apply one action (model text or an assistant message dict).
@@ -99,9 +129,60 @@ class SandgymEnv(gymnasium.Env[list, Any]):
             assistant = dict(action)
         self.conversation.append({"role": "assistant", **{k: v for k, v in assistant.items() if k != "format_error"}})
         self.conversation.extend(out["messages"])
+        self.user_turn = out.get("user_turn")
         info = dict(out.get("info") or {})
         info["success"] = out["success"]
+        messages = list(out["messages"])
+        reward, terminated, truncated = float(out["reward"]), bool(out["terminated"]), bool(out["truncated"])
+        if self.user_turn is not None:
+            if self.user_policy is None:
+                info["user_turn"] = self.user_turn
+            else:
+                user_messages, user_reward, terminated, truncated, info = self._answer_user()
+                messages.extend(user_messages)
+                reward += user_reward
+        return messages, reward, terminated, truncated, info
+
+    def user_reply(self, content: str) -> tuple[list, SupportsFloat, bool, bool, dict[str, Any]]:
+        """Answer the pending simulated-user turn (``info["user_turn"]``) with the user's text.
+
+        The user's ``###STOP###`` ends the episode (tau-bench's convention) and the verifier runs.
+
+        Returns:
+            ``(messages, reward, terminated, truncated, info)`` like :meth:`step`: the user's message as
+            the agent sees it, and ``info["user_turn"]`` if the user is asked again.
+
+        """
+        out = self._env.user_step(content)
+        self.conversation.extend(out["messages"])
+        self.user_turn = out.get("user_turn")
+        info = dict(out.get("info") or {})
+        info["success"] = out["success"]
+        if self.user_turn is not None:
+            info["user_turn"] = self.user_turn
         return out["messages"], float(out["reward"]), bool(out["terminated"]), bool(out["truncated"]), info
+
+    def _answer_user(self) -> tuple[list, float, bool, bool, dict[str, Any]]:
+        """Let ``user_policy`` answer user turns until it is the agent's turn or the episode ends."""
+        messages: list = []
+        reward = 0.0
+        result: tuple[list, SupportsFloat, bool, bool, dict[str, Any]] = ([], 0.0, False, False, {})
+        while self.user_turn is not None:
+            if callable(self.user_policy):
+                content = self.user_policy(self.user_turn["messages"])
+                if not isinstance(content, str):
+                    raise TypeError(f"user_policy must return the reply text, got {type(content).__name__}")
+            else:
+                expert = self._env.expert()
+                if expert is None:
+                    raise RuntimeError("the env offers no scripted user reply in this state")
+                content = expert.get("content") or ""
+            result = self.user_reply(content)
+            messages.extend(result[0])
+            reward += float(result[1])
+        _, _, terminated, truncated, info = result
+        info.pop("user_turn", None)
+        return messages, reward, terminated, truncated, info
 
     def expert_action(self) -> dict | None:
         """The env's expert action in the current state, or None."""
@@ -125,6 +206,7 @@ class SandgymEnv(gymnasium.Env[list, Any]):
         clone.__dict__.update(self.__dict__)
         clone._env = self._env.fork()
         clone.conversation = list(self.conversation)
+        clone.user_turn = copy.deepcopy(self.user_turn)
         # The fork draws its own future seeds: same state, same stream, but no shared generator object.
         clone._np_random = copy.deepcopy(self._np_random)
         clone.observation_space = Messages()
@@ -153,6 +235,7 @@ def make(
     memory_mb: int | None = None,
     deadline_s: float | None = None,
     render_mode: str | None = None,
+    user_policy: UserPolicy | None = None,
     **config: Any,
 ) -> SandgymEnv:
     """Make an env by id or ``.wasm`` path; keyword arguments other than the limits are env config knobs.
@@ -163,5 +246,11 @@ def make(
 
     """
     return SandgymEnv(
-        env_id, config or None, fuel=fuel, memory_mb=memory_mb, deadline_s=deadline_s, render_mode=render_mode
+        env_id,
+        config or None,
+        fuel=fuel,
+        memory_mb=memory_mb,
+        deadline_s=deadline_s,
+        render_mode=render_mode,
+        user_policy=user_policy,
     )

@@ -601,6 +601,7 @@ impl sandgym_sdk::Env for Countdown {
             task_id: task.id(),
             task: task.to_json(),
             info: json!({"solvable": solution.is_some()}),
+            user_turn: None,
         };
         self.task = Some(task);
         self.solution = solution;

@@ -48,6 +48,7 @@ impl sandgym_sdk::Env for HostileImport {
             task_id: "hostile_import-0".to_string(),
             task: json!({}),
             info: json!({}),
+            user_turn: None,
         })
     }
 
@@ -62,6 +63,7 @@ impl sandgym_sdk::Env for HostileImport {
             truncated: false,
             success: false,
             info: json!({"calls": action.tool_calls.len()}),
+            user_turn: None,
         }
     }
 }

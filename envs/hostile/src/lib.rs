@@ -357,6 +357,7 @@ impl sandgym_sdk::Env for Hostile {
             task_id: format!("{NAME}-{}", mode.name()),
             task,
             info: json!({}),
+            user_turn: None,
         })
     }
 
@@ -382,6 +383,7 @@ impl sandgym_sdk::Env for Hostile {
             truncated: false,
             success: true,
             info: json!({"mode": self.mode.name()}),
+            user_turn: None,
         }
     }
 

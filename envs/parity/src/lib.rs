@@ -395,6 +395,7 @@ impl sandgym_sdk::Env for Parity {
             task_id: task.id(),
             task: task.to_json(),
             info: json!({"d": task.bits.len(), "reward": self.config.reward.as_str()}),
+            user_turn: None,
         };
         self.task = Some(task);
         self.turns.start(self.config.max_turns);

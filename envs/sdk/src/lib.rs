@@ -6,7 +6,7 @@
 
 pub use sandgym_abi::{
     ABI_VERSION, Action, Capabilities, EnvInfo, Envelope, Message, ResetInput, ResetOutput, Role,
-    StepOutput, ToolCall,
+    StepOutput, ToolCall, UserTurn,
 };
 pub use serde_json::{self, Value, json};
 
@@ -82,6 +82,7 @@ pub fn episode_over(action: &Action) -> StepOutput {
         truncated: false,
         success: false,
         info: json!({"reason": "episode already over"}),
+        user_turn: None,
     }
 }
 
@@ -156,6 +157,7 @@ pub fn play_turn<E: ToolEnv>(env: &mut E, action: &Action) -> StepOutput {
         truncated: false,
         success: false,
         info: json!({}),
+        user_turn: None,
     };
     if let Some(error) = &action.format_error {
         out.messages.push(format_error_message(error));

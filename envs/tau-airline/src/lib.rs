@@ -10,7 +10,8 @@
 //! Config knobs (defaults): `db` (absent: generate one; an object `{"users", "flights",
 //! "reservations"}` in the v1 shape: import it), generator knobs `seed` 0, `users` 200 (1..=5000),
 //! `airports` 20 (2..=40), `flights` 150 (1..=999), `reservations` 600 (0..=20000), `max_turns` 30
-//! (1..=1000), `mode` `"solo"` (the only mode so far). Tasks: a tau2 airline task object, or the
+//! (1..=1000), `mode` `"solo"` or `"user"` (a user policy plays the customer, see
+//! `tau_common::user`), `max_user_turns` 20 (1..=200). Tasks: a tau2 airline task object, or the
 //! sandgym task JSON (see `tau_common::task`); without one, reset generates a task from the seed.
 //!
 //! The episode: the agent reads the ticket, calls tools (one message per call), talks to the
@@ -30,10 +31,12 @@ use sandgym_sdk::{
     Action, Capabilities, EnvInfo, Message, ResetOutput, StepOutput, ToolCall, ToolEnv, Turns,
     Value, config_int, json, parse_arguments, reject_unknown_keys, tool_error,
 };
+use tau_common::user::{DEFAULT_MAX_USER_TURNS, MAX_USER_TURNS_RANGE};
 use tau_common::{
-    CONVERSATION_TOOLS, Conversation, END_CONVERSATION, Ending, ExpertCursor, GoldAction, RESPOND,
-    TRANSFER_TO_HUMAN_AGENTS, TaskSource, TauTask, canonical_hash, content_id,
-    conversation_tool_schemas, expert_plan, outputs_missing, replay_gold, split_for_seed, verdict,
+    CONVERSATION_TOOLS, Conversation, END_CONVERSATION, Ending, ExpertCursor, GoldAction, Handover,
+    Mode, RESPOND, TRANSFER_TO_HUMAN_AGENTS, TaskSource, TauTask, UserSim, canonical_hash,
+    content_id, conversation_tool_schemas, expert_plan, expert_plan_user, outputs_missing,
+    replay_gold, split_for_seed, verdict,
 };
 
 use db::Db;
@@ -110,6 +113,30 @@ flight, when the customer changes or cancels the reservation: $50 times the pass
 change or cancellation.
 - No compensation for anything else.";
 
+/// The paragraph of [`SYSTEM_PROMPT`] that describes solo mode; user mode replaces it with
+/// [`USER_HOW`].
+const SOLO_HOW: &str = "How this works: the customer's whole request arrives as one ticket and the \
+customer will not write again, so the ticket counts as their explicit confirmation of what it asks \
+for, as far as the policy allows it. Handle it with your tools, one tool call at a time. Tell the \
+customer anything they asked to know with `respond`. When you are done (or the policy rules the \
+request out), call `end_conversation`. The tools do not enforce the policy: you must.";
+
+/// How user-simulator mode works, for the agent.
+const USER_HOW: &str = "How this works: a live customer talks to you; their messages arrive as \
+user messages. Talk to them only with `respond`: it ends your turn and their answer follows. Use \
+your other tools one call at a time. Ask for what you need, and get the customer's explicit \
+confirmation (yes) before any booking, change or cancellation. The customer ends the conversation \
+when satisfied; call `end_conversation` only if they ask or nothing more can be done. The tools do \
+not enforce the policy: you must.";
+
+/// The agent's system prompt in `mode`.
+pub fn system_prompt(mode: Mode) -> String {
+    match mode {
+        Mode::Solo => SYSTEM_PROMPT.to_string(),
+        Mode::User => SYSTEM_PROMPT.replacen(SOLO_HOW, USER_HOW, 1),
+    }
+}
+
 /// Validated configuration knobs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -117,6 +144,10 @@ pub struct Config {
     /// An imported DB, if given.
     pub db: Option<Db>,
     pub max_turns: i64,
+    /// Solo (ticket) or user-simulator mode.
+    pub mode: Mode,
+    /// Customer messages per episode in user mode, the opening one included.
+    pub max_user_turns: i64,
 }
 
 impl Default for Config {
@@ -125,12 +156,14 @@ impl Default for Config {
             generator: GenConfig::default(),
             db: None,
             max_turns: 30,
+            mode: Mode::Solo,
+            max_user_turns: DEFAULT_MAX_USER_TURNS,
         }
     }
 }
 
 impl Config {
-    const KEYS: [&str; 8] = [
+    const KEYS: [&str; 9] = [
         "db",
         "seed",
         "users",
@@ -139,6 +172,7 @@ impl Config {
         "reservations",
         "max_turns",
         "mode",
+        "max_user_turns",
     ];
     const GENERATOR_KEYS: [&str; 5] = ["seed", "users", "airports", "flights", "reservations"];
 
@@ -146,16 +180,13 @@ impl Config {
         reject_unknown_keys(config, &Self::KEYS)?;
         let d = GenConfig::default();
         let given = |key: &str| config.get(key).is_some_and(|v| !v.is_null());
-        match config.get("mode") {
-            None | Some(Value::Null) => {}
-            Some(Value::String(mode)) if mode == "solo" => {}
-            Some(other) => {
-                return Err(format!(
-                    "config `mode` must be \"solo\", got {other}: user-simulator mode is not \
-                     implemented yet"
-                ));
-            }
-        }
+        let mode = Mode::from_config(config)?;
+        let max_user_turns = config_int(
+            config,
+            "max_user_turns",
+            DEFAULT_MAX_USER_TURNS,
+            MAX_USER_TURNS_RANGE,
+        )?;
         let db = if given("db") {
             if let Some(key) = Self::GENERATOR_KEYS.iter().find(|k| given(k)) {
                 return Err(format!(
@@ -181,6 +212,8 @@ impl Config {
             },
             db,
             max_turns: config_int(config, "max_turns", 30, 1..=1000)?,
+            mode,
+            max_user_turns,
         })
     }
 
@@ -195,6 +228,7 @@ impl Config {
             "reservations": d.reservations,
             "max_turns": 30,
             "mode": "solo",
+            "max_user_turns": DEFAULT_MAX_USER_TURNS,
         })
     }
 }
@@ -241,6 +275,8 @@ pub struct TauAirline {
     expert: ExpertCursor,
     seen: Seen,
     turns: Turns,
+    /// The simulated customer (user-simulator mode; inert in solo mode).
+    user: UserSim,
 }
 
 impl TauAirline {
@@ -382,6 +418,55 @@ impl TauAirline {
         }
     }
 
+    /// Whether the task is done (DB equals the gold DB, every output said): the scripted customer
+    /// then says `###STOP###`.
+    fn complete(&self) -> bool {
+        let outputs = self.task.as_ref().map_or(&[][..], |t| &t.outputs[..]);
+        self.db.same_as(&self.gold)
+            && outputs_missing(outputs, &self.conversation.responses).is_empty()
+    }
+
+    /// The scripted customer's reply, or all admissible replies (`all`), on the customer's turn.
+    fn user_actions(&self, all: bool) -> Vec<Action> {
+        let Some(task) = &self.task else {
+            return Vec::new();
+        };
+        let complete = self.complete();
+        let write_next = self
+            .expert
+            .write_next(|name| tools::WRITE_TOOLS.contains(&name));
+        if all {
+            self.user.actions(&task.instruction, complete, write_next)
+        } else {
+            vec![Action::text(self.user.scripted_reply(
+                &task.instruction,
+                complete,
+                write_next,
+            ))]
+        }
+    }
+
+    /// Plays the customer's reply: their message goes to the agent; `###STOP###` ends the episode
+    /// with the verifier.
+    fn user_step(&mut self, action: &Action) -> StepOutput {
+        let reply = self.user.reply(action);
+        let mut out = StepOutput {
+            messages: vec![reply.message],
+            reward: 0.0,
+            terminated: false,
+            truncated: false,
+            success: false,
+            info: json!({"reason": "user turn", "user_turns": self.user.turns_taken()}),
+            user_turn: None,
+        };
+        if reply.stop {
+            self.verify(Ending::UserStop, &mut out);
+            self.user.end();
+            self.turns.end();
+        }
+        out
+    }
+
     /// Parses and checks a task given by file: every gold action must name a known tool.
     fn parse_task(value: &Value) -> Result<TauTask, String> {
         let task = TauTask::from_json(value)?;
@@ -454,7 +539,7 @@ impl sandgym_sdk::Env for TauAirline {
                           flight reservations under the airline policy (solo ticket mode); reward \
                           1 iff the final DB equals the gold one and the requested facts were said."
                 .to_string(),
-            system_prompt: SYSTEM_PROMPT.to_string(),
+            system_prompt: system_prompt(Mode::Solo),
             tools: tool_schemas(),
             capabilities: Capabilities {
                 expert: true,
@@ -483,15 +568,24 @@ impl sandgym_sdk::Env for TauAirline {
         self.initial_db();
         self.db
             .reset(self.initial.as_ref().expect("initialized above"));
-        self.conversation = Conversation::default();
-        self.expert = ExpertCursor::new(expert_plan(&task));
+        let mode = self.config.mode;
+        self.conversation = Conversation::new(mode == Mode::User);
+        self.expert = ExpertCursor::new(match mode {
+            Mode::Solo => expert_plan(&task),
+            Mode::User => expert_plan_user(&task, |name| tools::WRITE_TOOLS.contains(&name)),
+        });
+        let user_turn = self
+            .user
+            .start(mode, &task.instruction, self.config.max_user_turns);
+        // In user mode the customer opens: their first message answers the user turn.
+        let mut messages = vec![Message::system(system_prompt(mode))];
+        if mode == Mode::Solo {
+            messages.push(Message::user(task.instruction.clone()));
+        }
         self.seen = Seen::default();
         self.seen.scan(self.db.db(), &task.instruction);
         let mut output = ResetOutput {
-            messages: vec![
-                Message::system(SYSTEM_PROMPT),
-                Message::user(task.instruction.clone()),
-            ],
+            messages,
             task_id: task.task_id(NAME),
             task: task.to_json(),
             info: json!({
@@ -499,7 +593,9 @@ impl sandgym_sdk::Env for TauAirline {
                 "split": task.split,
                 "gold_actions": task.actions.len(),
                 "outputs": task.outputs.len(),
+                "mode": mode.as_str(),
             }),
+            user_turn,
         };
         self.task = Some(task);
         let (_, gold_errors) = self.gold_db();
@@ -510,19 +606,43 @@ impl sandgym_sdk::Env for TauAirline {
     }
 
     fn step(&mut self, action: &Action) -> StepOutput {
-        sandgym_sdk::play_turn(self, action)
+        if self.turns.is_active() && self.user.is_user_turn() {
+            return self.user_step(action);
+        }
+        let mut out = sandgym_sdk::play_turn(self, action);
+        if !out.terminated && !out.truncated {
+            match self.user.hand_over(&self.conversation.responses) {
+                Handover::None => {}
+                Handover::User(turn) => out.user_turn = Some(turn),
+                Handover::LimitReached => {
+                    out.truncated = true;
+                    out.info = json!({"reason": "user turn limit reached"});
+                    self.turns.end();
+                }
+            }
+        }
+        out
     }
 
+    /// On the agent's turn the expert agent; on the customer's turn the scripted customer.
     fn expert(&mut self) -> Option<Action> {
         if !self.turns.is_active() {
             return None;
         }
-        self.expert.next_action()
+        if self.user.is_user_turn() {
+            return self.user_actions(false).pop();
+        }
+        tau_common::expert_action(&self.expert, &self.user, |name| {
+            tools::WRITE_TOOLS.contains(&name)
+        })
     }
 
     fn actions(&mut self) -> Vec<Action> {
         if !self.turns.is_active() {
             return Vec::new();
+        }
+        if self.user.is_user_turn() {
+            return self.user_actions(true);
         }
         let mut actions: Vec<Action> = Vec::new();
         let mut push = |a: Action| {
@@ -586,3 +706,5 @@ sandgym_sdk::export_env!(TauAirline);
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod user_mode_tests;

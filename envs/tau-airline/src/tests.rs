@@ -132,12 +132,10 @@ fn int(n: Num) -> i64 {
 #[test]
 fn config_is_validated() {
     assert_eq!(Config::from_json(&Value::Null), Ok(Config::default()));
-    let err = Config::from_json(&json!({"mode": "user"})).unwrap_err();
-    assert!(
-        err.contains("user-simulator mode is not implemented yet"),
-        "{err}"
-    );
+    let err = Config::from_json(&json!({"mode": "ticket"})).unwrap_err();
+    assert!(err.contains("config `mode` must be \"solo\""), "{err}");
     assert!(Config::from_json(&json!({"mode": "solo"})).is_ok());
+    assert!(Config::from_json(&json!({"mode": "user"})).is_ok());
     let err = Config::from_json(&json!({"userz": 3})).unwrap_err();
     assert!(err.contains("unknown config key `userz`"), "{err}");
     let err = Config::from_json(&json!({"airports": 99})).unwrap_err();

@@ -2,9 +2,10 @@
 //! `think` and `transfer_to_human_agents`, with their OpenAI schemas and their handling.
 //!
 //! `respond` is tau-bench's pseudo-action for talking to the customer; its contents are recorded for
-//! the outputs check. In solo mode nobody answers, and the observation says so. `end_conversation`
-//! (sandgym's explicit end, where tau-bench waits for the user's `###STOP###`) and
-//! `transfer_to_human_agents` end the episode: the env then runs its verifier.
+//! the outputs check. In solo mode nobody answers, and the observation says so; in user-simulator
+//! mode the customer answers next (see [`crate::user`]). `end_conversation` (sandgym's explicit end,
+//! where tau-bench waits for the user's `###STOP###`) and `transfer_to_human_agents` end the
+//! episode: the env then runs its verifier. In user mode the customer's `###STOP###` ends it too.
 
 use sandgym_sdk::{Value, json};
 
@@ -48,6 +49,10 @@ pub const fn with_conversation_tools<const D: usize, const N: usize>(
 pub const SOLO_RESPOND_REPLY: &str = "(The customer has nothing to add: the ticket is all they \
 will say. Your message was delivered. Finish the request with your tools, then call \
 end_conversation.)";
+
+/// The observation of `respond` in user-simulator mode: the customer's answer follows as a user
+/// message once the agent's turn is over.
+pub const USER_RESPOND_REPLY: &str = "Message delivered to the customer; their reply follows.";
 
 /// The observation of `end_conversation`.
 pub const END_REPLY: &str = "The conversation has ended.";
@@ -144,6 +149,8 @@ pub enum Ending {
     EndConversation,
     /// The agent called `transfer_to_human_agents`.
     Transfer,
+    /// The simulated customer said `###STOP###` (user-simulator mode).
+    UserStop,
 }
 
 impl Ending {
@@ -151,6 +158,7 @@ impl Ending {
         match self {
             Ending::EndConversation => END_CONVERSATION,
             Ending::Transfer => TRANSFER_TO_HUMAN_AGENTS,
+            Ending::UserStop => "user_stop",
         }
     }
 }
@@ -169,9 +177,19 @@ pub struct Reply {
 pub struct Conversation {
     /// Every `respond` content, in order.
     pub responses: Vec<String>,
+    /// Whether a simulated customer answers `respond` (user-simulator mode).
+    pub live_user: bool,
 }
 
 impl Conversation {
+    /// An empty conversation; `live_user` says whether a simulated customer answers.
+    pub fn new(live_user: bool) -> Self {
+        Conversation {
+            responses: Vec::new(),
+            live_user,
+        }
+    }
+
     /// Handles a conversation tool: `None` if `name` is not one, `Some(Err(..))` for bad arguments
     /// (a message without `Error: ` prefix), otherwise the reply. Only `respond` changes the state.
     pub fn handle(&mut self, name: &str, arguments: &Value) -> Option<Result<Reply, String>> {
@@ -189,7 +207,14 @@ impl Conversation {
             RESPOND => {
                 let content = args.str("content")?;
                 self.responses.push(content);
-                reply(SOLO_RESPOND_REPLY.to_string())
+                reply(
+                    if self.live_user {
+                        USER_RESPOND_REPLY
+                    } else {
+                        SOLO_RESPOND_REPLY
+                    }
+                    .to_string(),
+                )
             }
             END_CONVERSATION => Reply {
                 text: END_REPLY.to_string(),

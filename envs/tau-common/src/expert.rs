@@ -6,6 +6,7 @@ use sandgym_sdk::{Action, ToolCall, json};
 
 use crate::conversation::{END_CONVERSATION, RESPOND, TRANSFER_TO_HUMAN_AGENTS};
 use crate::task::{GoldAction, TauTask};
+use crate::user::{Mode, UserSim};
 
 /// The `respond` content the expert uses to state the outputs.
 pub fn outputs_message(outputs: &[String]) -> String {
@@ -40,6 +41,72 @@ pub fn expert_plan(task: &TauTask) -> Vec<GoldAction> {
     plan
 }
 
+/// The `respond` the user-mode expert sends before a write: it states the call and asks the
+/// customer to confirm, as the policy requires (the scripted customer then says yes).
+pub fn confirmation_message(action: &GoldAction) -> String {
+    format!(
+        "To proceed I will call {} with {}. Do you confirm (yes/no)?",
+        action.name, action.arguments
+    )
+}
+
+/// The closing `respond` of the user-mode expert when the task asks for no outputs.
+pub const CLOSING_MESSAGE: &str =
+    "Your request has been handled. Is there anything else I can help you with?";
+
+/// The expert's plan in user-simulator mode: the gold calls with a confirmation `respond` before
+/// each write (`is_write`), then one closing `respond` (stating the outputs, if any), after which the
+/// scripted customer says `###STOP###`; then the ending of [`expert_plan`] in case the customer does
+/// not stop.
+pub fn expert_plan_user(task: &TauTask, is_write: impl Fn(&str) -> bool) -> Vec<GoldAction> {
+    let mut plan = Vec::new();
+    for action in &task.actions {
+        if action.name == TRANSFER_TO_HUMAN_AGENTS || action.name == END_CONVERSATION {
+            continue;
+        }
+        if is_write(&action.name) {
+            plan.push(GoldAction::new(
+                RESPOND,
+                json!({"content": confirmation_message(action)}),
+            ));
+        }
+        plan.push(action.clone());
+    }
+    let closing = if task.outputs.is_empty() {
+        CLOSING_MESSAGE.to_string()
+    } else {
+        outputs_message(&task.outputs)
+    };
+    plan.push(GoldAction::new(RESPOND, json!({"content": closing})));
+    match task
+        .actions
+        .iter()
+        .find(|a| a.name == TRANSFER_TO_HUMAN_AGENTS)
+    {
+        Some(transfer) => plan.push(transfer.clone()),
+        None => plan.push(GoldAction::new(END_CONVERSATION, json!({}))),
+    }
+    plan
+}
+
+/// The expert agent's next action. In user mode it does a write only once the customer has said
+/// yes to its confirmation request; otherwise it asks again, so a customer who refuses or stops is
+/// respected (and a random customer mostly fails the task).
+pub fn expert_action(
+    cursor: &ExpertCursor,
+    user: &UserSim,
+    is_write: impl Fn(&str) -> bool,
+) -> Option<Action> {
+    let next = cursor.peek()?;
+    if user.mode() == Mode::User && is_write(&next.name) && !user.confirmed() {
+        return Some(Action::tool(
+            RESPOND,
+            &json!({"content": confirmation_message(next)}),
+        ));
+    }
+    Some(next.to_action())
+}
+
 /// The expert's position in its plan.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExpertCursor {
@@ -59,6 +126,12 @@ impl ExpertCursor {
     /// The next planned call, if any.
     pub fn peek(&self) -> Option<&GoldAction> {
         self.plan.get(self.next)
+    }
+
+    /// Whether the next planned call is a write (per `is_write`): in user mode the agent has just
+    /// asked the customer to confirm it.
+    pub fn write_next(&self, is_write: impl Fn(&str) -> bool) -> bool {
+        self.peek().is_some_and(|a| is_write(&a.name))
     }
 
     /// The next planned action (one tool call).

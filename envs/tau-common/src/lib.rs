@@ -23,8 +23,12 @@
 //!   its base hash and the records an episode changed), [`outputs_missing`] (tau-bench's
 //!   substring rule), [`verdict`] (reward 1/0 with `{"reason", "db_match", "outputs_missing", ...}`),
 //!   [`replay_gold`] (gold replay with non-fatal errors, terminate/talk tools skipped).
-//! - [`expert`]: [`expert_plan`] (gold calls, a `respond` with the outputs, then the ending) and
+//! - [`expert`]: [`expert_plan`] (gold calls, a `respond` with the outputs, then the ending),
+//!   [`expert_plan_user`] (the same for user-simulator mode, asking to confirm each write) and
 //!   [`ExpertCursor`], which follows the episode.
+//! - [`user`]: the user-simulator mode ([`Mode`]): [`UserSim`] keeps the simulated customer's view
+//!   and turn, [`user_system_prompt`] its instructions, [`UserSim::scripted_reply`] the scripted
+//!   customer that `sandgym_expert` plays on the customer's turn.
 //! - [`num`] and [`pyjson`]: Python-compatible numbers ([`Num`]: int/float distinction, [`py_round`],
 //!   [`py_float_repr`]) and `json.dumps` formatting ([`dumps`]), so observations and DB arithmetic
 //!   match the original tools.
@@ -41,6 +45,7 @@ pub mod records;
 pub mod task;
 #[cfg(not(target_family = "wasm"))]
 pub mod timing;
+pub mod user;
 pub mod verify;
 
 pub use args::{ArgObject, Args};
@@ -51,10 +56,14 @@ pub use conversation::{
     conversation_tool_schemas, string_list_param, string_param, tool_schema,
     with_conversation_tools,
 };
-pub use expert::{ExpertCursor, expert_plan, outputs_message};
+pub use expert::{
+    CLOSING_MESSAGE, ExpertCursor, confirmation_message, expert_action, expert_plan,
+    expert_plan_user, outputs_message,
+};
 pub use num::{Num, py_float_repr, py_round};
 pub use pyjson::dumps;
 pub use task::{GoldAction, TaskSource, TauTask, content_id, split_for_seed, tau2_ticket};
+pub use user::{Handover, Mode, STOP, UserReply, UserSim, user_system_prompt};
 pub use verify::{
     DbDigest, ReplayStep, Verdict, canonical_hash, canonical_json, hash_hex, is_error_result,
     output_found, outputs_missing, replay_gold, skipped_in_replay, values_equal, verdict,

@@ -1,6 +1,9 @@
 //! tau-bench retail (Sierra's tau-bench / tau2-bench, MIT) as a sandgym env: the agent serves one
-//! customer of an online store through 17 tools over a users/orders/products database, in solo
-//! (ticket) mode: the customer's whole request arrives as the first message and nobody answers.
+//! customer of an online store through 17 tools over a users/orders/products database. In solo
+//! (ticket) mode, the default, the customer's whole request arrives as the first message and nobody
+//! answers. In user-simulator mode (`"mode": "user"`) a user policy plays the customer: the env hands
+//! the host a `UserTurn` after reset and after each agent turn that used `respond`, and the reply
+//! comes back through `step` (see `tau_common::user`); the customer's `###STOP###` ends the episode.
 //!
 //! Reward, as tau-bench's `calculate_reward`: when the agent calls `end_conversation` or
 //! `transfer_to_human_agents`, the task's gold actions are replayed on a fresh copy of the initial DB
@@ -14,7 +17,8 @@
 //!
 //! Config knobs (defaults): `db` null (an object `{"users", "orders", "products"}` as tau-bench v1's
 //! files imports that DB; otherwise the generator builds one from `seed` 0, `users` 200 (1..=5000)
-//! and `products` 30 (2..=40)), `max_turns` 30 (1..=1000), `mode` `"solo"` (the only mode so far).
+//! and `products` 30 (2..=40)), `max_turns` 30 (1..=1000), `mode` `"solo"` or `"user"`,
+//! `max_user_turns` 20 (1..=200, customer messages per episode in user mode).
 //! Task JSON: tau2-bench task objects or the sandgym format (see `tau_common::task`).
 
 pub mod db;
@@ -29,9 +33,11 @@ use sandgym_sdk::{
     Action, Capabilities, EnvInfo, Message, ResetOutput, StepOutput, ToolCall, ToolEnv, Turns,
     Value, config_int, json, parse_arguments, reject_unknown_keys, tool_error,
 };
+use tau_common::user::{DEFAULT_MAX_USER_TURNS, MAX_USER_TURNS_RANGE};
 use tau_common::{
-    Conversation, Ending, ExpertCursor, ReplayStep, TauTask, canonical_hash, expert_plan, hash_hex,
-    is_error_result, outputs_missing, replay_gold, verdict,
+    Conversation, Ending, ExpertCursor, Handover, Mode, ReplayStep, TauTask, UserSim,
+    canonical_hash, expert_plan, expert_plan_user, hash_hex, is_error_result, outputs_missing,
+    replay_gold, verdict,
 };
 
 use db::{Db, Effective, Overlay, View, overlay_digest, overlays_equal};
@@ -54,6 +60,10 @@ pub struct Config {
     pub max_turns: i64,
     /// Whether `db` was given (the generator knobs are then unused).
     pub imported: bool,
+    /// Solo (ticket) or user-simulator mode.
+    pub mode: Mode,
+    /// Customer messages per episode in user mode, the opening one included.
+    pub max_user_turns: i64,
 }
 
 impl Default for Config {
@@ -64,32 +74,35 @@ impl Default for Config {
             products: 30,
             max_turns: 30,
             imported: false,
+            mode: Mode::Solo,
+            max_user_turns: DEFAULT_MAX_USER_TURNS,
         }
     }
 }
 
 impl Config {
-    const KEYS: [&str; 6] = ["db", "seed", "users", "products", "max_turns", "mode"];
+    const KEYS: [&str; 7] = [
+        "db",
+        "seed",
+        "users",
+        "products",
+        "max_turns",
+        "mode",
+        "max_user_turns",
+    ];
 
     /// Validates the knobs; the DB (imported or generated) is built by the caller.
     pub fn from_json(config: &Value) -> Result<Config, String> {
         reject_unknown_keys(config, &Self::KEYS)?;
         let d = Config::default();
-        match config.get("mode") {
-            None | Some(Value::Null) => {}
-            Some(Value::String(mode)) if mode == "solo" => {}
-            Some(Value::String(mode)) if mode == "user" || mode == "simulated_user" => {
-                return Err(format!(
-                    "config `mode` \"{mode}\": user-simulator mode is not implemented yet; use \"solo\""
-                ));
-            }
-            Some(other) => {
-                return Err(format!(
-                    "config `mode` must be \"solo\" (user-simulator mode is not implemented yet), got {other}"
-                ));
-            }
-        }
         Ok(Config {
+            mode: Mode::from_config(config)?,
+            max_user_turns: config_int(
+                config,
+                "max_user_turns",
+                d.max_user_turns,
+                MAX_USER_TURNS_RANGE,
+            )?,
             seed: config_int(config, "seed", d.seed as i64, 0..=i64::MAX)? as u64,
             users: config_int(config, "users", d.users as i64, 1..=5000)? as usize,
             products: config_int(
@@ -110,7 +123,8 @@ impl Config {
             "users": self.users,
             "products": self.products,
             "max_turns": self.max_turns,
-            "mode": "solo",
+            "mode": self.mode.as_str(),
+            "max_user_turns": self.max_user_turns,
         })
     }
 
@@ -170,6 +184,8 @@ struct Episode {
     seen: Seen,
     /// The last user the agent looked up successfully.
     current_user: Option<String>,
+    /// The simulated customer (user-simulator mode; inert in solo mode).
+    user: UserSim,
 }
 
 /// The tau-bench retail env.
@@ -225,6 +241,76 @@ impl TauRetail {
             return "Error: no episode".to_string();
         };
         tools::dispatch(&mut View::new(db, &mut ep.overlay), name, arguments)
+    }
+
+    /// Whether the task is done: the DB equals the gold DB and every output was said. The scripted
+    /// customer says `###STOP###` then.
+    fn complete(db: &Db, ep: &Episode) -> bool {
+        overlays_equal(db, &ep.overlay, &ep.gold)
+            && outputs_missing(&ep.task.outputs, &ep.conversation.responses).is_empty()
+    }
+
+    /// The scripted customer's reply, or its admissible replies (`all`), on the customer's turn.
+    fn user_actions(&self, all: bool) -> Vec<Action> {
+        let (Some(db), Some(ep)) = (&self.db, &self.episode) else {
+            return Vec::new();
+        };
+        let complete = Self::complete(db, ep);
+        let write_next = ep.expert.write_next(tools::is_write);
+        let instruction = &ep.task.instruction;
+        if all {
+            ep.user.actions(instruction, complete, write_next)
+        } else {
+            vec![Action::text(ep.user.scripted_reply(
+                instruction,
+                complete,
+                write_next,
+            ))]
+        }
+    }
+
+    /// Plays the customer's reply (user-simulator mode): their message goes to the agent, and
+    /// `###STOP###` ends the episode with the verifier, as the agent's `end_conversation` does.
+    fn user_step(&mut self, action: &Action) -> StepOutput {
+        let (Some(db), Some(db_hash), Some(ep)) = (&self.db, self.db_hash, &mut self.episode)
+        else {
+            return sandgym_sdk::episode_over(action);
+        };
+        let reply = ep.user.reply(action);
+        let mut out = StepOutput {
+            messages: vec![reply.message],
+            reward: 0.0,
+            terminated: false,
+            truncated: false,
+            success: false,
+            info: json!({"reason": "user turn", "user_turns": ep.user.turns_taken()}),
+            user_turn: None,
+        };
+        if reply.stop {
+            let v = Self::verify(db, db_hash, ep, Ending::UserStop);
+            out.terminated = true;
+            out.reward = v.reward;
+            out.success = v.success;
+            out.info = v.info;
+            ep.user.end();
+            self.turns.end();
+        }
+        out
+    }
+
+    /// After an agent turn that did not end the episode: hands over to the customer when the agent
+    /// talked to them (user mode), or cuts the episode off when the customer has no turn left.
+    fn hand_over(&mut self, out: &mut StepOutput) {
+        let Some(ep) = &mut self.episode else { return };
+        match ep.user.hand_over(&ep.conversation.responses) {
+            Handover::None => {}
+            Handover::User(turn) => out.user_turn = Some(turn),
+            Handover::LimitReached => {
+                out.truncated = true;
+                out.info = json!({"reason": "user turn limit reached"});
+                self.turns.end();
+            }
+        }
     }
 
     fn verify(db: &Db, db_hash: u64, ep: &Episode, ending: Ending) -> tau_common::Verdict {
@@ -337,8 +423,13 @@ impl ToolEnv for TauRetail {
     }
 }
 
-fn system_prompt() -> String {
-    format!("{}\n\n{}", policy::POLICY, policy::SOLO_NOTE)
+/// The agent's system prompt: the policy and the note of the mode.
+fn system_prompt(mode: Mode) -> String {
+    let note = match mode {
+        Mode::Solo => policy::SOLO_NOTE,
+        Mode::User => policy::USER_NOTE,
+    };
+    format!("{}\n\n{}", policy::POLICY, note)
 }
 
 impl sandgym_sdk::Env for TauRetail {
@@ -347,12 +438,13 @@ impl sandgym_sdk::Env for TauRetail {
             abi_version: 0,
             name: NAME.to_string(),
             version: VERSION,
-            description: "tau-bench retail customer service (solo ticket mode): authenticate the \
+            description: "tau-bench retail customer service (solo ticket mode, or a user policy \
+                          playing the customer with config mode \"user\"): authenticate the \
                           customer, then cancel, modify, return or exchange orders or update an \
                           address with 17 tools over a users/orders/products DB; reward 1 iff the \
                           final DB equals the gold actions' DB and the requested facts were said."
                 .to_string(),
-            system_prompt: system_prompt(),
+            system_prompt: system_prompt(Mode::Solo),
             tools: tools::schemas(),
             capabilities: Capabilities {
                 expert: true,
@@ -402,11 +494,17 @@ impl sandgym_sdk::Env for TauRetail {
         for id in order_ids_in(&task.instruction) {
             remember(&mut seen.orders, &id);
         }
+        let mode = self.config.mode;
+        let mut user = UserSim::default();
+        let user_turn = user.start(mode, &task.instruction, self.config.max_user_turns);
+        // In user mode the customer opens the conversation: their first message is the answer to
+        // the user turn, not part of the reset.
+        let mut messages = vec![Message::system(system_prompt(mode))];
+        if mode == Mode::Solo {
+            messages.push(Message::user(task.instruction.clone()));
+        }
         let output = ResetOutput {
-            messages: vec![
-                Message::system(system_prompt()),
-                Message::user(task.instruction.clone()),
-            ],
+            messages,
             task_id: task.task_id(NAME),
             task: task.to_json(),
             info: json!({
@@ -416,37 +514,58 @@ impl sandgym_sdk::Env for TauRetail {
                 "gold_errors": gold_errors,
                 "outputs": task.outputs.len(),
                 "gold_db_hash": hash_hex(gold_hash),
+                "mode": mode.as_str(),
             }),
+            user_turn,
         };
         self.episode = Some(Episode {
-            expert: ExpertCursor::new(expert_plan(&task)),
+            expert: ExpertCursor::new(match mode {
+                Mode::Solo => expert_plan(&task),
+                Mode::User => expert_plan_user(&task, tools::is_write),
+            }),
             task,
             overlay: Overlay::default(),
             gold,
             gold_hash,
             gold_steps,
-            conversation: Conversation::default(),
+            conversation: Conversation::new(mode == Mode::User),
             seen,
             current_user: None,
+            user,
         });
         self.turns.start(self.config.max_turns);
         Ok(output)
     }
 
     fn step(&mut self, action: &Action) -> StepOutput {
-        sandgym_sdk::play_turn(self, action)
+        if self.turns.is_active() && self.episode.as_ref().is_some_and(|e| e.user.is_user_turn()) {
+            return self.user_step(action);
+        }
+        let mut out = sandgym_sdk::play_turn(self, action);
+        if !out.terminated && !out.truncated {
+            self.hand_over(&mut out);
+        }
+        out
     }
 
+    /// On the agent's turn the expert agent; on the customer's turn the scripted customer.
     fn expert(&mut self) -> Option<Action> {
         if !self.turns.is_active() {
             return None;
         }
-        self.episode.as_ref()?.expert.next_action()
+        let ep = self.episode.as_ref()?;
+        if ep.user.is_user_turn() {
+            return self.user_actions(false).pop();
+        }
+        tau_common::expert_action(&ep.expert, &ep.user, tools::is_write)
     }
 
     fn actions(&mut self) -> Vec<Action> {
         if !self.turns.is_active() {
             return Vec::new();
+        }
+        if self.episode.as_ref().is_some_and(|e| e.user.is_user_turn()) {
+            return self.user_actions(true);
         }
         let (Some(db), Some(ep)) = (&self.db, &self.episode) else {
             return Vec::new();

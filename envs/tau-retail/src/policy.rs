@@ -1,5 +1,5 @@
 //! The system prompt: sandgym's own concise wording of the retail policy (the rules of tau-bench's
-//! `wiki.md`, not its text) and the solo-mode note.
+//! `wiki.md`, not its text) and the note of the mode (solo or user-simulator).
 
 /// The retail policy, paraphrased.
 pub const POLICY: &str = "You are a customer service agent of an online retail store. You help \
@@ -58,3 +58,11 @@ customer's ticket, and it holds everything they would tell you; the requests in 
 explicit confirmation. Use respond(content) to tell the customer anything they asked about (they \
 will not reply). You may make several tool calls per turn. When everything the ticket asks for is \
 done, or cannot be done, call end_conversation.";
+
+/// What user-simulator mode changes: a live customer answers `respond`.
+pub const USER_NOTE: &str = "A live customer is talking to you. Their messages arrive as user \
+messages. Talk to them only with respond(content): that ends your turn, and their answer follows. \
+Other tool calls do not reach the customer, and you may make several per turn. Ask for anything you \
+need to know, and get the customer's explicit confirmation (yes) before every change to the \
+database. The customer ends the conversation when they are satisfied; call end_conversation only if \
+they ask you to or nothing more can be done.";

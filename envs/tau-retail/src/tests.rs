@@ -7,3 +7,4 @@ mod env;
 mod generated;
 mod original;
 mod tools;
+mod user_mode;

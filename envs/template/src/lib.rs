@@ -242,6 +242,7 @@ impl Env for GuessNumber {
             task_id: format!("{NAME}-{}-{}-{}", task.low, task.high, task.secret),
             task: task.to_json(),
             info: json!({}),
+            user_turn: None,
         };
         self.task = Some(task);
         self.lo = task.low;

@@ -210,6 +210,20 @@ pub struct ResetInput {
     pub task: Option<Value>,
 }
 
+/// The simulated user's turn: what a user policy sees when the env waits for the user (tau-bench's
+/// user simulator). The user is a second player whose replies travel through `sandgym_step` like the
+/// agent's actions; the guest knows whose turn it is.
+///
+/// `messages` is the user's own conversation, from the user's side: a system message with the
+/// user's instructions first, then the agent's words as `user` messages and the user's own earlier
+/// replies as `assistant` messages, so a chat model can play the user without any reshaping. The
+/// reply is plain text (an `Action` with `content` only); tau-bench's `###STOP###` in it ends the
+/// episode.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserTurn {
+    pub messages: Vec<Message>,
+}
+
 /// Output of `sandgym_reset`: the opening messages (system prompt and task) and the task played.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResetOutput {
@@ -220,6 +234,11 @@ pub struct ResetOutput {
     pub task: Value,
     #[serde(default)]
     pub info: Value,
+    /// Set when the next `sandgym_step` is the simulated user's reply, not an agent action (an env
+    /// in a user-simulator mode, where the user opens the conversation). Optional: absent in the
+    /// JSON of guests that have no simulated user, so ABI v1 guests stay valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_turn: Option<UserTurn>,
 }
 
 /// Output of `sandgym_step`.
@@ -237,6 +256,10 @@ pub struct StepOutput {
     pub success: bool,
     #[serde(default)]
     pub info: Value,
+    /// Set when the env now waits for the simulated user (see [`UserTurn`]): the next
+    /// `sandgym_step` carries the user's reply. Never set together with `terminated` / `truncated`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_turn: Option<UserTurn>,
 }
 
 /// The result envelope every output-returning export writes: `{"ok": …}` or `{"err": "…"}`.
@@ -282,6 +305,24 @@ mod tests {
         assert_eq!(serde_json::to_string(&ok).unwrap(), r#"{"ok":3}"#);
         let err: Envelope<u32> = Err("bad".to_string()).into();
         assert_eq!(serde_json::to_string(&err).unwrap(), r#"{"err":"bad"}"#);
+    }
+
+    #[test]
+    fn user_turn_is_optional_on_the_wire() {
+        // An ABI v1 guest that predates user turns writes no `user_turn`: it must still decode.
+        let old = r#"{"messages":[],"reward":0.0,"terminated":false,"truncated":false}"#;
+        let out: StepOutput = serde_json::from_str(old).unwrap();
+        assert_eq!(out.user_turn, None);
+        assert!(!serde_json::to_string(&out).unwrap().contains("user_turn"));
+        let with = StepOutput {
+            user_turn: Some(UserTurn {
+                messages: vec![Message::system("you are a customer")],
+            }),
+            ..out
+        };
+        let back: StepOutput =
+            serde_json::from_str(&serde_json::to_string(&with).unwrap()).unwrap();
+        assert_eq!(back, with);
     }
 
     #[test]

@@ -65,6 +65,10 @@ struct CollectArgs {
     #[arg(long, short = 'o', default_value = "sandgym-out")]
     out: PathBuf,
     /// Tasks to play instead of generated ones: a JSONL file (one task per line) or a JSON array
+    /// Policy that plays the simulated user when the env asks for user turns (tau envs with
+    /// `--config '{"mode": "user"}'`): `expert` (the env's scripted user) or `random`.
+    #[arg(long)]
+    user_policy: Option<String>,
     /// (e.g. tau2's tasks.json).
     #[arg(long)]
     tasks: Option<PathBuf>,
@@ -223,8 +227,13 @@ fn run_collect(args: CollectArgs) -> Result<(), Error> {
         ..CollectOptions::default()
     };
     let mut plan = collect::plan(&env_ids, args.episodes, args.seed, tasks.as_deref());
+    let user_policy = match &args.user_policy {
+        Some(name) => Some(std::sync::Arc::from(policy::by_name(name)?)),
+        None => None,
+    };
     if args.resume {
         let (rest, skipped) = collect::skip_done(plan, &args.out)?;
+        user_policy,
         eprintln!(
             "resuming: {skipped} episodes already in {}",
             args.out.display()
@@ -403,8 +412,14 @@ pub fn render(traj: &Trajectory) -> String {
         "episode {} (env {}, task {}, seed {}, policy {})\n",
         traj.episode_id, traj.env_id, traj.task_id, traj.seed, traj.policy
     );
-    for message in &traj.messages {
-        let role = message.role.as_str().to_uppercase();
+    if let Some(user_policy) = &traj.user_policy {
+        text.push_str(&format!("user policy {user_policy}\n"));
+    }
+    for (i, message) in traj.messages.iter().enumerate() {
+        let mut role = message.role.as_str().to_uppercase();
+        if traj.user_turns.contains(&(i as u32)) {
+            role.push_str(" (user policy)");
+        }
         match message.role {
             Role::Tool => text.push_str(&format!(
                 "--- {role} ({}) ---\n{}\n",

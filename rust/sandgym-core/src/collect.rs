@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -52,13 +52,29 @@ pub fn skip_done(plan: Vec<EpisodeSpec>, out_dir: &Path) -> Result<(Vec<EpisodeS
 }
 
 /// Settings shared by every episode of a run.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CollectOptions {
     pub run_id: String,
-    /// Turns after which an episode is cut off (`truncated`).
+    /// Turns after which an episode is cut off (`truncated`); user turns are bounded by it too.
     pub max_turns: u32,
     /// Env configuration and sandbox limits.
     pub env_options: EnvOptions,
+    /// The policy that plays the simulated user when an env asks for a user turn (tau envs with
+    /// `"mode": "user"`). Any policy works: it sees the user's own view (`UserTurn::messages`), no
+    /// tools, and, if it asks, the env's scripted user reply and the user's admissible replies. An
+    /// env that asks for a user turn when this is `None` ends the episode with a `policy` error.
+    pub user_policy: Option<Arc<dyn Policy>>,
+}
+
+impl std::fmt::Debug for CollectOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CollectOptions")
+            .field("run_id", &self.run_id)
+            .field("max_turns", &self.max_turns)
+            .field("env_options", &self.env_options)
+            .field("user_policy", &self.user_policy.as_ref().map(|p| p.name()))
+            .finish()
+    }
 }
 
 impl Default for CollectOptions {
@@ -67,6 +83,7 @@ impl Default for CollectOptions {
             run_id: new_run_id(),
             max_turns: 64,
             env_options: EnvOptions::default(),
+            user_policy: None,
         }
     }
 }
@@ -152,7 +169,58 @@ fn record_error(traj: &mut Trajectory, err: &Error) {
     traj.error_message = Some(err.to_string());
 }
 
+/// Seed stream of the user policy: distinct from the agent's (which uses the episode seed itself), so a
+/// random agent and a random user do not draw the same numbers.
+fn user_seed(episode_seed: u64) -> u64 {
+    episode_seed ^ 0x5553_4552_5f50_4f4c // "USER_POL"
+}
+
+/// Asks the user policy for the simulated user's reply and sends it; returns the step's output.
+fn play_user_turn(
+    env: &mut Env,
+    turn: &sandgym_abi::UserTurn,
+    user_policy: Option<&dyn Policy>,
+    spec: &EpisodeSpec,
+    index: u32,
+) -> Result<sandgym_abi::StepOutput> {
+    let Some(policy) = user_policy else {
+        return Err(Error::Policy(
+            "the env asks for a simulated user's turn (e.g. a tau env with \"mode\": \"user\"), \
+             but no user policy was given (`--user-policy`, `user_policy=`)"
+                .into(),
+        ));
+    };
+    let needs = policy.needs();
+    let expert = if needs.expert { env.expert()? } else { None };
+    let admissible = if needs.admissible {
+        env.actions()?
+    } else {
+        Vec::new()
+    };
+    let action = policy.act(&PolicyInput {
+        messages: &turn.messages,
+        tools: &[],
+        expert: expert.as_ref(),
+        admissible: &admissible,
+        episode_seed: user_seed(spec.seed),
+        turn: index,
+    })?;
+    if !action.tool_calls.is_empty() {
+        return Err(Error::Policy(format!(
+            "user policy `{}` answered with tool calls; a user turn is plain text",
+            policy.name()
+        )));
+    }
+    env.user_step(&action.content)
+}
+
 /// Plays one episode on `env` and returns its row. Never fails: errors end the episode and are recorded.
+///
+/// When the env asks for a user turn (a `user_turn` in its output), the collector asks
+/// `options.user_policy` instead of the agent's policy and records which messages it wrote
+/// (`Trajectory::user_turns`). The reward of a user turn (the verifier runs when the user ends the
+/// conversation) is added to the agent turn before it, so `turn_rewards` keeps one entry per agent
+/// turn; only a user who ends the episode before the agent acted gets an entry of its own.
 pub fn run_episode(
     env: &mut Env,
     spec: &EpisodeSpec,
@@ -177,22 +245,56 @@ pub fn run_episode(
     };
     let tools = info.tools.clone();
     let needs = policy.needs();
-    match env.reset(spec.seed, spec.task.clone()) {
+    let user_policy = options.user_policy.as_deref();
+    let mut pending_user = match env.reset(spec.seed, spec.task.clone()) {
         Ok(reset) => {
             traj.task_id = reset.task_id;
             traj.task = reset.task.to_string();
             traj.messages = reset.messages;
             traj.info = reset.info.to_string();
+            reset.user_turn
         }
         Err(err) => {
             record_error(&mut traj, &err);
             traj.wall_time_s = started.elapsed().as_secs_f64();
             return traj;
         }
-    }
+    };
     let mut turn = 0u32;
+    let mut user_turn = 0u32;
     let outcome: Result<()> = (|| {
         while turn < options.max_turns {
+            if let Some(pending) = pending_user.take() {
+                if user_turn >= options.max_turns {
+                    // The env's own bound should come first; this one protects against an env that
+                    // keeps asking the user forever.
+                    traj.truncated = true;
+                    return Ok(());
+                }
+                traj.user_policy = user_policy.map(|p| p.name().to_string());
+                let out = play_user_turn(env, &pending, user_policy, spec, user_turn)?;
+                user_turn += 1;
+                for message in out.messages {
+                    traj.user_turns.push(traj.messages.len() as u32);
+                    traj.messages.push(message);
+                }
+                match traj.turn_rewards.last_mut() {
+                    Some(last) => *last += out.reward,
+                    None if out.reward != 0.0 || out.terminated || out.truncated => {
+                        traj.turn_rewards.push(out.reward)
+                    }
+                    None => {}
+                }
+                traj.info = out.info.to_string();
+                if out.terminated || out.truncated {
+                    traj.terminated = out.terminated;
+                    traj.truncated = out.truncated;
+                    traj.success = out.success;
+                    return Ok(());
+                }
+                pending_user = out.user_turn;
+                continue;
+            }
             let expert = if needs.expert { env.expert()? } else { None };
             let admissible: Vec<Action> = if needs.admissible {
                 env.actions()?
@@ -220,6 +322,7 @@ pub fn run_episode(
                 traj.success = out.success;
                 return Ok(());
             }
+            pending_user = out.user_turn;
         }
         traj.truncated = true;
         Ok(())

@@ -25,7 +25,10 @@ pub struct EnvOptions {
 enum Phase {
     /// No episode yet, or the last one ended with a fault.
     Idle,
+    /// The agent's turn.
     Running,
+    /// The env waits for the simulated user's reply (the last output carried a `user_turn`).
+    AwaitingUser,
     Ended,
 }
 
@@ -154,7 +157,13 @@ impl Env {
 
     /// Whether an episode is in progress (reset done, not yet terminated or truncated).
     pub fn is_running(&self) -> bool {
-        self.phase == Phase::Running
+        matches!(self.phase, Phase::Running | Phase::AwaitingUser)
+    }
+
+    /// Whether the env waits for the simulated user: the last reset or step returned a `user_turn`,
+    /// and the next move is [`Env::user_step`], not [`Env::step`].
+    pub fn awaits_user(&self) -> bool {
+        self.phase == Phase::AwaitingUser
     }
 
     /// Starts an episode. With `task = None` the env generates one from `seed`.
@@ -170,13 +179,18 @@ impl Env {
         let input = serde_json::to_vec(&ResetInput { seed, task }).expect("reset input encodes");
         let bytes = self.sandbox.call(Call::Reset, &input)?;
         let output: ResetOutput = decode(&mut self.sandbox, &bytes, Output::Reset)?;
-        self.phase = Phase::Running;
+        self.phase = if output.user_turn.is_some() {
+            Phase::AwaitingUser
+        } else {
+            Phase::Running
+        };
         Ok(output)
     }
 
-    /// Applies one action. A guest fault ends the episode (the next `reset` recovers).
+    /// Applies one agent action. A guest fault ends the episode (the next `reset` recovers). While the
+    /// env waits for the simulated user this is refused (nothing changes): use [`Env::user_step`].
     pub fn step(&mut self, action: &Action) -> Result<StepOutput> {
-        if self.phase != Phase::Running {
+        if !self.is_running() {
             return Err(Error::ResetNeeded);
         }
         let input = serde_json::to_vec(action).expect("actions encode");
@@ -186,7 +200,8 @@ impl Env {
             .and_then(|bytes| decode::<StepOutput>(&mut self.sandbox, &bytes, Output::Step));
         match &result {
             Ok(out) if out.terminated || out.truncated => self.phase = Phase::Ended,
-            Ok(_) => {}
+            Ok(out) if out.user_turn.is_some() => self.phase = Phase::AwaitingUser,
+            Ok(_) => self.phase = Phase::Running,
             Err(Error::Rejected { .. }) => {}
             Err(_) => self.phase = Phase::Idle,
         }
@@ -210,10 +225,38 @@ impl Env {
         query: Query,
         output: Output,
     ) -> Result<Option<T>> {
-        if self.phase != Phase::Running {
-            return Err(Error::ResetNeeded);
+        match self.phase {
+            Phase::Running => {}
+            Phase::AwaitingUser => {
+                return Err(Error::InvalidArgument(
+                    "the env waits for the simulated user's reply (the last output carried a \
+                     `user_turn`); answer it with `user_step`"
+                        .into(),
+                ));
+            }
+            Phase::Idle | Phase::Ended => return Err(Error::ResetNeeded),
         }
         match self.sandbox.query(query)? {
+        self.send_step(action)
+    }
+
+    /// Sends the simulated user's reply, plain text, when the last output carried a `user_turn`.
+    /// The guest takes it through `sandgym_step` (it knows whose turn it is); the output's messages
+    /// are what the agent sees of the reply. Refused (nothing changes) on the agent's turn.
+    pub fn user_step(&mut self, content: &str) -> Result<StepOutput> {
+        match self.phase {
+            Phase::AwaitingUser => {}
+            Phase::Running => {
+                return Err(Error::InvalidArgument(
+                    "it is the agent's turn: the env has not asked for a user reply".into(),
+                ));
+            }
+            Phase::Idle | Phase::Ended => return Err(Error::ResetNeeded),
+        }
+        self.send_step(&Action::text(content))
+    }
+
+    fn send_step(&mut self, action: &Action) -> Result<StepOutput> {
             None => Ok(None),
             Some(bytes) => decode(&mut self.sandbox, &bytes, output).map(Some),
         }
@@ -229,6 +272,8 @@ impl Env {
 
     /// Rewinds to `snapshot` (taken from this env or a fork of it).
     pub fn restore(&mut self, snapshot: &EnvSnapshot) -> Result<()> {
+    /// While the env waits for the simulated user, the env's expert answers for the user (a scripted
+    /// user, in the tau envs), and [`Env::actions`] lists the user's admissible replies.
         self.sandbox.restore(&snapshot.sandbox)?;
         self.phase = snapshot.phase;
         Ok(())

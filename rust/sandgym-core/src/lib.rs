@@ -23,7 +23,9 @@ pub mod trajectory;
 pub mod vec;
 
 pub use sandgym_abi as abi;
-pub use sandgym_abi::{Action, EnvInfo, Message, ResetOutput, Role, StepOutput, ToolCall};
+pub use sandgym_abi::{
+    Action, EnvInfo, Message, ResetOutput, Role, StepOutput, ToolCall, UserTurn,
+};
 
 pub use env::{Env, EnvOptions, EnvSnapshot};
 pub use error::{Error, GuestFault, Result};

@@ -46,6 +46,13 @@ pub struct Trajectory {
     pub num_tool_errors: u32,
     /// Name of the policy that acted.
     pub policy: String,
+    /// Name of the user policy that played the simulated user; `None` when no user turn was asked
+    /// for (every env without a user-simulator mode).
+    pub user_policy: Option<String>,
+    /// Indices into `messages` of the messages the user policy wrote, in order. With the agent's
+    /// assistant messages they are every move of the episode, so resetting with `task` and `seed`
+    /// and replaying them (`Env::step` / `Env::user_step`) reproduces it.
+    pub user_turns: Vec<u32>,
     /// Wall-clock seconds the episode took, env and policy together.
     pub wall_time_s: f64,
     /// `info` of the last step (or of the reset when no step was taken), as a JSON string.

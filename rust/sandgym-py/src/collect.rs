@@ -25,11 +25,13 @@ use crate::error::IntoPy;
 ///     tasks: JSON texts of tasks to play in turn instead of generated ones.
 ///     threads: worker threads (default: one per core).
 ///     resume: skip episodes whose rows are already in `out_dir`.
+///     user_policy: `"expert"` or `"random"`: plays the simulated user when an env asks for user
+///         turns (tau envs with `{"mode": "user"}`).
 ///
 /// Returns:
 ///     `(summary, table)`: a dict of run figures, and an `ArrowTable` (None when `out_dir` is given).
 #[pyfunction]
-#[pyo3(signature = (envs, episodes, seed=0, policy="expert", max_turns=64, out_dir=None, tasks=None, config=None, fuel=None, memory_mb=None, deadline_s=None, threads=None, run_id=None, resume=false))]
+#[pyo3(signature = (envs, episodes, seed=0, policy="expert", max_turns=64, out_dir=None, tasks=None, config=None, fuel=None, memory_mb=None, deadline_s=None, threads=None, run_id=None, resume=false, user_policy=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn collect_episodes<'py>(
     py: Python<'py>,
@@ -47,8 +49,13 @@ pub fn collect_episodes<'py>(
     threads: Option<usize>,
     run_id: Option<String>,
     resume: bool,
+    user_policy: Option<&str>,
 ) -> PyResult<(Bound<'py, PyDict>, Option<ArrowTable>)> {
     let policy = policy::by_name(policy).py_err()?;
+    let user_policy = user_policy
+        .map(|name| policy::by_name(name).map(std::sync::Arc::from))
+        .transpose()
+        .py_err()?;
     let tasks: Option<Vec<Value>> = tasks
         .map(|tasks| {
             tasks
@@ -66,6 +73,7 @@ pub fn collect_episodes<'py>(
     let mut options = CollectOptions {
         max_turns,
         env_options: env_options(config, fuel, memory_mb, deadline_s)?,
+        user_policy,
         ..CollectOptions::default()
     };
     if let Some(run_id) = run_id {

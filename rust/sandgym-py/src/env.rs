@@ -163,6 +163,19 @@ impl PyEnv {
         step_to_py(py, &out, Some(&action))
     }
 
+    /// Sends the simulated user's reply (plain text) when the last output carried a `user_turn`.
+    /// Refused on the agent's turn.
+    fn user_step<'py>(&mut self, py: Python<'py>, content: &str) -> PyResult<Bound<'py, PyAny>> {
+        let out = py.detach(|| self.inner.user_step(content)).py_err()?;
+        step_to_py(py, &out, None)
+    }
+
+    /// Whether the env waits for the simulated user's reply (`user_step`) rather than an action.
+    #[getter]
+    fn awaits_user(&self) -> bool {
+        self.inner.awaits_user()
+    }
+
     /// The expert's next action, or None.
     fn expert<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let action = self.inner.expert().py_err()?;

@@ -47,13 +47,14 @@ fn info_lists_every_tool_once() {
 #[test]
 fn config_is_validated() {
     let mut env = TauRetail::default();
-    let err = env.configure(&json!({"mode": "user"})).unwrap_err();
-    assert!(
-        err.contains("user-simulator mode is not implemented yet"),
-        "{err}"
-    );
+    let err = env.configure(&json!({"mode": "ticket"})).unwrap_err();
+    assert!(err.contains("config `mode` must be \"solo\""), "{err}");
     let err = env.configure(&json!({"mode": 3})).unwrap_err();
-    assert!(err.contains("not implemented yet"), "{err}");
+    assert!(err.contains("`mode`") && err.contains("\"user\""), "{err}");
+    let err = env
+        .configure(&json!({"mode": "user", "max_user_turns": 0}))
+        .unwrap_err();
+    assert!(err.contains("`max_user_turns`"), "{err}");
     let err = env.configure(&json!({"usres": 3})).unwrap_err();
     assert!(err.contains("unknown config key `usres`"), "{err}");
     let err = env.configure(&json!({"users": 0})).unwrap_err();

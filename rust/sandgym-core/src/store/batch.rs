@@ -138,6 +138,9 @@ pub fn to_record_batch(rows: &[Trajectory]) -> Result<RecordBatch> {
     let mut error_kind = Utf8Buf::new(col::ERROR_KIND, n, 0);
     let mut error_message = Utf8Buf::new(col::ERROR_MESSAGE, n, 0);
     let mut policy = Utf8Buf::new(col::POLICY, n, bytes(|r| r.policy.len()));
+    let mut user_policy = Utf8Buf::new(col::USER_POLICY, n, 0);
+    let mut user_turn_offsets = Offsets::new(col::USER_TURNS, n);
+    let mut user_turns: Vec<u32> = Vec::new();
     let mut info = Utf8Buf::new(col::INFO, n, bytes(|r| r.info.len()));
 
     let mut message_offsets = Offsets::new(col::MESSAGES, n);
@@ -169,6 +172,9 @@ pub fn to_record_batch(rows: &[Trajectory]) -> Result<RecordBatch> {
         error_kind.push_opt(row.error_kind.as_deref())?;
         error_message.push_opt(row.error_message.as_deref())?;
         policy.push(&row.policy)?;
+        user_policy.push_opt(row.user_policy.as_deref())?;
+        user_turns.extend_from_slice(&row.user_turns);
+        user_turn_offsets.close_at(user_turns.len())?;
         info.push(&row.info)?;
 
         for message in &row.messages {
@@ -228,6 +234,13 @@ pub fn to_record_batch(rows: &[Trajectory]) -> Result<RecordBatch> {
         None,
     )?;
 
+    let user_turns = ListArray::try_new(
+        list_item(DataType::UInt32),
+        user_turn_offsets.finish(),
+        Arc::new(UInt32Array::from(user_turns)),
+        None,
+    )?;
+
     let u64s = |f: fn(&Trajectory) -> u64| -> ArrayRef {
         Arc::new(UInt64Array::from_iter_values(rows.iter().map(f)))
     };
@@ -266,6 +279,8 @@ pub fn to_record_batch(rows: &[Trajectory]) -> Result<RecordBatch> {
         u32s(|r| r.num_tool_calls),
         u32s(|r| r.num_tool_errors),
         policy.finish()?,
+        user_policy.finish()?,
+        Arc::new(user_turns),
         f64s(|r| r.wall_time_s),
         info.finish()?,
     ];
@@ -441,6 +456,18 @@ pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<Trajectory>> {
     let error_kind = string(col::ERROR_KIND)?;
     let error_message = string(col::ERROR_MESSAGE)?;
     let policy = string(col::POLICY)?;
+    // Added columns (see `ADDED_COLUMNS`): absent in files written before them.
+    let user_policy = batch
+        .column_by_name(col::USER_POLICY)
+        .map(|c| typed::<StringArray>(Some(c), col::USER_POLICY))
+        .transpose()?;
+    let user_turns = batch
+        .column_by_name(col::USER_TURNS)
+        .map(|c| typed::<ListArray>(Some(c), col::USER_TURNS))
+        .transpose()?;
+    let user_turn_values = user_turns
+        .map(|l| typed::<UInt32Array>(Some(l.values()), col::USER_TURNS))
+        .transpose()?;
     let info = string(col::INFO)?;
 
     let u64s = |name: &str| typed::<UInt64Array>(batch.column_by_name(name), name);
@@ -467,6 +494,12 @@ pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<Trajectory>> {
 
     let mut rows = Vec::with_capacity(batch.num_rows());
     for i in 0..batch.num_rows() {
+        let mut turns = Vec::new();
+        if let (Some(list), Some(values)) = (user_turns, user_turn_values) {
+            for t in list_range(list, i, col::USER_TURNS, i)? {
+                turns.push(num(values, t, "user_turns.item", i)?);
+            }
+        }
         let mut rewards = Vec::new();
         for r in list_range(turn_rewards, i, col::TURN_REWARDS, i)? {
             rewards.push(num(reward_values, r, "turn_rewards.item", i)?);
@@ -495,6 +528,8 @@ pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<Trajectory>> {
             num_tool_calls: num(num_tool_calls, i, col::NUM_TOOL_CALLS, i)?,
             num_tool_errors: num(num_tool_errors, i, col::NUM_TOOL_ERRORS, i)?,
             policy: text(policy, i, col::POLICY, i)?,
+            user_policy: user_policy.and_then(|a| opt_text(a, i)),
+            user_turns: turns,
             wall_time_s: num(wall_time_s, i, col::WALL_TIME_S, i)?,
             info: text(info, i, col::INFO, i)?,
         });
@@ -547,6 +582,8 @@ mod tests {
             num_tool_calls: 2,
             num_tool_errors: 0,
             policy: "expert".into(),
+            user_policy: Some("expert".into()),
+            user_turns: vec![0, 2],
             wall_time_s: 0.25,
             info: "{}".into(),
         }
@@ -558,6 +595,23 @@ mod tests {
         let batch = to_record_batch(&rows).unwrap();
         assert_eq!(batch.num_rows(), 3);
         assert_eq!(from_record_batch(&batch).unwrap(), rows);
+    }
+
+    #[test]
+    fn files_without_the_added_columns_still_decode() {
+        let batch = to_record_batch(&[sample()]).unwrap();
+        let keep: Vec<usize> = (0..batch.num_columns())
+            .filter(|&i| {
+                let name = batch.schema().field(i).name().clone();
+                !crate::store::schema::ADDED_COLUMNS.contains(&name.as_str())
+            })
+            .collect();
+        let old = batch.project(&keep).unwrap();
+        let rows = from_record_batch(&old).unwrap();
+        let mut want = sample();
+        want.user_policy = None;
+        want.user_turns = Vec::new();
+        assert_eq!(rows, vec![want]);
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub(crate) mod col {
     pub const NUM_TOOL_CALLS: &str = "num_tool_calls";
     pub const NUM_TOOL_ERRORS: &str = "num_tool_errors";
     pub const POLICY: &str = "policy";
+    pub const USER_POLICY: &str = "user_policy";
+    pub const USER_TURNS: &str = "user_turns";
     pub const WALL_TIME_S: &str = "wall_time_s";
     pub const INFO: &str = "info";
 }
@@ -121,12 +123,24 @@ fn build_schema() -> Schema {
         Field::new(col::NUM_TOOL_CALLS, DataType::UInt32, false),
         Field::new(col::NUM_TOOL_ERRORS, DataType::UInt32, false),
         utf8(col::POLICY),
+        Field::new(col::USER_POLICY, DataType::Utf8, true),
+        Field::new(
+            col::USER_TURNS,
+            DataType::List(list_item(DataType::UInt32)),
+            false,
+        ),
         Field::new(col::WALL_TIME_S, DataType::Float64, false),
         utf8(col::INFO),
     ];
     let metadata = HashMap::from([(SCHEMA_VERSION_KEY.to_string(), SCHEMA_VERSION.to_string())]);
     Schema::new_with_metadata(fields, metadata)
 }
+
+/// Columns added to schema version 1 after its first release (the simulated user's turns). Files
+/// written before may lack them: the check lets them be absent and decoding fills their empty value
+/// (no user policy, no user turns), so older datasets stay readable. Adding a column keeps the version
+/// only this way; changing or removing one bumps it.
+pub const ADDED_COLUMNS: [&str; 2] = [col::USER_POLICY, col::USER_TURNS];
 
 /// The trajectory table's schema: one column per `Trajectory` field, same names and order, with
 /// `sandgym.schema_version = "1"` as schema metadata. `docs/schema.md` documents every column.
@@ -188,6 +202,7 @@ pub fn check_schema(actual: &Schema) -> Result<()> {
     let mut mistyped = Vec::new();
     for field in expected.fields() {
         match actual.field_with_name(field.name()) {
+            Err(_) if ADDED_COLUMNS.contains(&field.name().as_str()) => {}
             Err(_) => missing.push(format!("`{}`", field.name())),
             Ok(found) if !compatible(field.data_type(), found.data_type()) => {
                 mistyped.push(format!(
@@ -245,6 +260,32 @@ mod tests {
             err.contains("`num_turns` is Int64 but should be uint32"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn added_columns_may_be_absent_but_not_mistyped() {
+        let without: Vec<Field> = schema()
+            .fields()
+            .iter()
+            .filter(|f| !ADDED_COLUMNS.contains(&f.name().as_str()))
+            .map(|f| f.as_ref().clone())
+            .collect();
+        check_schema(&Schema::new(without)).unwrap();
+        let mistyped: Vec<Field> = schema()
+            .fields()
+            .iter()
+            .map(|f| {
+                if f.name() == col::USER_TURNS {
+                    Field::new(col::USER_TURNS, DataType::Utf8, false)
+                } else {
+                    f.as_ref().clone()
+                }
+            })
+            .collect();
+        let err = check_schema(&Schema::new(mistyped))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`user_turns` is utf8"), "{err}");
     }
 
     #[test]

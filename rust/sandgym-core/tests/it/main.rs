@@ -7,3 +7,4 @@ mod fork;
 mod hostile;
 mod sandbox;
 mod store;
+mod user_turns;

@@ -87,6 +87,12 @@ fn row(i: u64) -> Trajectory {
         num_tool_calls: u32::MAX - i as u32,
         num_tool_errors: 0,
         policy: "expert".to_string(),
+        user_policy: i.is_multiple_of(4).then(|| "expert".to_string()),
+        user_turns: if i.is_multiple_of(4) {
+            vec![1]
+        } else {
+            Vec::new()
+        },
         wall_time_s: i as f64 * 1e-3,
         info: "{}".to_string(),
     }
