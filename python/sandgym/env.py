@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
-from typing import Any, SupportsFloat, Union
+from typing import Any, SupportsFloat
 
 import gymnasium
 
@@ -23,7 +23,7 @@ def _config_json(config: dict[str, Any] | None) -> str | None:
 #: Who answers the simulated user's turns: ``"expert"`` (the env's scripted user) or a function from the
 #: user's view (a list of chat messages, system prompt first, the agent's words as ``user`` messages) to
 #: the user's reply text.
-UserPolicy = Union[str, Callable[[list[dict]], str]]
+UserPolicy = str | Callable[[list[dict]], str]
 
 
 class SandgymEnv(gymnasium.Env[list, Any]):
