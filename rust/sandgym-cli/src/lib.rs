@@ -2,6 +2,8 @@
 //! The cargo binary and the Python console script (through `sandgym._core.cli_main`) both call it.
 //! Progress and diagnostics go to stderr; stdout carries only results (tables, summaries, JSON).
 
+mod early;
+
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -34,6 +36,11 @@ enum Command {
     },
     /// Collect trajectories into Parquet.
     Collect(Box<CollectArgs>),
+    /// Early-experience data: branch expert states with alternative actions on forks; write the branches
+    /// table and the expert, world-model and self-reflection-prompt datasets.
+    EarlyExperience(Box<early::EarlyArgs>),
+    /// Build self-reflection SFT rows from reflection prompts and the reflections a model wrote.
+    ReflectionSft(Box<early::ReflectionArgs>),
     /// Show the schema, counts and one trajectory of a Parquet file or output directory.
     Inspect {
         /// A `.parquet` file or a directory of them.
@@ -114,6 +121,8 @@ pub fn main(args: Vec<String>) -> i32 {
     let result = match cli.command {
         Command::Envs { json } => envs(json),
         Command::Collect(args) => run_collect(*args),
+        Command::EarlyExperience(args) => early::run_early(*args),
+        Command::ReflectionSft(args) => early::run_reflection(*args),
         Command::Inspect { path, row } => inspect(&path, row),
     };
     match result {

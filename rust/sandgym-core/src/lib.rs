@@ -7,9 +7,11 @@
 //! - [`parse`] turns model text into actions; [`policy`] chooses actions.
 //! - [`files`] reads task files and inlines `{"$path": ...}` references in env configuration.
 //! - [`collect`] runs episodes (the one module that meets both policy and env).
+//! - [`early`] builds early-experience data (alternative actions on forks of expert states).
 //! - [`trajectory`] is the row; [`store`] writes rows to Parquet.
 
 pub mod collect;
+pub mod early;
 pub mod env;
 pub mod error;
 pub mod files;

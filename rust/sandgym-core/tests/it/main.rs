@@ -3,6 +3,7 @@
 mod collect;
 mod common;
 mod docs;
+mod early;
 mod fork;
 mod hostile;
 mod sandbox;

@@ -1,0 +1,217 @@
+//! `sandgym early-experience` and `sandgym reflection-sft`: the early-experience pipeline of
+//! `sandgym_core::early` on the command line.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use sandgym_core::collect;
+use sandgym_core::early::branch::{self, BranchOptions, Method};
+use sandgym_core::early::reflection::{self, Filters};
+use sandgym_core::early::samplers::{self, SamplerSpec};
+use sandgym_core::early::{self, DatasetOptions, EarlySummary};
+use sandgym_core::{EnvOptions, Error, files, registry, store};
+use serde_json::Value;
+
+#[derive(Debug, clap::Args)]
+pub struct EarlyArgs {
+    /// Env id or `.wasm` path. With --trajectories, keeps only that env's rows (default: all rows).
+    #[arg(long)]
+    env: Option<String>,
+    /// Expert trajectories to branch (a sandgym Parquet file or directory), replayed step by step.
+    /// Default: play the env's own expert.
+    #[arg(long)]
+    trajectories: Option<PathBuf>,
+    /// Episodes of the env's expert to branch (without --trajectories).
+    #[arg(long, short = 'n', default_value_t = 10)]
+    episodes: u64,
+    /// Seed of the first expert episode; episode i uses seed + i.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Tasks for the expert episodes (JSONL or JSON array), played in turn.
+    #[arg(long)]
+    tasks: Option<PathBuf>,
+    /// Alternative sampler: `uniform` (admissible, without replacement), `tool-schema`, `policy`,
+    /// `exhaustive` (every admissible action).
+    #[arg(long, default_value = "uniform")]
+    sampler: String,
+    /// Alternatives per state (default: 8 uniform, 5 tool-schema, 3 policy, all exhaustive).
+    #[arg(long)]
+    k: Option<usize>,
+    /// tool-schema: never sample the expert's tool.
+    #[arg(long)]
+    exclude_expert_tool: bool,
+    /// policy: the proposing policy (`random`, `expert`).
+    #[arg(long, default_value = "random")]
+    policy: String,
+    /// policy: temperatures, comma-separated; one proposing policy each.
+    #[arg(long, value_delimiter = ',', default_value = "1.0")]
+    temperatures: Vec<f64>,
+    /// How alternatives reach the expert state: `fork` (snapshot) or `replay` (from reset; the baseline).
+    #[arg(long, default_value = "fork")]
+    method: String,
+    /// Alternatives shown per self-reflection prompt.
+    #[arg(long, default_value_t = reflection::DEFAULT_REFLECT_K)]
+    reflect_k: usize,
+    /// Leave the expert transition out of the world-model file.
+    #[arg(long)]
+    no_iwm_expert: bool,
+    /// Expert states per episode at most (live expert).
+    #[arg(long, default_value_t = 64)]
+    max_steps: u32,
+    /// Env configuration as a JSON object.
+    #[arg(long)]
+    config: Option<String>,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Output directory (must not hold earlier early-experience output).
+    #[arg(long, short = 'o', default_value = "early-experience")]
+    out: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReflectionArgs {
+    /// Prompts written by `early-experience` (reflection_prompts.jsonl or the de-leaked file).
+    #[arg(long)]
+    prompts: PathBuf,
+    /// Filled reflections: JSONL, one `{"id": ..., "reflection": ...}` per line.
+    #[arg(long)]
+    reflections: PathBuf,
+    /// Output directory for reflection_sft.{jsonl,parquet} and reflection_sft_dropped.jsonl.
+    #[arg(long, short = 'o')]
+    out: PathBuf,
+    /// Drop reflections using label words (expert, chosen, best, ...) or numbered labels.
+    #[arg(long)]
+    filter_label_leak: bool,
+    /// Drop reflections narrating outcomes as seen ("the resulting state", "now I see", ...).
+    #[arg(long)]
+    filter_outcome_leak: bool,
+    /// Drop reflections whose opening reappears in their second half.
+    #[arg(long)]
+    filter_duplicated: bool,
+    /// Drop reflections that conclude with an alternative instead of the expert action.
+    #[arg(long)]
+    filter_concluded_action: bool,
+}
+
+pub fn run_early(args: EarlyArgs) -> Result<(), Error> {
+    let method: Method = args.method.parse()?;
+    let sampler = samplers::by_name(&SamplerSpec {
+        name: args.sampler.clone(),
+        k: args.k,
+        exclude_expert_tool: args.exclude_expert_tool,
+        policy: args.policy.clone(),
+        temperatures: args.temperatures.clone(),
+    })?;
+    let config = match &args.config {
+        Some(text) => files::expand_config(
+            serde_json::from_str(text)
+                .map_err(|e| Error::InvalidArgument(format!("--config is not JSON: {e}")))?,
+        )?,
+        None => Value::Null,
+    };
+    let (inputs, skipped) = match &args.trajectories {
+        Some(path) => {
+            let mut rows = store::read_dir_or_file(path)?;
+            if let Some(env) = &args.env {
+                let id = registry::canonical_id(env)?;
+                rows.retain(|r| r.env_id == id);
+            }
+            branch::inputs_from_trajectories(&rows)?
+        }
+        None => {
+            let env = args.env.as_deref().ok_or_else(|| {
+                Error::InvalidArgument("give --env (and optionally --trajectories)".into())
+            })?;
+            let tasks = args.tasks.as_deref().map(files::read_tasks).transpose()?;
+            let plan = collect::plan(
+                &[registry::canonical_id(env)?],
+                args.episodes,
+                args.seed,
+                tasks.as_deref(),
+            );
+            (branch::inputs_from_plan(&plan), 0)
+        }
+    };
+    if inputs.is_empty() {
+        return Err(Error::InvalidArgument(
+            "no episode to branch (no trajectory with a complete step)".into(),
+        ));
+    }
+    let options = BranchOptions {
+        method,
+        max_steps: args.max_steps,
+        env_options: EnvOptions {
+            config,
+            ..EnvOptions::default()
+        },
+        ..BranchOptions::default()
+    };
+    let datasets = DatasetOptions {
+        reflect_k: args.reflect_k,
+        iwm_expert: !args.no_iwm_expert,
+    };
+    let run = || early::run_to_dir(&inputs, sampler.as_ref(), &options, &datasets, &args.out);
+    let summary = match args.threads {
+        Some(threads) => rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .build()
+            .map_err(|e| Error::InvalidArgument(format!("--threads: {e}")))?
+            .install(run)?,
+        None => run()?,
+    };
+    print_summary(&options.run_id, sampler.name(), skipped, &summary);
+    Ok(())
+}
+
+fn print_summary(run_id: &str, sampler: &str, skipped: usize, summary: &EarlySummary) {
+    let b = &summary.branching;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "run {run_id}: {} episodes ({skipped} skipped), {} states, sampler {sampler}",
+        b.episodes, b.states
+    );
+    let _ = writeln!(
+        out,
+        "branches: {} ({} alternatives, {} states short of K, {} failed steps, {} error observations)",
+        b.branches, b.alternatives, b.short_states, b.branch_errors, b.observation_errors
+    );
+    let _ = writeln!(
+        out,
+        "env steps: {}  wall time: {:.2} s  branches/s: {:.0}",
+        b.env_steps,
+        b.wall_time_s,
+        b.branches_per_second()
+    );
+    let _ = writeln!(
+        out,
+        "rows: expert {}  world model {}  reflection prompts {}",
+        summary.expert_rows, summary.iwm_rows, summary.prompt_rows
+    );
+    for file in &summary.files {
+        let _ = writeln!(out, "wrote {}", file.display());
+    }
+}
+
+pub fn run_reflection(args: ReflectionArgs) -> Result<(), Error> {
+    let prompts = reflection::read_prompts(&args.prompts)?;
+    let reflections = reflection::read_reflections(&args.reflections)?;
+    let filters = Filters {
+        label_leak: args.filter_label_leak,
+        outcome_leak: args.filter_outcome_leak,
+        duplicated: args.filter_duplicated,
+        concluded_action: args.filter_concluded_action,
+    };
+    let summary = early::build_reflection_sft(&prompts, &reflections, &filters, &args.out)?;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "kept {}  dropped {}  missing {}",
+        summary.kept, summary.dropped, summary.missing
+    );
+    for file in &summary.files {
+        let _ = writeln!(out, "wrote {}", file.display());
+    }
+    Ok(())
+}

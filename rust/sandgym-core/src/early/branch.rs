@@ -1,0 +1,604 @@
+//! Branching and verification: walks each expert trajectory and, in every expert state `s_i`, runs the
+//! expert action once and each sampled alternative on its own copy of the state, checking that every copy
+//! is in `s_i` before it steps.
+//!
+//! Owns: recovering `(s_i, a_i, s_{i+1})` from a recorded trajectory (replayed step by step and checked
+//! against the recording), the state fingerprint, the two ways of reaching `s_i` for an alternative —
+//! [`Method::Fork`] (restore a snapshot) and [`Method::Replay`] (reset and replay the prefix, the
+//! paper authors' method, kept as the baseline and the cross-check) — and the parallel run over episodes
+//! and branches. Rows go to a sink; this module never writes files.
+//!
+//! **Fingerprint.** Before every step on a copy, the copy's fingerprint must equal the one taken on the
+//! expert path in `s_i`, or the run fails with a `drift` error naming episode, step and branch. The
+//! fingerprint is a SHA-256 over what the env exposes between calls: its memory size, its expert action and
+//! its admissible actions (the probes every copy answers just after it reaches the state, exactly as the
+//! expert path did, so probing cannot itself make paths differ).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use rayon::prelude::*;
+use sandgym_abi::{Action, Message, Role, StepOutput};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::samplers::{SampleContext, Sampler};
+use super::table::{Branch, is_error_observation};
+use crate::collect::EpisodeSpec;
+use crate::env::{Env, EnvOptions, EnvSnapshot};
+use crate::error::{Error, Result};
+use crate::rng::SplitMix64;
+use crate::trajectory::Trajectory;
+use crate::{parse, registry};
+
+/// How an alternative's copy reaches the expert state `s_i`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Method {
+    /// Restore the snapshot taken on the expert path in `s_i` (O(K·N) env steps per trajectory).
+    #[default]
+    Fork,
+    /// Reset and replay the expert prefix `a_0 … a_{i-1}` (O(K·N²/2) env steps): the authors' method.
+    Replay,
+}
+
+impl std::str::FromStr for Method {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Method> {
+        match s {
+            "fork" => Ok(Method::Fork),
+            "replay" => Ok(Method::Replay),
+            other => Err(Error::InvalidArgument(format!(
+                "unknown method `{other}` (available: fork, replay)"
+            ))),
+        }
+    }
+}
+
+/// A recorded demonstration: the opening messages and each step's action with the answer recorded for it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Demo {
+    pub opening: Vec<Message>,
+    pub steps: Vec<(Action, Vec<Message>)>,
+}
+
+/// One expert trajectory to branch: an episode to reset, and either a recorded demonstration to replay
+/// or (`demo = None`) the env's own expert, asked live in every state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpisodeInput {
+    pub episode_id: String,
+    pub spec: EpisodeSpec,
+    pub demo: Option<Demo>,
+}
+
+/// The action an assistant message stands for. A text-only message that the host's parser turns into a
+/// format error was a format error when it was recorded (the collector stores parsed actions), so it is
+/// replayed as one.
+pub fn action_of(message: &Message) -> Action {
+    if !message.tool_calls.is_empty() {
+        return Action {
+            content: message.content.clone(),
+            tool_calls: message.tool_calls.clone(),
+            format_error: None,
+        };
+    }
+    let parsed = parse::parse_action(&message.content);
+    if parsed.format_error.is_some() {
+        parsed
+    } else {
+        Action::text(message.content.clone())
+    }
+}
+
+/// Splits a recorded conversation into the opening messages and `(action, answer)` steps. A last
+/// assistant message without an answer (the episode failed on it) is dropped.
+pub fn demo_of(messages: &[Message]) -> Demo {
+    let first = messages
+        .iter()
+        .position(|m| m.role == Role::Assistant)
+        .unwrap_or(messages.len());
+    let mut demo = Demo {
+        opening: messages[..first].to_vec(),
+        steps: Vec::new(),
+    };
+    let mut i = first;
+    while i < messages.len() {
+        let action = action_of(&messages[i]);
+        let end = messages[i + 1..]
+            .iter()
+            .position(|m| m.role == Role::Assistant)
+            .map_or(messages.len(), |p| i + 1 + p);
+        if end > i + 1 {
+            demo.steps.push((action, messages[i + 1..end].to_vec()));
+        }
+        i = end;
+    }
+    demo
+}
+
+/// Episode inputs from trajectory rows (our Parquet schema). Rows whose reset failed or that hold no
+/// complete step are skipped; the count comes back with the inputs.
+pub fn inputs_from_trajectories(rows: &[Trajectory]) -> Result<(Vec<EpisodeInput>, usize)> {
+    let mut inputs = Vec::with_capacity(rows.len());
+    let mut skipped = 0;
+    for row in rows {
+        if row.task.is_empty() {
+            skipped += 1;
+            continue;
+        }
+        let task: Value = serde_json::from_str(&row.task).map_err(|e| {
+            Error::InvalidArgument(format!(
+                "episode {}: the `task` column is not valid JSON: {e}",
+                row.episode_id
+            ))
+        })?;
+        let demo = demo_of(&row.messages);
+        if demo.steps.is_empty() {
+            skipped += 1;
+            continue;
+        }
+        inputs.push(EpisodeInput {
+            episode_id: row.episode_id.clone(),
+            spec: EpisodeSpec {
+                env_id: row.env_id.clone(),
+                episode_index: row.episode_index,
+                seed: row.seed,
+                task: Some(task),
+            },
+            demo: Some(demo),
+        });
+    }
+    Ok((inputs, skipped))
+}
+
+/// Episode inputs that ask the env's expert live, one per planned episode.
+pub fn inputs_from_plan(plan: &[EpisodeSpec]) -> Vec<EpisodeInput> {
+    plan.iter()
+        .map(|spec| EpisodeInput {
+            episode_id: spec.episode_id(),
+            spec: spec.clone(),
+            demo: None,
+        })
+        .collect()
+}
+
+/// The fingerprint of the env's current state (hex SHA-256; see the module docs). It queries the env's
+/// expert and admissible actions, as every path does right after reaching a state.
+pub fn fingerprint(env: &mut Env) -> Result<String> {
+    probe(env).map(|p| p.digest)
+}
+
+/// What the env shows in a state, taken right after the state is reached.
+struct Probe {
+    digest: String,
+    expert: Option<Action>,
+    admissible: Vec<Action>,
+}
+
+fn probe(env: &mut Env) -> Result<Probe> {
+    let memory = env.memory_bytes() as u64;
+    let expert = env.expert()?;
+    let admissible = env.actions()?;
+    let mut hasher = Sha256::new();
+    hasher.update(b"sandgym-early-fingerprint-v1\0");
+    hasher.update(memory.to_le_bytes());
+    hasher.update(serde_json::to_vec(&expert).expect("actions encode"));
+    hasher.update([0]);
+    hasher.update(serde_json::to_vec(&admissible).expect("actions encode"));
+    let digest = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(Probe {
+        digest,
+        expert,
+        admissible,
+    })
+}
+
+/// Settings of a branching run.
+#[derive(Debug, Clone)]
+pub struct BranchOptions {
+    pub run_id: String,
+    pub method: Method,
+    /// Expert states visited per episode at most (live experts; recorded demos stop at their end).
+    pub max_steps: u32,
+    pub env_options: EnvOptions,
+}
+
+impl Default for BranchOptions {
+    fn default() -> Self {
+        BranchOptions {
+            run_id: crate::collect::new_run_id(),
+            method: Method::Fork,
+            max_steps: 64,
+            env_options: EnvOptions::default(),
+        }
+    }
+}
+
+/// Aggregate figures of a branching run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BranchSummary {
+    pub episodes: u64,
+    /// Expert states branched.
+    pub states: u64,
+    /// Rows: expert branches plus alternatives.
+    pub branches: u64,
+    pub alternatives: u64,
+    /// States that offered fewer alternatives than the sampler's K.
+    pub short_states: u64,
+    /// Branches whose step failed outright (fault, rejected action).
+    pub branch_errors: u64,
+    /// Branches whose answer reports an error (invalid actions; kept).
+    pub observation_errors: u64,
+    /// Env steps taken, replayed prefixes included.
+    pub env_steps: u64,
+    pub wall_time_s: f64,
+}
+
+impl BranchSummary {
+    pub fn branches_per_second(&self) -> f64 {
+        if self.wall_time_s > 0.0 {
+            self.branches as f64 / self.wall_time_s
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Spare envs of one program, reused across branches: restoring into a spare is cheaper than building
+/// an instance per branch.
+struct Pool {
+    prototype: Mutex<Env>,
+    spare: Mutex<Vec<Env>>,
+}
+
+impl Pool {
+    fn any(&self) -> Result<Env> {
+        if let Some(env) = self.spare.lock().expect("pool").pop() {
+            return Ok(env);
+        }
+        self.prototype.lock().expect("pool").fork()
+    }
+
+    fn at(&self, snapshot: &EnvSnapshot) -> Result<Env> {
+        if let Some(mut env) = self.spare.lock().expect("pool").pop() {
+            env.restore(snapshot)?;
+            return Ok(env);
+        }
+        self.prototype.lock().expect("pool").fork_from(snapshot)
+    }
+
+    fn give(&self, env: Env) {
+        self.spare.lock().expect("pool").push(env);
+    }
+}
+
+/// What a run shares across its workers.
+struct Run<'a> {
+    options: &'a BranchOptions,
+    sampler: &'a dyn Sampler,
+    pools: HashMap<String, Pool>,
+    steps: AtomicU64,
+}
+
+/// The outcome of one step, as branch-row fields.
+struct Outcome {
+    next_state: Vec<Message>,
+    reward: f64,
+    done: bool,
+    success: bool,
+    error: Option<Error>,
+    info: String,
+}
+
+impl Outcome {
+    fn of(result: Result<StepOutput>) -> Outcome {
+        match result {
+            Ok(out) => Outcome {
+                done: out.terminated || out.truncated,
+                success: out.success,
+                reward: out.reward,
+                info: out.info.to_string(),
+                next_state: out.messages,
+                error: None,
+            },
+            Err(err) => Outcome {
+                next_state: Vec::new(),
+                reward: 0.0,
+                done: false,
+                success: false,
+                info: "{}".into(),
+                error: Some(err),
+            },
+        }
+    }
+}
+
+fn drift(input: &EpisodeInput, step: usize, what: String) -> Error {
+    Error::Sandbox(format!(
+        "drift in episode {} at step {step}: {what}",
+        input.episode_id
+    ))
+}
+
+impl Run<'_> {
+    fn step(&self, env: &mut Env, action: &Action) -> Result<StepOutput> {
+        self.steps.fetch_add(1, Ordering::Relaxed);
+        env.step(action)
+    }
+
+    /// A copy of the episode in `s_step` by resetting and replaying the expert prefix, checking each
+    /// prefix state's fingerprint on the way.
+    fn replayed(
+        &self,
+        pool: &Pool,
+        input: &EpisodeInput,
+        prefix: &[Action],
+        digests: &[String],
+    ) -> Result<Env> {
+        let mut env = pool.any()?;
+        env.reset(input.spec.seed, input.spec.task.clone())?;
+        for (k, action) in prefix.iter().enumerate() {
+            let seen = probe(&mut env)?.digest;
+            if seen != digests[k] {
+                return Err(drift(
+                    input,
+                    k,
+                    format!("replayed state fingerprint {seen} != {}", digests[k]),
+                ));
+            }
+            self.step(&mut env, action)?;
+        }
+        Ok(env)
+    }
+
+    /// Runs one alternative on its own copy of `s_i` and returns its outcome.
+    #[allow(clippy::too_many_arguments)]
+    fn alternative(
+        &self,
+        pool: &Pool,
+        input: &EpisodeInput,
+        step: usize,
+        branch: usize,
+        snapshot: Option<&EnvSnapshot>,
+        prefix: &[Action],
+        digests: &[String],
+        action: &Action,
+    ) -> Result<Outcome> {
+        let mut env = match snapshot {
+            Some(snapshot) => pool.at(snapshot)?,
+            None => self.replayed(pool, input, &prefix[..step], digests)?,
+        };
+        let seen = probe(&mut env)?.digest;
+        if seen != digests[step] {
+            return Err(drift(
+                input,
+                step,
+                format!(
+                    "the copy for branch {branch} has fingerprint {seen}, the expert state {}",
+                    digests[step]
+                ),
+            ));
+        }
+        let outcome = Outcome::of(self.step(&mut env, action));
+        pool.give(env);
+        Ok(outcome)
+    }
+
+    /// Branches one episode; hands the rows of each state to `sink` (expert row first).
+    fn episode(
+        &self,
+        input: &EpisodeInput,
+        sink: &(dyn Fn(Vec<Branch>) -> Result<()> + Sync),
+        summary: &Mutex<BranchSummary>,
+    ) -> Result<()> {
+        let pool = &self.pools[&input.spec.env_id];
+        let mut env = pool.any()?;
+        let result = self.walk(pool, &mut env, input, sink, summary);
+        pool.give(env);
+        result
+    }
+
+    fn walk(
+        &self,
+        pool: &Pool,
+        env: &mut Env,
+        input: &EpisodeInput,
+        sink: &(dyn Fn(Vec<Branch>) -> Result<()> + Sync),
+        summary: &Mutex<BranchSummary>,
+    ) -> Result<()> {
+        let reset = env.reset(input.spec.seed, input.spec.task.clone())?;
+        if let Some(demo) = &input.demo
+            && demo.opening != reset.messages
+        {
+            return Err(Error::InvalidArgument(format!(
+                "episode {}: resetting with the recorded seed and task gives other opening messages than \
+                 recorded (another env build or configuration?)",
+                input.episode_id
+            )));
+        }
+        let tools = env.info().tools.clone();
+        let mut messages = reset.messages;
+        let mut prefix: Vec<Action> = Vec::new();
+        let mut digests: Vec<String> = Vec::new();
+        let steps = match &input.demo {
+            Some(demo) => demo.steps.len(),
+            None => self.options.max_steps as usize,
+        };
+        for i in 0..steps {
+            if !env.is_running() {
+                break;
+            }
+            let snapshot = match self.options.method {
+                Method::Fork => Some(env.snapshot()?),
+                Method::Replay => None,
+            };
+            let probe = probe(env)?;
+            digests.push(probe.digest.clone());
+            let expert = match &input.demo {
+                Some(demo) => demo.steps[i].0.clone(),
+                None => match probe.expert {
+                    Some(action) => action,
+                    None => break,
+                },
+            };
+            let seed = SplitMix64::for_stream(input.spec.seed, i as u64).next_u64();
+            let alternatives = self.sampler.sample(&SampleContext {
+                messages: &messages,
+                tools: &tools,
+                expert: &expert,
+                admissible: &probe.admissible,
+                seed,
+                step: i as u32,
+            })?;
+            let outcomes: Vec<Outcome> = alternatives
+                .par_iter()
+                .enumerate()
+                .map(|(j, action)| {
+                    self.alternative(
+                        pool,
+                        input,
+                        i,
+                        j + 1,
+                        snapshot.as_ref(),
+                        &prefix,
+                        &digests,
+                        action,
+                    )
+                })
+                .collect::<Result<_>>()?;
+            let expert_outcome = Outcome::of(self.step(env, &expert));
+            if let (Some(demo), None) = (&input.demo, &expert_outcome.error)
+                && demo.steps[i].1 != expert_outcome.next_state
+            {
+                return Err(Error::InvalidArgument(format!(
+                    "episode {}: replaying recorded step {i} gives another answer than recorded \
+                     (another env build, configuration or task?)",
+                    input.episode_id
+                )));
+            }
+            let row = |branch: usize, action: &Action, outcome: &Outcome| Branch {
+                run_id: self.options.run_id.clone(),
+                episode_id: input.episode_id.clone(),
+                env_id: input.spec.env_id.clone(),
+                task_id: reset.task_id.clone(),
+                seed: input.spec.seed,
+                step: i as u32,
+                branch: branch as u32,
+                is_expert: branch == 0,
+                sampler: if branch == 0 {
+                    "expert".into()
+                } else {
+                    self.sampler.name().into()
+                },
+                state: messages.clone(),
+                action: Message::assistant(action),
+                next_state: outcome.next_state.clone(),
+                reward: outcome.reward,
+                done: outcome.done,
+                success: outcome.success,
+                observation_error: is_error_observation(&outcome.next_state),
+                error_kind: outcome.error.as_ref().map(|e| e.kind().to_string()),
+                error_message: outcome.error.as_ref().map(ToString::to_string),
+                state_digest: probe.digest.clone(),
+                info: outcome.info.clone(),
+            };
+            let mut rows = Vec::with_capacity(alternatives.len() + 1);
+            rows.push(row(0, &expert, &expert_outcome));
+            for (j, (action, outcome)) in alternatives.iter().zip(&outcomes).enumerate() {
+                rows.push(row(j + 1, action, outcome));
+            }
+            {
+                let mut s = summary.lock().expect("summary");
+                s.states += 1;
+                s.branches += rows.len() as u64;
+                s.alternatives += alternatives.len() as u64;
+                s.short_states +=
+                    u64::from(self.sampler.k().is_some_and(|k| alternatives.len() < k));
+                s.branch_errors += rows.iter().filter(|r| r.error_kind.is_some()).count() as u64;
+                s.observation_errors += rows.iter().filter(|r| r.observation_error).count() as u64;
+            }
+            sink(rows)?;
+            if expert_outcome.error.is_some() || expert_outcome.done {
+                break;
+            }
+            messages.push(Message::assistant(&expert));
+            messages.extend(expert_outcome.next_state);
+            prefix.push(expert);
+        }
+        Ok(())
+    }
+}
+
+/// Runs the branching over every input in parallel (episodes and, within a state, branches on rayon);
+/// each state's rows go to `sink` as one group, the expert row first. The first error (drift, a demo
+/// that does not replay, a sink failure) stops the run and is returned.
+pub fn branch_episodes(
+    inputs: &[EpisodeInput],
+    sampler: &dyn Sampler,
+    options: &BranchOptions,
+    sink: &(dyn Fn(Vec<Branch>) -> Result<()> + Sync),
+) -> Result<BranchSummary> {
+    let mut pools: HashMap<String, Pool> = HashMap::new();
+    for input in inputs {
+        if pools.contains_key(&input.spec.env_id) {
+            continue;
+        }
+        let env = registry::make(&input.spec.env_id, options.env_options.clone())?;
+        let caps = &env.info().capabilities;
+        if sampler.requires_admissible() && !caps.actions {
+            return Err(Error::InvalidArgument(format!(
+                "the `{}` sampler needs admissible actions, and env `{}` does not list them \
+                 (try --sampler tool-schema)",
+                sampler.name(),
+                env.id()
+            )));
+        }
+        if input.demo.is_none() && !caps.expert {
+            return Err(Error::InvalidArgument(format!(
+                "env `{}` has no expert policy: give expert trajectories instead",
+                env.id()
+            )));
+        }
+        pools.insert(
+            input.spec.env_id.clone(),
+            Pool {
+                prototype: Mutex::new(env),
+                spare: Mutex::new(Vec::new()),
+            },
+        );
+    }
+    let run = Run {
+        options,
+        sampler,
+        pools,
+        steps: AtomicU64::new(0),
+    };
+    let started = Instant::now();
+    let summary = Mutex::new(BranchSummary::default());
+    let failed = AtomicBool::new(false);
+    let first_error: Mutex<Option<Error>> = Mutex::new(None);
+    inputs.par_iter().for_each(|input| {
+        if failed.load(Ordering::Relaxed) {
+            return;
+        }
+        match run.episode(input, sink, &summary) {
+            Ok(()) => summary.lock().expect("summary").episodes += 1,
+            Err(err) => {
+                failed.store(true, Ordering::Relaxed);
+                first_error.lock().expect("error").get_or_insert(err);
+            }
+        }
+    });
+    if let Some(err) = first_error.into_inner().expect("error") {
+        return Err(err);
+    }
+    let mut summary = summary.into_inner().expect("summary");
+    summary.env_steps = run.steps.into_inner();
+    summary.wall_time_s = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
