@@ -16,6 +16,7 @@ from sandgym import errors
 from sandgym._core import ABI_VERSION, ArrowTable, Snapshot, __version__
 from sandgym._core import parse_action_text as parse_action
 from sandgym.collect import CollectResult, collect, list_envs, load_tasks, read_trajectories
+from sandgym.early import EarlyExperienceResult, ReflectionSftResult, build_reflection_sft, early_experience
 from sandgym.env import SandgymEnv, make
 from sandgym.errors import SandgymError
 from sandgym.vector import VecEnv
@@ -24,12 +25,16 @@ __all__ = [
     "ABI_VERSION",
     "ArrowTable",
     "CollectResult",
+    "EarlyExperienceResult",
+    "ReflectionSftResult",
     "SandgymEnv",
     "SandgymError",
     "Snapshot",
     "VecEnv",
     "__version__",
+    "build_reflection_sft",
     "collect",
+    "early_experience",
     "errors",
     "list_envs",
     "load_tasks",

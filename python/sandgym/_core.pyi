@@ -14,6 +14,8 @@ __all__ = [
     "collect_episodes",
     "read_trajectories",
     "read_tasks",
+    "early_experience",
+    "build_reflection_sft",
     "_error_classes",
     "cli_main",
 ]
@@ -150,6 +152,43 @@ def read_trajectories(path: str) -> ArrowTable:
 
 def read_tasks(path: str, split: str | None = None, split_file: str | None = None) -> list[Any]:
     """Read tasks from a JSONL or JSON-array file, optionally one split of a split file."""
+
+def early_experience(
+    out_dir: str,
+    env: str | None = None,
+    trajectories: str | None = None,
+    episodes: int = 10,
+    seed: int = 0,
+    tasks: list[str] | None = None,
+    sampler: str = "uniform",
+    k: int | None = None,
+    exclude_expert_tool: bool = False,
+    policy: str = "random",
+    temperatures: list[float] = ...,
+    method: str = "fork",
+    verify: str = "full",
+    reflect_k: int = 3,
+    iwm_expert: bool = True,
+    max_steps: int = 64,
+    config: str | None = None,
+    fuel: int | None = None,
+    memory_mb: int | None = None,
+    deadline_s: float | None = None,
+    threads: int | None = None,
+    run_id: str | None = None,
+) -> dict[str, Any]:
+    """Branch expert states with alternatives; write the early-experience files; returns the run figures."""
+
+def build_reflection_sft(
+    prompts: str,
+    reflections: list[tuple[str, str]],
+    out_dir: str,
+    label_leak: bool = False,
+    outcome_leak: bool = False,
+    duplicated: bool = False,
+    concluded_action: bool = False,
+) -> dict[str, Any]:
+    """Build reflection SFT rows from prompts and (id, reflection) pairs; returns counts and files."""
 
 def cli_main(argv: list[str]) -> int:
     """Run the ``sandgym`` command line."""

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use sandgym_core::collect;
-use sandgym_core::early::branch::{self, BranchOptions, Method};
+use sandgym_core::early::branch::{self, BranchOptions, Method, Verify};
 use sandgym_core::early::reflection::{self, Filters};
 use sandgym_core::early::samplers::{self, SamplerSpec};
 use sandgym_core::early::{self, DatasetOptions, EarlySummary};
@@ -49,6 +49,10 @@ pub struct EarlyArgs {
     /// How alternatives reach the expert state: `fork` (snapshot) or `replay` (from reset; the baseline).
     #[arg(long, default_value = "fork")]
     method: String,
+    /// What each copy's state fingerprint covers before it steps: `full` (expert action and admissible
+    /// actions) or `expert` (expert action only, cheaper).
+    #[arg(long, default_value = "full")]
+    verify: String,
     /// Alternatives shown per self-reflection prompt.
     #[arg(long, default_value_t = reflection::DEFAULT_REFLECT_K)]
     reflect_k: usize,
@@ -96,6 +100,7 @@ pub struct ReflectionArgs {
 
 pub fn run_early(args: EarlyArgs) -> Result<(), Error> {
     let method: Method = args.method.parse()?;
+    let verify: Verify = args.verify.parse()?;
     let sampler = samplers::by_name(&SamplerSpec {
         name: args.sampler.clone(),
         k: args.k,
@@ -140,6 +145,7 @@ pub fn run_early(args: EarlyArgs) -> Result<(), Error> {
     }
     let options = BranchOptions {
         method,
+        verify,
         max_steps: args.max_steps,
         env_options: EnvOptions {
             config,

@@ -5,6 +5,7 @@
 mod arrow;
 mod collect;
 mod convert;
+mod early;
 mod env;
 mod error;
 
@@ -29,6 +30,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(collect::collect_episodes, m)?)?;
     m.add_function(wrap_pyfunction!(collect::read_trajectories, m)?)?;
     m.add_function(wrap_pyfunction!(collect::read_tasks, m)?)?;
+    m.add_function(wrap_pyfunction!(early::early_experience, m)?)?;
+    m.add_function(wrap_pyfunction!(early::build_reflection_sft, m)?)?;
     m.add_function(wrap_pyfunction!(error::_error_classes, m)?)?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     Ok(())

@@ -10,13 +10,13 @@
 //!
 //! **Fingerprint.** Before every step on a copy, the copy's fingerprint must equal the one taken on the
 //! expert path in `s_i`, or the run fails with a `drift` error naming episode, step and branch. The
-//! fingerprint is a SHA-256 over what the env exposes between calls: its memory size, its expert action and
-//! its admissible actions (the probes every copy answers just after it reaches the state, exactly as the
-//! expert path did, so probing cannot itself make paths differ).
+//! fingerprint is a SHA-256 over what the env exposes between calls, queried right after the copy reaches
+//! the state: its expert action and, with [`Verify::Full`] (the default), its admissible actions. The
+//! queries do not change what the env does next (tests replay every branch without them).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -163,10 +163,33 @@ pub fn inputs_from_plan(plan: &[EpisodeSpec]) -> Vec<EpisodeInput> {
         .collect()
 }
 
-/// The fingerprint of the env's current state (hex SHA-256; see the module docs). It queries the env's
-/// expert and admissible actions, as every path does right after reaching a state.
-pub fn fingerprint(env: &mut Env) -> Result<String> {
-    probe(env).map(|p| p.digest)
+/// What a state's fingerprint covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Verify {
+    /// The expert action and the admissible actions.
+    #[default]
+    Full,
+    /// The expert action only: one cheap query per copy. Catches a copy of another episode, task or
+    /// expert position; blind to differences the expert action does not reflect.
+    Expert,
+}
+
+impl std::str::FromStr for Verify {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Verify> {
+        match s {
+            "full" => Ok(Verify::Full),
+            "expert" => Ok(Verify::Expert),
+            other => Err(Error::InvalidArgument(format!(
+                "unknown verification `{other}` (available: full, expert)"
+            ))),
+        }
+    }
+}
+
+/// The fingerprint of the env's current state (hex SHA-256; see the module docs).
+pub fn fingerprint(env: &mut Env, verify: Verify) -> Result<String> {
+    probe(env, verify, false).map(|p| p.digest)
 }
 
 /// What the env shows in a state, taken right after the state is reached.
@@ -176,16 +199,23 @@ struct Probe {
     admissible: Vec<Action>,
 }
 
-fn probe(env: &mut Env) -> Result<Probe> {
-    let memory = env.memory_bytes() as u64;
+/// Queries the state's expert action and, when `verify` covers them or `admissible` asks for them, its
+/// admissible actions; the digest covers what `verify` says.
+fn probe(env: &mut Env, verify: Verify, admissible: bool) -> Result<Probe> {
     let expert = env.expert()?;
-    let admissible = env.actions()?;
+    let full = verify == Verify::Full;
+    let admissible = if full || admissible {
+        env.actions()?
+    } else {
+        Vec::new()
+    };
     let mut hasher = Sha256::new();
     hasher.update(b"sandgym-early-fingerprint-v1\0");
-    hasher.update(memory.to_le_bytes());
     hasher.update(serde_json::to_vec(&expert).expect("actions encode"));
-    hasher.update([0]);
-    hasher.update(serde_json::to_vec(&admissible).expect("actions encode"));
+    if full {
+        hasher.update([0]);
+        hasher.update(serde_json::to_vec(&admissible).expect("actions encode"));
+    }
     let digest = hasher
         .finalize()
         .iter()
@@ -203,6 +233,8 @@ fn probe(env: &mut Env) -> Result<Probe> {
 pub struct BranchOptions {
     pub run_id: String,
     pub method: Method,
+    /// What every copy's fingerprint covers.
+    pub verify: Verify,
     /// Expert states visited per episode at most (live experts; recorded demos stop at their end).
     pub max_steps: u32,
     pub env_options: EnvOptions,
@@ -213,6 +245,7 @@ impl Default for BranchOptions {
         BranchOptions {
             run_id: crate::collect::new_run_id(),
             method: Method::Fork,
+            verify: Verify::Full,
             max_steps: 64,
             env_options: EnvOptions::default(),
         }
@@ -257,23 +290,44 @@ struct Pool {
 }
 
 impl Pool {
+    /// A spare (the lock is held only to pop it, never while the env works).
+    fn spare(&self) -> Option<Env> {
+        self.spare
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+    }
+
     fn any(&self) -> Result<Env> {
-        if let Some(env) = self.spare.lock().expect("pool").pop() {
-            return Ok(env);
+        match self.spare() {
+            Some(env) => Ok(env),
+            None => self
+                .prototype
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .fork(),
         }
-        self.prototype.lock().expect("pool").fork()
     }
 
     fn at(&self, snapshot: &EnvSnapshot) -> Result<Env> {
-        if let Some(mut env) = self.spare.lock().expect("pool").pop() {
-            env.restore(snapshot)?;
-            return Ok(env);
+        match self.spare() {
+            Some(mut env) => {
+                env.restore(snapshot)?;
+                Ok(env)
+            }
+            None => self
+                .prototype
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .fork_from(snapshot),
         }
-        self.prototype.lock().expect("pool").fork_from(snapshot)
     }
 
     fn give(&self, env: Env) {
-        self.spare.lock().expect("pool").push(env);
+        self.spare
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(env);
     }
 }
 
@@ -331,26 +385,11 @@ impl Run<'_> {
         env.step(action)
     }
 
-    /// A copy of the episode in `s_step` by resetting and replaying the expert prefix, checking each
-    /// prefix state's fingerprint on the way.
-    fn replayed(
-        &self,
-        pool: &Pool,
-        input: &EpisodeInput,
-        prefix: &[Action],
-        digests: &[String],
-    ) -> Result<Env> {
+    /// A copy of the episode in `s_i` by resetting and replaying the expert prefix `a_0 … a_{i-1}`.
+    fn replayed(&self, pool: &Pool, input: &EpisodeInput, prefix: &[Action]) -> Result<Env> {
         let mut env = pool.any()?;
         env.reset(input.spec.seed, input.spec.task.clone())?;
-        for (k, action) in prefix.iter().enumerate() {
-            let seen = probe(&mut env)?.digest;
-            if seen != digests[k] {
-                return Err(drift(
-                    input,
-                    k,
-                    format!("replayed state fingerprint {seen} != {}", digests[k]),
-                ));
-            }
+        for action in prefix {
             self.step(&mut env, action)?;
         }
         Ok(env)
@@ -366,21 +405,20 @@ impl Run<'_> {
         branch: usize,
         snapshot: Option<&EnvSnapshot>,
         prefix: &[Action],
-        digests: &[String],
+        digest: &str,
         action: &Action,
     ) -> Result<Outcome> {
         let mut env = match snapshot {
             Some(snapshot) => pool.at(snapshot)?,
-            None => self.replayed(pool, input, &prefix[..step], digests)?,
+            None => self.replayed(pool, input, prefix)?,
         };
-        let seen = probe(&mut env)?.digest;
-        if seen != digests[step] {
+        let seen = probe(&mut env, self.options.verify, false)?.digest;
+        if seen != digest {
             return Err(drift(
                 input,
                 step,
                 format!(
-                    "the copy for branch {branch} has fingerprint {seen}, the expert state {}",
-                    digests[step]
+                    "the copy for branch {branch} has fingerprint {seen}, the expert state {digest}"
                 ),
             ));
         }
@@ -424,7 +462,6 @@ impl Run<'_> {
         let tools = env.info().tools.clone();
         let mut messages = reset.messages;
         let mut prefix: Vec<Action> = Vec::new();
-        let mut digests: Vec<String> = Vec::new();
         let steps = match &input.demo {
             Some(demo) => demo.steps.len(),
             None => self.options.max_steps as usize,
@@ -437,8 +474,7 @@ impl Run<'_> {
                 Method::Fork => Some(env.snapshot()?),
                 Method::Replay => None,
             };
-            let probe = probe(env)?;
-            digests.push(probe.digest.clone());
+            let probe = probe(env, self.options.verify, self.sampler.wants_admissible())?;
             let expert = match &input.demo {
                 Some(demo) => demo.steps[i].0.clone(),
                 None => match probe.expert {
@@ -466,7 +502,7 @@ impl Run<'_> {
                         j + 1,
                         snapshot.as_ref(),
                         &prefix,
-                        &digests,
+                        &probe.digest,
                         action,
                     )
                 })

@@ -49,6 +49,12 @@ pub trait Sampler: Send + Sync {
         false
     }
 
+    /// Whether the sampler looks at the admissible actions when the env lists them (they are then fetched
+    /// in every expert state).
+    fn wants_admissible(&self) -> bool {
+        self.requires_admissible()
+    }
+
     /// The number of alternatives it aims for per state (`None`: as many as the state offers).
     fn k(&self) -> Option<usize>;
 
@@ -234,6 +240,7 @@ impl Default for ToolSchemaSampler {
 struct SeenValues {
     by_key: BTreeMap<String, Vec<Value>>,
     strings: Vec<String>,
+    known: HashSet<String>,
     numbers: Vec<Value>,
 }
 
@@ -262,7 +269,7 @@ impl SeenValues {
                                 || token.contains('@')
                                 || (token.chars().any(|c| c.is_ascii_digit())
                                     && token.chars().any(|c| c.is_ascii_alphabetic())));
-                        if idish {
+                        if idish && seen.known.insert(token.to_string()) {
                             seen.strings.push(token.to_string());
                         }
                     }
@@ -270,7 +277,6 @@ impl SeenValues {
             }
         }
         seen.strings.sort();
-        seen.strings.dedup();
         seen
     }
 
@@ -293,7 +299,7 @@ impl SeenValues {
                 if let Some(key) = key {
                     push_unique(self.by_key.entry(key.to_string()).or_default(), value);
                 }
-                if !s.is_empty() && s.len() <= 200 && !self.strings.contains(s) {
+                if !s.is_empty() && s.len() <= 200 && self.known.insert(s.clone()) {
                     self.strings.push(s.clone());
                 }
             }
@@ -524,6 +530,10 @@ fn is_valid_proposal(
 impl Sampler for PolicySampler {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn wants_admissible(&self) -> bool {
+        true
     }
 
     fn k(&self) -> Option<usize> {

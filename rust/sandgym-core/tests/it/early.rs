@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 
 use sandgym_core::collect::{self, CollectOptions, EpisodeSpec};
-use sandgym_core::early::branch::{self, BranchOptions, EpisodeInput, Method};
+use sandgym_core::early::branch::{self, BranchOptions, EpisodeInput, Method, Verify};
 use sandgym_core::early::samplers::{self, Sampler, SamplerSpec, action_key};
 use sandgym_core::early::{self, Branch, DatasetOptions, Filters};
 use sandgym_core::policy::{Needs, Policy, PolicyInput};
@@ -320,22 +320,24 @@ fn recorded_trajectories_that_do_not_replay_are_refused() {
 
 #[test]
 fn fingerprints_tell_states_apart_and_forks_share_them() {
-    let mut env = registry::make("countdown", EnvOptions::default()).unwrap();
-    env.reset(3, None).unwrap();
-    let s0 = branch::fingerprint(&mut env).unwrap();
-    let mut fork = env.fork().unwrap();
-    assert_eq!(branch::fingerprint(&mut fork).unwrap(), s0);
-    let calc = env
-        .actions()
-        .unwrap()
-        .into_iter()
-        .find(|a| a.tool_calls[0].name == "calc")
-        .unwrap();
-    env.step(&calc).unwrap();
-    // Another task, same step count: different.
-    let mut other = registry::make("countdown", EnvOptions::default()).unwrap();
-    other.reset(4, None).unwrap();
-    assert_ne!(branch::fingerprint(&mut other).unwrap(), s0);
+    for verify in [Verify::Full, Verify::Expert] {
+        let mut env = registry::make("countdown", EnvOptions::default()).unwrap();
+        env.reset(3, None).unwrap();
+        let s0 = branch::fingerprint(&mut env, verify).unwrap();
+        let mut fork = env.fork().unwrap();
+        assert_eq!(branch::fingerprint(&mut fork, verify).unwrap(), s0);
+        // Another task: another fingerprint.
+        let mut other = registry::make("countdown", EnvOptions::default()).unwrap();
+        other.reset(4, None).unwrap();
+        assert_ne!(branch::fingerprint(&mut other, verify).unwrap(), s0);
+        // Another position in the same episode: another fingerprint (tau-retail's expert moves on).
+        let mut tau = registry::make("tau-retail", EnvOptions::default()).unwrap();
+        tau.reset(0, None).unwrap();
+        let t0 = branch::fingerprint(&mut tau, verify).unwrap();
+        let action = tau.expert().unwrap().unwrap();
+        tau.step(&action).unwrap();
+        assert_ne!(branch::fingerprint(&mut tau, verify).unwrap(), t0);
+    }
 }
 
 #[test]
@@ -452,4 +454,27 @@ fn episodes_without_expert_or_actions_are_refused_up_front() {
     let mut bad = inputs.clone();
     bad[0].spec.env_id = "no-such-env".into();
     assert!(branch_rows(&bad, &samplers::UniformSampler { k: 2 }, Method::Fork).is_err());
+}
+
+#[test]
+fn schema_doc_lists_every_branches_column_in_order() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/schema.md");
+    let doc = std::fs::read_to_string(path).unwrap();
+    let section = doc
+        .split("## Branches table")
+        .nth(1)
+        .expect("a Branches table section");
+    let documented: Vec<String> = section
+        .lines()
+        .skip_while(|line| !line.starts_with("| `"))
+        .take_while(|line| line.starts_with('|'))
+        .filter_map(|line| line.strip_prefix("| `"))
+        .filter_map(|rest| rest.split_once('`').map(|(name, _)| name.to_string()))
+        .collect();
+    let actual: Vec<String> = early::table::branches_schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(documented, actual);
 }
