@@ -439,6 +439,10 @@ impl<E: Env> Host<E> {
 
     pub fn configure(&mut self, input: &[u8]) -> &[u8] {
         let result = Self::decode::<Value>(input, "config").and_then(|c| self.env.configure(&c));
+        if result.is_ok() {
+            // Whatever configuration built stays put; episodes allocate elsewhere (see `heap`).
+            heap::seal();
+        }
         self.respond(result)
     }
 
@@ -550,6 +554,8 @@ macro_rules! export_env {
         }
     };
 }
+
+pub mod heap;
 
 #[doc(hidden)]
 pub mod __private {

@@ -556,6 +556,12 @@ impl sandgym_sdk::Env for TauAirline {
         self.db.invalidate();
         self.gold.invalidate();
         self.config = config;
+        // Build the DB and both working copies now rather than at the first reset: configured state
+        // is what the host bakes into the shared copy-on-write image, so forks never copy the DB.
+        self.initial_db();
+        let initial = self.initial.as_ref().expect("built above");
+        self.db.reset(initial);
+        self.gold.reset(initial);
         Ok(())
     }
 

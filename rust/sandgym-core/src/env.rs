@@ -32,10 +32,18 @@ enum Phase {
     Ended,
 }
 
+/// Configuration that leaves at least this much written guest memory (a loaded database) is baked into
+/// a pre-initialized program, so instances and forks share it copy-on-write instead of each holding
+/// and copying it. Below it, deriving (and compiling) a program would cost more than it saves.
+const PRE_INITIALIZE_BYTES: usize = 512 << 10;
+
 /// A live environment instance.
 pub struct Env {
     id: String,
     program: Program,
+    /// The program fresh instances start from: `program`, or its pre-initialized form for `options`,
+    /// whose instances start configured.
+    base: Program,
     options: EnvOptions,
     info: Arc<EnvInfo>,
     sandbox: Sandbox,
@@ -114,6 +122,21 @@ impl Env {
     /// Instantiates `program`, reads its info and applies `options.config`. `id` names the env in rows.
     pub fn new(id: impl Into<String>, program: &Program, options: EnvOptions) -> Result<Env> {
         let id = id.into();
+        let key = serde_json::to_string(&options.config).expect("config encodes");
+        if let Some(base) = program.pre_initialized(&key) {
+            let info = program
+                .cached_info()
+                .expect("info is read before pre-initializing");
+            return Ok(Env {
+                id,
+                program: program.clone(),
+                sandbox: Sandbox::new(&base, &options.limits)?,
+                base,
+                options,
+                info,
+                phase: Phase::Idle,
+            });
+        }
         let mut sandbox = Sandbox::new(program, &options.limits)?;
         let info = match program.cached_info() {
             Some(info) => info,
@@ -127,9 +150,17 @@ impl Env {
             }
         };
         configure(&mut sandbox, &options.config)?;
+        let mut base = program.clone();
+        // A module that cannot be pre-initialized keeps working, only with full-size snapshots.
+        if sandbox.written_bytes() >= PRE_INITIALIZE_BYTES
+            && let Ok(derived) = sandbox.pre_initialize(&key)
+        {
+            base = derived;
+        }
         Ok(Env {
             id,
             program: program.clone(),
+            base,
             options,
             info,
             sandbox,
@@ -170,8 +201,10 @@ impl Env {
     /// After a guest fault the instance is replaced by a fresh one first.
     pub fn reset(&mut self, seed: u64, task: Option<Value>) -> Result<ResetOutput> {
         if self.sandbox.is_poisoned() {
-            let mut fresh = Sandbox::new(&self.program, &self.options.limits)?;
-            configure(&mut fresh, &self.options.config)?;
+            let mut fresh = Sandbox::new(&self.base, &self.options.limits)?;
+            if self.base.digest() == self.program.digest() {
+                configure(&mut fresh, &self.options.config)?;
+            }
             self.sandbox = fresh;
         }
         self.phase = Phase::Idle;
@@ -190,41 +223,6 @@ impl Env {
     /// Applies one agent action. A guest fault ends the episode (the next `reset` recovers). While the
     /// env waits for the simulated user this is refused (nothing changes): use [`Env::user_step`].
     pub fn step(&mut self, action: &Action) -> Result<StepOutput> {
-        if !self.is_running() {
-            return Err(Error::ResetNeeded);
-        }
-        let input = serde_json::to_vec(action).expect("actions encode");
-        let result = self
-            .sandbox
-            .call(Call::Step, &input)
-            .and_then(|bytes| decode::<StepOutput>(&mut self.sandbox, &bytes, Output::Step));
-        match &result {
-            Ok(out) if out.terminated || out.truncated => self.phase = Phase::Ended,
-            Ok(out) if out.user_turn.is_some() => self.phase = Phase::AwaitingUser,
-            Ok(_) => self.phase = Phase::Running,
-            Err(Error::Rejected { .. }) => {}
-            Err(_) => self.phase = Phase::Idle,
-        }
-        result
-    }
-
-    /// The expert's next action; `None` when the env has no expert or none applies in this state.
-    pub fn expert(&mut self) -> Result<Option<Action>> {
-        self.query_optional(Query::Expert, Output::Expert)
-            .map(Option::flatten)
-    }
-
-    /// The admissible actions in this state (empty when the env cannot list them).
-    pub fn actions(&mut self) -> Result<Vec<Action>> {
-        self.query_optional(Query::Actions, Output::Actions)
-            .map(Option::unwrap_or_default)
-    }
-
-    fn query_optional<T: DeserializeOwned>(
-        &mut self,
-        query: Query,
-        output: Output,
-    ) -> Result<Option<T>> {
         match self.phase {
             Phase::Running => {}
             Phase::AwaitingUser => {
@@ -236,7 +234,6 @@ impl Env {
             }
             Phase::Idle | Phase::Ended => return Err(Error::ResetNeeded),
         }
-        match self.sandbox.query(query)? {
         self.send_step(action)
     }
 
@@ -257,6 +254,44 @@ impl Env {
     }
 
     fn send_step(&mut self, action: &Action) -> Result<StepOutput> {
+        let input = serde_json::to_vec(action).expect("actions encode");
+        let result = self
+            .sandbox
+            .call(Call::Step, &input)
+            .and_then(|bytes| decode::<StepOutput>(&mut self.sandbox, &bytes, Output::Step));
+        match &result {
+            Ok(out) if out.terminated || out.truncated => self.phase = Phase::Ended,
+            Ok(out) if out.user_turn.is_some() => self.phase = Phase::AwaitingUser,
+            Ok(_) => self.phase = Phase::Running,
+            Err(Error::Rejected { .. }) => {}
+            Err(_) => self.phase = Phase::Idle,
+        }
+        result
+    }
+
+    /// The expert's next action; `None` when the env has no expert or none applies in this state.
+    /// While the env waits for the simulated user, the env's expert answers for the user (a scripted
+    /// user, in the tau envs), and [`Env::actions`] lists the user's admissible replies.
+    pub fn expert(&mut self) -> Result<Option<Action>> {
+        self.query_optional(Query::Expert, Output::Expert)
+            .map(Option::flatten)
+    }
+
+    /// The admissible actions in this state (empty when the env cannot list them).
+    pub fn actions(&mut self) -> Result<Vec<Action>> {
+        self.query_optional(Query::Actions, Output::Actions)
+            .map(Option::unwrap_or_default)
+    }
+
+    fn query_optional<T: DeserializeOwned>(
+        &mut self,
+        query: Query,
+        output: Output,
+    ) -> Result<Option<T>> {
+        if !self.is_running() {
+            return Err(Error::ResetNeeded);
+        }
+        match self.sandbox.query(query)? {
             None => Ok(None),
             Some(bytes) => decode(&mut self.sandbox, &bytes, output).map(Some),
         }
@@ -272,8 +307,6 @@ impl Env {
 
     /// Rewinds to `snapshot` (taken from this env or a fork of it).
     pub fn restore(&mut self, snapshot: &EnvSnapshot) -> Result<()> {
-    /// While the env waits for the simulated user, the env's expert answers for the user (a scripted
-    /// user, in the tau envs), and [`Env::actions`] lists the user's admissible replies.
         self.sandbox.restore(&snapshot.sandbox)?;
         self.phase = snapshot.phase;
         Ok(())
@@ -284,6 +317,7 @@ impl Env {
         Ok(Env {
             id: self.id.clone(),
             program: self.program.clone(),
+            base: self.base.clone(),
             options: self.options.clone(),
             info: self.info.clone(),
             sandbox: self.sandbox.fork()?,
@@ -296,15 +330,22 @@ impl Env {
         Ok(Env {
             id: self.id.clone(),
             program: self.program.clone(),
+            base: self.base.clone(),
             options: self.options.clone(),
             info: self.info.clone(),
-            sandbox: Sandbox::from_snapshot(
-                &self.program,
-                &self.options.limits,
-                &snapshot.sandbox,
-            )?,
+            sandbox: Sandbox::from_snapshot(&self.base, &self.options.limits, &snapshot.sandbox)?,
             phase: snapshot.phase,
         })
+    }
+
+    /// A digest of the env's complete state: equal for two envs of the same program and configuration
+    /// exactly when every later call would behave the same (e.g. a fork and the state it came from).
+    pub fn state_digest(&mut self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        hasher.update(self.sandbox.state_digest());
+        hasher.update([self.phase as u8]);
+        hasher.finalize().into()
     }
 
     /// Current guest memory in bytes.

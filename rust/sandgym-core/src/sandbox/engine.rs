@@ -86,8 +86,9 @@ fn pooled_engine(slots: u32) -> wasmtime::Result<Engine> {
         .total_tables(slots)
         .total_core_instances(slots)
         .max_memory_size(MAX_MEMORY_BYTES)
-        // Forks restore into fresh slots; keeping a slot's first pages resident avoids page faults there.
-        .linear_memory_keep_resident(1 << 20);
+        // No memory is kept resident between instances: a slot is reset with `madvise`, so its pages go
+        // back to the copy-on-write image and `dirty::written_pages` sees only what the next guest writes.
+        .linear_memory_keep_resident(0);
     let mut config = base_config();
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config)

@@ -2,10 +2,13 @@
 //! snapshots. Nothing outside this module names wasmtime, and this module knows nothing of episodes: it
 //! moves bytes in and out of a guest under fuel, deadline and memory limits, and classifies failures.
 
+mod dirty;
 mod engine;
+mod freeze;
 mod wasi;
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use sandgym_abi::{ABI_VERSION, EnvInfo, exports, unpack};
@@ -154,6 +157,17 @@ pub struct Program {
 
 struct ProgramInner {
     origin: String,
+    /// The module bytes this program was loaded from. A pre-initialized program keeps its original's
+    /// bytes, so it can be derived again from any later state.
+    source: Arc<[u8]>,
+    /// Digest of the original module: programs derived from one another share it, and a snapshot
+    /// restores into any program of the same lineage.
+    lineage: [u8; 32],
+    /// Pre-initialized programs derived from this one, by the caller's key (the env's configuration).
+    derived: Mutex<HashMap<String, Program>>,
+    /// The initial linear memory (up to its last non-zero byte), which in-place restores copy back into
+    /// pages a snapshot did not write. `None` when it cannot be known statically.
+    initial: OnceLock<Option<Arc<[u8]>>>,
     /// The decoded `sandgym_info` of this module, filled by the first env made from it: it is static,
     /// so later instances skip the call and the decoding.
     info: OnceLock<Arc<EnvInfo>>,
@@ -164,6 +178,16 @@ struct ProgramInner {
 impl Program {
     /// Compiles (or loads from cache) and links `wasm`. `origin` names it in errors (env id or path).
     pub fn load(wasm: &[u8], origin: &str) -> Result<Program> {
+        Program::link(wasm, origin, None, None)
+    }
+
+    /// Loads `wasm`; `original` is the program it was derived from, if any.
+    fn link(
+        wasm: &[u8],
+        origin: &str,
+        original: Option<&Program>,
+        initial: Option<Arc<[u8]>>,
+    ) -> Result<Program> {
         let shared = engine::shared()?;
         let (module, digest) = shared.module(wasm, origin)?;
         let has = |name: &str| module.get_export(name).is_some();
@@ -190,14 +214,47 @@ impl Program {
         let pre = linker
             .instantiate_pre(&module)
             .map_err(|e| Error::invalid_module(origin, e))?;
+        let (source, lineage, info) = match original {
+            Some(original) => (
+                original.inner.source.clone(),
+                original.inner.lineage,
+                original.inner.info.clone(),
+            ),
+            None => (Arc::from(wasm), digest, OnceLock::new()),
+        };
         Ok(Program {
             inner: Arc::new(ProgramInner {
                 origin: origin.to_string(),
+                source,
+                lineage,
+                derived: Mutex::new(HashMap::new()),
+                initial: initial.map_or_else(OnceLock::new, |image| OnceLock::from(Some(image))),
                 digest,
-                info: OnceLock::new(),
+                info,
                 pre,
             }),
         })
+    }
+
+    fn initial_memory(&self) -> Option<&Arc<[u8]>> {
+        self.inner
+            .initial
+            .get_or_init(|| {
+                freeze::initial_memory(&self.inner.source)
+                    .ok()
+                    .map(Arc::from)
+            })
+            .as_ref()
+    }
+
+    /// The pre-initialized program that `Sandbox::pre_initialize` derived from this one under `key`.
+    pub fn pre_initialized(&self, key: &str) -> Option<Program> {
+        self.inner
+            .derived
+            .lock()
+            .expect("derived programs")
+            .get(key)
+            .cloned()
     }
 
     /// Where the module came from (env id or path), for messages.
@@ -220,20 +277,29 @@ impl Program {
     }
 }
 
-/// The state of a sandbox between calls: linear memory, mutable globals and host-side state.
-/// Restoring it into any instance of the same program reproduces the guest exactly.
+/// The state of a sandbox between calls: the pages of linear memory the guest wrote since its instance
+/// was created (the rest equals the program's initial memory), mutable globals and host-side state.
+/// Restoring it into a fresh instance of its program reproduces the guest exactly.
 #[derive(Clone)]
 pub struct Snapshot {
-    digest: [u8; 32],
-    memory: Arc<[u8]>,
-    globals: Arc<[(usize, Val)]>,
+    program: Program,
+    memory_size: usize,
+    /// Written pages as index ranges (`dirty::PAGE` bytes each), and their bytes, concatenated.
+    pages: Arc<[std::ops::Range<usize>]>,
+    bytes: Arc<[u8]>,
+    globals: Arc<[Val]>,
     rng: SplitMix64,
 }
 
 impl Snapshot {
-    /// Bytes of guest memory held by this snapshot.
+    /// Bytes of guest memory held by this snapshot: only the pages the guest wrote.
     pub fn memory_bytes(&self) -> usize {
-        self.memory.len()
+        self.bytes.len()
+    }
+
+    /// Size of the guest's linear memory when the snapshot was taken.
+    pub fn memory_size(&self) -> usize {
+        self.memory_size
     }
 }
 
@@ -244,8 +310,8 @@ pub struct Sandbox {
     store: Store<HostState>,
     memory: Memory,
     exports: Exports,
-    /// Exported mutable globals (at least `__stack_pointer` for SDK guests), by export index.
-    globals: Vec<(usize, wasmtime::Global)>,
+    /// Exported mutable globals (at least `__stack_pointer` for SDK guests), by export name.
+    globals: Vec<(String, wasmtime::Global)>,
     /// Set once a call faulted: a trapped guest may hold broken invariants, so it is never called again.
     poisoned: bool,
 }
@@ -472,73 +538,164 @@ impl Sandbox {
         }
     }
 
-    /// Copies the guest's state between calls.
+    /// Bytes of linear memory the guest has written since this instance was created.
+    pub fn written_bytes(&self) -> usize {
+        let memory = self.memory.data(&self.store);
+        let pages: usize = dirty::written_pages(memory).iter().map(|r| r.len()).sum();
+        (pages * dirty::PAGE).min(memory.len())
+    }
+
+    /// A digest of the guest's complete state (memory, mutable globals, host RNG), equal for two
+    /// instances of the same program exactly when their states are equal. Cheap: only written pages
+    /// are read, and those that equal the initial memory again are skipped, so the digest does not
+    /// depend on which pages happen to be private.
+    pub fn state_digest(&mut self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        hasher.update(self.program.digest());
+        for (_, global) in &self.globals {
+            match global.get(&mut self.store) {
+                Val::I32(v) => hasher.update(v.to_le_bytes()),
+                Val::I64(v) => hasher.update(v.to_le_bytes()),
+                Val::F32(v) => hasher.update(v.to_le_bytes()),
+                Val::F64(v) => hasher.update(v.to_le_bytes()),
+                _ => {}
+            }
+        }
+        hasher.update(self.store.data().rng.0.to_le_bytes());
+        let initial = self.program.initial_memory().cloned();
+        let memory = self.memory.data(&self.store);
+        hasher.update((memory.len() as u64).to_le_bytes());
+        let pages: Box<dyn Iterator<Item = usize>> = match &initial {
+            Some(_) => Box::new(dirty::written_pages(memory).into_iter().flatten()),
+            None => Box::new(0..memory.len().div_ceil(dirty::PAGE)),
+        };
+        let image = initial.as_deref().unwrap_or(&[]);
+        let mut original = [0u8; dirty::PAGE];
+        for page in pages {
+            let start = page * dirty::PAGE;
+            let bytes = &memory[start..(start + dirty::PAGE).min(memory.len())];
+            let from_image = image.len().clamp(start, start + bytes.len()) - start;
+            if from_image > 0 {
+                original[..from_image].copy_from_slice(&image[start..start + from_image]);
+            }
+            original[from_image..].fill(0);
+            if bytes != &original[..bytes.len()] {
+                hasher.update((page as u64).to_le_bytes());
+                hasher.update(bytes);
+            }
+        }
+        hasher.finalize().into()
+    }
+
+    /// Copies the guest's state between calls: only the pages written since instantiation.
     pub fn snapshot(&mut self) -> Result<Snapshot> {
         self.check_usable()?;
-        let globals: Vec<(usize, Val)> = self
+        let globals: Vec<Val> = self
             .globals
             .iter()
-            .map(|(index, global)| (*index, global.get(&mut self.store)))
+            .map(|(_, global)| global.get(&mut self.store))
             .collect();
+        let memory = self.memory.data(&self.store);
+        let pages = dirty::written_pages(memory);
+        let mut bytes =
+            Vec::with_capacity(pages.iter().map(|r| r.len()).sum::<usize>() * dirty::PAGE);
+        for range in &pages {
+            let end = (range.end * dirty::PAGE).min(memory.len());
+            bytes.extend_from_slice(&memory[range.start * dirty::PAGE..end]);
+        }
         Ok(Snapshot {
-            digest: self.program.digest(),
-            memory: Arc::from(self.memory.data(&self.store)),
+            program: self.program.clone(),
+            memory_size: memory.len(),
+            pages: Arc::from(pages),
+            bytes: Arc::from(bytes),
             globals: Arc::from(globals),
             rng: self.store.data().rng.clone(),
         })
     }
 
-    /// Rewinds this instance to `snapshot`. Wasm memory cannot shrink, so when this instance's memory has
-    /// grown past the snapshot's, the state is restored into a fresh instance instead.
+    /// Rewinds this instance to `snapshot` (taken from an instance of this program or of one derived
+    /// from the same module). The state is written into a fresh instance of the snapshot's program:
+    /// a fresh instance equals the program's initial memory, which the snapshot's pages are relative to.
     pub fn restore(&mut self, snapshot: &Snapshot) -> Result<()> {
-        if snapshot.digest != self.program.digest() {
+        if snapshot.program.inner.lineage != self.program.inner.lineage {
             return Err(Error::InvalidArgument(
                 "the snapshot belongs to another module".into(),
             ));
         }
-        if self.poisoned || self.memory_bytes() > snapshot.memory.len() {
-            *self = Sandbox::new(&self.program.clone(), &self.limits.clone())?;
+        let in_place = !self.poisoned
+            && snapshot.program.digest() == self.program.digest()
+            && self.memory_bytes() <= snapshot.memory_size;
+        if in_place && let Some(initial) = self.program.initial_memory().cloned() {
+            return self.write_state(snapshot, Some(&initial));
         }
-        self.write_state(snapshot)
+        *self = Sandbox::from_snapshot(&snapshot.program, &self.limits.clone(), snapshot)?;
+        Ok(())
     }
 
     /// A new, independent instance in the same state as this one.
     pub fn fork(&mut self) -> Result<Sandbox> {
         let snapshot = self.snapshot()?;
-        let mut fork = Sandbox::new(&self.program, &self.limits)?;
-        fork.write_state(&snapshot)?;
-        Ok(fork)
+        Sandbox::from_snapshot(&snapshot.program, &self.limits, &snapshot)
     }
 
-    /// Like `fork`, from a snapshot: a new instance of `program` in the snapshot's state.
+    /// A new instance in `snapshot`'s state, under `limits`.
     pub fn from_snapshot(
         program: &Program,
         limits: &Limits,
         snapshot: &Snapshot,
     ) -> Result<Sandbox> {
-        let mut sandbox = Sandbox::new(program, limits)?;
-        sandbox.write_state(snapshot)?;
+        if snapshot.program.inner.lineage != program.inner.lineage {
+            return Err(Error::InvalidArgument(
+                "the snapshot belongs to another module".into(),
+            ));
+        }
+        let mut sandbox = Sandbox::new(&snapshot.program, limits)?;
+        sandbox.write_state(snapshot, None)?;
         Ok(sandbox)
     }
 
-    fn write_state(&mut self, snapshot: &Snapshot) -> Result<()> {
-        let page = self.memory.page_size(&self.store) as usize;
+    /// Writes `snapshot` into this instance of its program. Without `initial`, the instance must be
+    /// fresh (untouched since instantiation). With the program's `initial` memory, it may be in any
+    /// state: the pages it wrote that the snapshot did not are copied back from `initial` first, so only
+    /// pages either side wrote are touched — pages already private to this instance, so no page faults.
+    fn write_state(&mut self, snapshot: &Snapshot, initial: Option<&[u8]>) -> Result<()> {
+        let wasm_page = self.memory.page_size(&self.store) as usize;
         let current = self.memory_bytes();
-        if snapshot.memory.len() > current {
-            let pages = (snapshot.memory.len() - current).div_ceil(page) as u64;
-            self.memory.grow(&mut self.store, pages).map_err(|e| {
+        if snapshot.memory_size > current {
+            let grow = (snapshot.memory_size - current).div_ceil(wasm_page) as u64;
+            self.memory.grow(&mut self.store, grow).map_err(|e| {
                 Error::Sandbox(format!("cannot grow memory to restore a snapshot: {e}"))
             })?;
         }
-        self.memory.data_mut(&mut self.store)[..snapshot.memory.len()]
-            .copy_from_slice(&snapshot.memory);
-        for (index, value) in snapshot.globals.iter() {
-            let global = self
-                .globals
-                .iter()
-                .find(|(i, _)| i == index)
-                .map(|(_, g)| *g)
-                .ok_or_else(|| Error::Sandbox("snapshot global is missing".into()))?;
+        let memory = self.memory.data_mut(&mut self.store);
+        if let Some(initial) = initial {
+            for range in dirty::subtract(&dirty::written_pages(memory), &snapshot.pages) {
+                let start = range.start * dirty::PAGE;
+                let end = (range.end * dirty::PAGE).min(memory.len());
+                let from_image = initial.len().clamp(start, end);
+                if from_image > start {
+                    memory[start..from_image].copy_from_slice(&initial[start..from_image]);
+                }
+                memory[from_image..end].fill(0);
+            }
+        }
+        let mut offset = 0;
+        for range in snapshot.pages.iter() {
+            let start = range.start * dirty::PAGE;
+            let end = (range.end * dirty::PAGE).min(snapshot.memory_size);
+            if initial.is_none() {
+                dirty::prefault(&mut memory[start..end]);
+            }
+            memory[start..end].copy_from_slice(&snapshot.bytes[offset..offset + end - start]);
+            offset += end - start;
+        }
+        if snapshot.globals.len() != self.globals.len() {
+            return Err(Error::Sandbox(
+                "snapshot globals do not match the module".into(),
+            ));
+        }
+        for ((_, global), value) in self.globals.iter().zip(snapshot.globals.iter()) {
             global.set(&mut self.store, *value).map_err(sandbox_err)?;
         }
         let state = self.store.data_mut();
@@ -546,6 +703,47 @@ impl Sandbox {
         state.cap.refused = None;
         self.poisoned = false;
         Ok(())
+    }
+
+    /// Derives a program whose initial state is this instance's current state (see `freeze`), caches
+    /// it in this sandbox's program under `key`, and moves this sandbox onto a fresh instance of it.
+    /// Instances and forks of the derived program share its memory copy-on-write.
+    ///
+    /// Fails without changing anything when the module cannot be derived.
+    pub fn pre_initialize(&mut self, key: &str) -> Result<Program> {
+        self.check_usable()?;
+        let globals: Vec<(String, Val)> = self
+            .globals
+            .iter()
+            .map(|(name, global)| (name.clone(), global.get(&mut self.store)))
+            .collect();
+        let state = freeze::LiveState {
+            memory: self.memory.data(&self.store),
+            globals: &globals,
+        };
+        let wasm = freeze::derive(&self.program.inner.source, &state).map_err(|reason| {
+            Error::invalid_module(
+                self.program.origin(),
+                format!("cannot pre-initialize: {reason}"),
+            )
+        })?;
+        let initial = Arc::from(state.memory);
+        let derived = Program::link(
+            &wasm,
+            self.program.origin(),
+            Some(&self.program),
+            Some(initial),
+        )?;
+        self.program
+            .inner
+            .derived
+            .lock()
+            .expect("derived programs")
+            .insert(key.to_string(), derived.clone());
+        let mut fresh = Sandbox::new(&derived, &self.limits)?;
+        fresh.store.data_mut().rng = self.store.data().rng.clone();
+        *self = fresh;
+        Ok(derived)
     }
 }
 
@@ -593,14 +791,16 @@ fn typed_exports(
 fn mutable_globals(
     instance: &Instance,
     store: &mut Store<HostState>,
-) -> Vec<(usize, wasmtime::Global)> {
-    let globals: Vec<wasmtime::Global> = instance
+) -> Vec<(String, wasmtime::Global)> {
+    let globals: Vec<(String, wasmtime::Global)> = instance
         .exports(&mut *store)
-        .filter_map(|export| export.into_global())
+        .filter_map(|export| {
+            let name = export.name().to_string();
+            export.into_global().map(|global| (name, global))
+        })
         .collect();
     globals
         .into_iter()
-        .enumerate()
         .filter(|(_, global)| global.ty(&*store).mutability() == Mutability::Var)
         .collect()
 }
