@@ -122,7 +122,12 @@ impl Env {
     /// Instantiates `program`, reads its info and applies `options.config`. `id` names the env in rows.
     pub fn new(id: impl Into<String>, program: &Program, options: EnvOptions) -> Result<Env> {
         let id = id.into();
-        let key = serde_json::to_string(&options.config).expect("config encodes");
+        // Keyed by a digest: an imported database inlined into the config can be megabytes of JSON.
+        let key = {
+            use sha2::{Digest, Sha256};
+            let config = serde_json::to_vec(&options.config).expect("config encodes");
+            format!("{:x}", Sha256::digest(config))
+        };
         if let Some(base) = program.pre_initialized(&key) {
             let info = program
                 .cached_info()
