@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Envs embedded in the host, in `sandgym envs` order.
-const BUNDLED: &[&str] = &["countdown", "parity", "tau-retail", "tau-airline"];
+const BUNDLED: &[&str] = &["countdown", "parity", "tau-retail", "tau-airline", "reasoning"];
 /// Guests built for tests and docs but not embedded.
 const TEST_GUESTS: &[&str] = &["template", "hostile", "hostile-import"];
 const TARGET: &str = "wasm32-wasip1";
@@ -33,6 +33,7 @@ fn main() {
         "tau-common",
         "tau-retail",
         "tau-airline",
+        "reasoning",
     ] {
         println!("cargo:rerun-if-changed={}", envs.join(watched).display());
     }

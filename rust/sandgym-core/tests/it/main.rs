@@ -6,6 +6,7 @@ mod docs;
 mod early;
 mod fork;
 mod hostile;
+mod reasoning;
 mod sandbox;
 mod store;
 mod user_turns;

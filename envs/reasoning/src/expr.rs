@@ -1,0 +1,284 @@
+//! Exact rational arithmetic and a bounded expression parser, shared by the tasks whose answer is an
+//! expression (countdown, 24-game) and the generators that build expressions (basic arithmetic).
+//!
+//! reasoning-gym evaluates submitted expressions with sympy, so intermediate fractions are allowed
+//! (`8 / (3 - 8 / 3)` makes 24). Rationals over checked `i128` give the same exact results; an overflow
+//! is an error, never a wrong value. Evaluation happens during the parse, so no tree is built and
+//! recursion depth is bounded by [`MAX_DEPTH`] (hostile input stays inside the 64 KiB guest stack).
+
+use std::fmt;
+
+/// Longest accepted expression, in bytes.
+pub const MAX_LEN: usize = 1000;
+/// Deepest accepted nesting of parentheses.
+pub const MAX_DEPTH: usize = 32;
+
+/// A reduced fraction with a positive denominator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rational {
+    pub num: i128,
+    pub den: i128,
+}
+
+fn gcd(mut a: i128, mut b: i128) -> i128 {
+    a = a.abs();
+    b = b.abs();
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+impl Rational {
+    pub fn int(n: i128) -> Rational {
+        Rational { num: n, den: 1 }
+    }
+
+    fn new(num: i128, den: i128) -> Option<Rational> {
+        if den == 0 {
+            return None;
+        }
+        let g = gcd(num, den).max(1);
+        let sign = if den < 0 { -1 } else { 1 };
+        Some(Rational {
+            num: num / g * sign,
+            den: den / g * sign,
+        })
+    }
+
+    pub fn as_int(self) -> Option<i128> {
+        (self.den == 1).then_some(self.num)
+    }
+
+    /// `self op other`; `None` on overflow or division by zero.
+    pub fn apply(self, op: char, other: Rational) -> Option<Rational> {
+        let (a, b, c, d) = (self.num, self.den, other.num, other.den);
+        match op {
+            '+' => Rational::new(
+                a.checked_mul(d)?.checked_add(c.checked_mul(b)?)?,
+                b.checked_mul(d)?,
+            ),
+            '-' => Rational::new(
+                a.checked_mul(d)?.checked_sub(c.checked_mul(b)?)?,
+                b.checked_mul(d)?,
+            ),
+            '*' => Rational::new(a.checked_mul(c)?, b.checked_mul(d)?),
+            '/' => Rational::new(a.checked_mul(d)?, b.checked_mul(c)?),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Rational {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.den == 1 {
+            write!(f, "{}", self.num)
+        } else {
+            write!(f, "{}/{}", self.num, self.den)
+        }
+    }
+}
+
+/// The value of an expression and the number literals it used, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evaluation {
+    pub value: Rational,
+    pub literals: Vec<i128>,
+}
+
+/// Parses and evaluates `text`: non-negative integer literals, `+ - * /` (also `×` and `÷`),
+/// parentheses and whitespace; no unary operators. Errors are messages for the model.
+pub fn evaluate(text: &str) -> Result<Evaluation, String> {
+    if text.len() > MAX_LEN {
+        return Err(format!("expression longer than {MAX_LEN} bytes"));
+    }
+    let normalized: Vec<u8> = text
+        .replace('×', "*")
+        .replace('÷', "/")
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    let mut parser = Parser {
+        bytes: &normalized,
+        pos: 0,
+        literals: Vec::new(),
+    };
+    let value = parser.sum(0)?;
+    if parser.pos < normalized.len() {
+        return Err(format!(
+            "unexpected {:?} in the expression",
+            normalized[parser.pos] as char
+        ));
+    }
+    Ok(Evaluation {
+        value,
+        literals: parser.literals,
+    })
+}
+
+struct Parser<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    literals: Vec<i128>,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    fn sum(&mut self, depth: usize) -> Result<Rational, String> {
+        let mut value = self.product(depth)?;
+        while let Some(op @ (b'+' | b'-')) = self.peek() {
+            self.pos += 1;
+            let rhs = self.product(depth)?;
+            value = apply(value, op as char, rhs)?;
+        }
+        Ok(value)
+    }
+
+    fn product(&mut self, depth: usize) -> Result<Rational, String> {
+        let mut value = self.atom(depth)?;
+        while let Some(op @ (b'*' | b'/')) = self.peek() {
+            self.pos += 1;
+            let rhs = self.atom(depth)?;
+            value = apply(value, op as char, rhs)?;
+        }
+        Ok(value)
+    }
+
+    fn atom(&mut self, depth: usize) -> Result<Rational, String> {
+        match self.peek() {
+            Some(b'(') => {
+                if depth >= MAX_DEPTH {
+                    return Err(format!("parentheses nested deeper than {MAX_DEPTH}"));
+                }
+                self.pos += 1;
+                let value = self.sum(depth + 1)?;
+                if self.peek() != Some(b')') {
+                    return Err("missing ')'".to_string());
+                }
+                self.pos += 1;
+                Ok(value)
+            }
+            Some(b'0'..=b'9') => {
+                let start = self.pos;
+                while matches!(self.peek(), Some(b'0'..=b'9')) {
+                    self.pos += 1;
+                }
+                let digits = std::str::from_utf8(&self.bytes[start..self.pos]).expect("ASCII");
+                let n: i128 = digits
+                    .parse()
+                    .ok()
+                    .filter(|_| digits.len() <= 18)
+                    .ok_or_else(|| format!("number {digits} is too large"))?;
+                self.literals.push(n);
+                Ok(Rational::int(n))
+            }
+            Some(b'-' | b'+') => Err("unary signs are not allowed".to_string()),
+            Some(other) => Err(format!("unexpected {:?} in the expression", other as char)),
+            None => Err("the expression ends too early".to_string()),
+        }
+    }
+}
+
+fn apply(a: Rational, op: char, b: Rational) -> Result<Rational, String> {
+    if op == '/' && b.num == 0 {
+        return Err("division by zero".to_string());
+    }
+    a.apply(op, b)
+        .ok_or_else(|| "overflow: a result is too large".to_string())
+}
+
+/// A built expression: its text, exact value and the precedence of its top operator (literals bind
+/// tightest), so that combining nodes prints the fewest parentheses. Generators and solvers use it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub text: String,
+    pub value: Rational,
+    precedence: u8,
+}
+
+impl Node {
+    pub fn literal(n: i128) -> Node {
+        Node {
+            text: n.to_string(),
+            value: Rational::int(n),
+            precedence: 3,
+        }
+    }
+
+    /// `left op right`, parenthesizing a child only where precedence (or the non-associativity of
+    /// `-` and `/` on the right) needs it; `None` on overflow or division by zero.
+    pub fn combine(left: Node, op: char, right: Node) -> Option<Node> {
+        let value = left.value.apply(op, right.value)?;
+        let p = if op == '+' || op == '-' { 1 } else { 2 };
+        let wrap = |node: Node, strict: bool| {
+            if node.precedence < p || (strict && node.precedence == p) {
+                format!("({})", node.text)
+            } else {
+                node.text
+            }
+        };
+        let text = format!(
+            "{} {op} {}",
+            wrap(left, false),
+            wrap(right, op == '-' || op == '/')
+        );
+        Some(Node {
+            text,
+            value,
+            precedence: p,
+        })
+    }
+}
+
+/// The shared verifier of "use every given number exactly once to reach the target" tasks.
+pub fn verify_uses_all(numbers: &[i64], target: i64, expression: &str) -> Result<(), String> {
+    let eval = evaluate(expression)?;
+    let mut used = eval.literals.clone();
+    let mut given: Vec<i128> = numbers.iter().map(|&n| i128::from(n)).collect();
+    used.sort_unstable();
+    given.sort_unstable();
+    if used != given {
+        let show = |v: &[i128]| v.iter().map(i128::to_string).collect::<Vec<_>>().join(", ");
+        return Err(format!(
+            "the expression uses [{}] but must use each of [{}] exactly once",
+            show(&used),
+            show(&given)
+        ));
+    }
+    if eval.value != Rational::int(i128::from(target)) {
+        return Err(format!(
+            "the expression equals {}, not {target}",
+            eval.value
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evaluates_exactly_with_fractions() {
+        let e = evaluate("8 / (3 - 8 / 3)").unwrap();
+        assert_eq!(e.value, Rational::int(24));
+        assert_eq!(e.literals, vec![8, 3, 8, 3]);
+        assert_eq!(
+            evaluate("2 × 3 ÷ 4").unwrap().value,
+            Rational { num: 3, den: 2 }
+        );
+        assert!(evaluate("-3 + 4").is_err());
+        assert!(
+            evaluate("1 / (2 - 2)")
+                .unwrap_err()
+                .contains("division by zero")
+        );
+        assert!(evaluate(&"(".repeat(40)).unwrap_err().contains("nested"));
+        assert!(evaluate("2 +").is_err());
+        assert!(evaluate("2 ^ 3").is_err());
+        assert!(evaluate("999999999999999999 * 999999999999999999 * 999999999999999999").is_err());
+    }
+}

@@ -1,0 +1,331 @@
+//! `countdown` and `puzzle24` (after reasoning-gym's `countdown` and `puzzle24`): combine every given
+//! number exactly once with `+ - * /` and parentheses to reach the target. As in reasoning-gym (which
+//! evaluates with sympy), intermediate fractions are allowed; the value must equal the target exactly.
+//! The answer is the expression, without `=` or the result.
+
+use sandgym_sdk::{Rng, Value, json, serde_json::Map};
+
+use super::{
+    AnswerPuzzle, Family, Instance, Knob, Knobs, int_field, int_list_field, known_fields, object,
+    str_field,
+};
+use crate::expr::{MAX_LEN, Node, Rational, verify_uses_all};
+
+/// Draws again when a random expression misses the target range; bounded so an unreachable range
+/// fails at reset instead of spinning.
+const MAX_ATTEMPTS: usize = 2000;
+const MAX_NUMBERS: usize = 6;
+const MAX_VALUE: i64 = 10_000;
+/// Largest list the exhaustive solver (24-game tasks without a solution) accepts.
+const MAX_SOLVER_NUMBERS: usize = 4;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Reach {
+    numbers: Vec<i64>,
+    target: i64,
+    solution: String,
+}
+
+impl AnswerPuzzle for Reach {
+    fn statement(&self) -> String {
+        let numbers: Vec<String> = self.numbers.iter().map(i64::to_string).collect();
+        format!(
+            "Using all the numbers {}, create an expression that equals {}. Use each number \
+             exactly once, with + - * / and parentheses (intermediate fractions are allowed). \
+             Submit only the expression, e.g. \"(25 - 3) * 4\", without '=' or the result.",
+            numbers.join(", "),
+            self.target
+        )
+    }
+
+    fn to_json(&self) -> Map<String, Value> {
+        object(json!({"numbers": self.numbers, "target": self.target, "solution": self.solution}))
+    }
+
+    fn verify(&self, answer: &str) -> Result<(), String> {
+        verify_uses_all(&self.numbers, self.target, answer)
+    }
+
+    fn expert_answer(&self) -> String {
+        self.solution.clone()
+    }
+
+    /// Near misses: one operator changed, one number dropped (`+ 0`-free), a plain sum.
+    fn wrong_answers(&self) -> Vec<String> {
+        let mut wrong = Vec::new();
+        for (from, to) in [('+', '-'), ('-', '+'), ('*', '+'), ('/', '*')] {
+            if let Some(i) = self.solution.find(from) {
+                let mut changed = self.solution.clone();
+                changed.replace_range(i..i + 1, &to.to_string());
+                wrong.push(changed);
+            }
+        }
+        let numbers: Vec<String> = self.numbers.iter().map(i64::to_string).collect();
+        wrong.push(numbers.join(" + "));
+        wrong.push(numbers[1..].join(" * "));
+        wrong.push(format!("{} + 1", self.solution));
+        wrong.retain(|w| self.verify(w).is_err());
+        wrong
+    }
+}
+
+/// Combines two generated nodes with a random operator whose result is a positive whole number
+/// (larger operand first for `-` and `/`), so generated solutions read naturally.
+fn random_combination(rng: &mut Rng, a: Node, b: Node) -> Option<Node> {
+    let (x, y) = if a.value.num >= b.value.num {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    let mut ops = ['+', '-', '*', '/'];
+    rng.shuffle(&mut ops);
+    ops.into_iter().find_map(|op| {
+        let value = x.value.apply(op, y.value)?;
+        let natural = value.den == 1 && value.num > 0 && !(op == '/' && y.value.num == 1);
+        natural
+            .then(|| Node::combine(x.clone(), op, y.clone()))
+            .flatten()
+    })
+}
+
+/// A random expression over all of `numbers` (random pairs merged until one remains).
+fn random_expression(rng: &mut Rng, numbers: &[i64]) -> Option<Node> {
+    let mut items: Vec<Node> = numbers
+        .iter()
+        .map(|&n| Node::literal(i128::from(n)))
+        .collect();
+    while items.len() > 1 {
+        let i = rng.below(items.len() as u64) as usize;
+        let a = items.swap_remove(i);
+        let j = rng.below(items.len() as u64) as usize;
+        let b = items.swap_remove(j);
+        items.push(random_combination(rng, a, b)?);
+    }
+    items.pop()
+}
+
+/// Exhaustive search over rationals for an expression using every number once (small lists only).
+fn solve(items: Vec<Node>, target: Rational) -> Option<String> {
+    if items.len() == 1 {
+        return (items[0].value == target).then(|| items[0].text.clone());
+    }
+    for i in 0..items.len() {
+        for j in 0..items.len() {
+            if i == j {
+                continue;
+            }
+            for op in ['+', '-', '*', '/'] {
+                // + and * are commutative: one order suffices.
+                if (op == '+' || op == '*') && i > j {
+                    continue;
+                }
+                let Some(node) = Node::combine(items[i].clone(), op, items[j].clone()) else {
+                    continue;
+                };
+                let mut rest: Vec<Node> = items
+                    .iter()
+                    .enumerate()
+                    .filter(|&(k, _)| k != i && k != j)
+                    .map(|(_, n)| n.clone())
+                    .collect();
+                rest.push(node);
+                if let Some(found) = solve(rest, target) {
+                    return Some(found);
+                }
+            }
+        }
+    }
+    None
+}
+
+fn reach_from_json(
+    task: &Map<String, Value>,
+    fixed_target: Option<i64>,
+) -> Result<Instance, String> {
+    known_fields(task, &["numbers", "target", "solution"])?;
+    let numbers = int_list_field(task, "numbers", 2..=MAX_NUMBERS, 1, MAX_VALUE)?;
+    let target = match (fixed_target, task.get("target")) {
+        (Some(fixed), None) => fixed,
+        (Some(fixed), Some(_)) => int_field(task, "target", fixed, fixed)?,
+        (None, _) => int_field(task, "target", 1, 1_000_000_000)?,
+    };
+    let solution = match task.get("solution") {
+        Some(_) => str_field(task, "solution", MAX_LEN)?.to_string(),
+        None if numbers.len() <= MAX_SOLVER_NUMBERS => {
+            let leaves = numbers
+                .iter()
+                .map(|&n| Node::literal(i128::from(n)))
+                .collect();
+            solve(leaves, Rational::int(i128::from(target)))
+                .ok_or("the numbers cannot reach the target (no `solution` exists)")?
+        }
+        None => {
+            return Err(format!(
+                "task field `solution` is required for more than {MAX_SOLVER_NUMBERS} numbers"
+            ));
+        }
+    };
+    verify_uses_all(&numbers, target, &solution)
+        .map_err(|e| format!("task field `solution` is not a solution: {e}"))?;
+    Ok(Instance::Answer(Box::new(Reach {
+        numbers,
+        target,
+        solution,
+    })))
+}
+
+static COUNTDOWN_KNOBS: [Knob; 6] = [
+    Knob {
+        name: "min_numbers",
+        min: 2,
+        max: MAX_NUMBERS as i64,
+        levels: [3, 4, 4, 5, 6],
+        doc: "fewest numbers",
+    },
+    Knob {
+        name: "max_numbers",
+        min: 2,
+        max: MAX_NUMBERS as i64,
+        levels: [4, 5, 6, 6, 6],
+        doc: "most numbers",
+    },
+    Knob {
+        name: "min_value",
+        min: 1,
+        max: MAX_VALUE,
+        levels: [1, 1, 1, 1, 1],
+        doc: "smallest number",
+    },
+    Knob {
+        name: "max_value",
+        min: 1,
+        max: MAX_VALUE,
+        levels: [100, 100, 100, 100, 100],
+        doc: "largest number",
+    },
+    Knob {
+        name: "min_target",
+        min: 1,
+        max: 1_000_000_000,
+        levels: [100, 100, 100, 100, 1000],
+        doc: "smallest target",
+    },
+    Knob {
+        name: "max_target",
+        min: 1,
+        max: 1_000_000_000,
+        levels: [999, 999, 999, 999, 9999],
+        doc: "largest target",
+    },
+];
+
+pub struct Countdown;
+
+impl Family for Countdown {
+    fn name(&self) -> &'static str {
+        "countdown"
+    }
+    fn follows(&self) -> &'static str {
+        "countdown"
+    }
+    fn knobs(&self) -> &'static [Knob] {
+        &COUNTDOWN_KNOBS
+    }
+    fn check_knobs(&self, knobs: &Knobs) -> Result<(), String> {
+        knobs.ordered("min_numbers", "max_numbers")?;
+        knobs.ordered("min_value", "max_value")?;
+        knobs.ordered("min_target", "max_target")
+    }
+    /// As reasoning-gym: random numbers, a random expression over all of them, its value as the
+    /// target (redrawn until the target lies in range); the expression is the expert's answer.
+    fn generate(&self, rng: &mut Rng, knobs: &Knobs) -> Result<Instance, String> {
+        let range = knobs.get("min_target")..=knobs.get("max_target");
+        for _ in 0..MAX_ATTEMPTS {
+            let count = knobs.draw(rng, "min_numbers", "max_numbers");
+            let numbers: Vec<i64> = (0..count)
+                .map(|_| knobs.draw(rng, "min_value", "max_value"))
+                .collect();
+            let Some(node) = random_expression(rng, &numbers) else {
+                continue;
+            };
+            if let Some(target) = node.value.as_int().and_then(|t| i64::try_from(t).ok())
+                && range.contains(&target)
+            {
+                return Ok(Instance::Answer(Box::new(Reach {
+                    numbers,
+                    target,
+                    solution: node.text,
+                })));
+            }
+        }
+        Err(format!(
+            "countdown: no target in {}..={} within {MAX_ATTEMPTS} draws; widen the target range",
+            range.start(),
+            range.end()
+        ))
+    }
+    fn load(&self, task: &Map<String, Value>) -> Result<Instance, String> {
+        reach_from_json(task, None)
+    }
+}
+
+const TARGET_24: i64 = 24;
+
+static PUZZLE24_KNOBS: [Knob; 2] = [
+    Knob {
+        name: "min_value",
+        min: 1,
+        max: 100,
+        levels: [1, 1, 1, 1, 1],
+        doc: "smallest of the four numbers",
+    },
+    Knob {
+        name: "max_value",
+        min: 1,
+        max: 100,
+        levels: [10, 10, 13, 20, 30],
+        doc: "largest of the four numbers",
+    },
+];
+
+pub struct Puzzle24;
+
+impl Family for Puzzle24 {
+    fn name(&self) -> &'static str {
+        "puzzle24"
+    }
+    fn follows(&self) -> &'static str {
+        "puzzle24"
+    }
+    fn knobs(&self) -> &'static [Knob] {
+        &PUZZLE24_KNOBS
+    }
+    fn check_knobs(&self, knobs: &Knobs) -> Result<(), String> {
+        knobs.ordered("min_value", "max_value")
+    }
+    /// Four random numbers, redrawn until the exhaustive solver finds 24.
+    fn generate(&self, rng: &mut Rng, knobs: &Knobs) -> Result<Instance, String> {
+        for _ in 0..MAX_ATTEMPTS {
+            let numbers: Vec<i64> = (0..4)
+                .map(|_| knobs.draw(rng, "min_value", "max_value"))
+                .collect();
+            let leaves = numbers
+                .iter()
+                .map(|&n| Node::literal(i128::from(n)))
+                .collect();
+            if let Some(solution) = solve(leaves, Rational::int(i128::from(TARGET_24))) {
+                return Ok(Instance::Answer(Box::new(Reach {
+                    numbers,
+                    target: TARGET_24,
+                    solution,
+                })));
+            }
+        }
+        Err(format!(
+            "puzzle24: no solvable numbers within {MAX_ATTEMPTS} draws; widen the value range"
+        ))
+    }
+    fn load(&self, task: &Map<String, Value>) -> Result<Instance, String> {
+        reach_from_json(task, Some(TARGET_24))
+    }
+}
