@@ -128,20 +128,24 @@ impl Parser<'_> {
     }
 
     fn sum(&mut self, depth: usize) -> Result<Rational, String> {
-        let mut value = self.product(depth)?;
-        while let Some(op @ (b'+' | b'-')) = self.peek() {
-            self.pos += 1;
-            let rhs = self.product(depth)?;
-            value = apply(value, op as char, rhs)?;
-        }
-        Ok(value)
+        self.chain(depth, *b"+-", Self::product)
     }
 
     fn product(&mut self, depth: usize) -> Result<Rational, String> {
-        let mut value = self.atom(depth)?;
-        while let Some(op @ (b'*' | b'/')) = self.peek() {
+        self.chain(depth, *b"*/", Self::atom)
+    }
+
+    /// One precedence level: operands read by `operand`, joined left to right by the two `ops`.
+    fn chain(
+        &mut self,
+        depth: usize,
+        ops: [u8; 2],
+        operand: fn(&mut Self, usize) -> Result<Rational, String>,
+    ) -> Result<Rational, String> {
+        let mut value = operand(self, depth)?;
+        while let Some(op) = self.peek().filter(|b| ops.contains(b)) {
             self.pos += 1;
-            let rhs = self.atom(depth)?;
+            let rhs = operand(self, depth)?;
             value = apply(value, op as char, rhs)?;
         }
         Ok(value)

@@ -615,3 +615,30 @@ fn same_seed_same_bytes() {
     };
     assert_eq!(run(), run());
 }
+
+/// docs/envs/reasoning.md has a section per task listing each of its knobs.
+#[test]
+fn the_docs_list_every_task_and_knob() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/envs/reasoning.md");
+    let doc = std::fs::read_to_string(path).expect("docs/envs/reasoning.md exists");
+    for family in tasks::FAMILIES {
+        let heading = format!("### `{}`", family.name());
+        let start = doc
+            .find(&heading)
+            .unwrap_or_else(|| panic!("no section {heading}"));
+        let section = doc[start + heading.len()..].split("\n### ").next().unwrap();
+        assert!(section.contains(&format!("reasoning-gym's `{}", family.follows())));
+        for knob in family.knobs() {
+            let levels: Vec<String> = knob.levels.iter().map(i64::to_string).collect();
+            let row = format!(
+                "| `{}` | {}..={} | {} |",
+                knob.name,
+                knob.min,
+                knob.max,
+                levels.join(" / ")
+            );
+            assert!(section.contains(&row), "{}: {row}", family.name());
+        }
+    }
+}

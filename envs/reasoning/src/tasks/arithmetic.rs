@@ -10,34 +10,34 @@ use super::{
 use crate::expr::{Node, evaluate};
 
 const TERM_KNOBS: [Knob; 4] = [
-    Knob {
-        name: "min_terms",
-        min: 2,
-        max: 12,
-        levels: [2, 3, 4, 5, 6],
-        doc: "fewest numbers in the expression",
-    },
-    Knob {
-        name: "max_terms",
-        min: 2,
-        max: 12,
-        levels: [4, 5, 6, 8, 10],
-        doc: "most numbers in the expression",
-    },
-    Knob {
-        name: "min_digits",
-        min: 1,
-        max: 6,
-        levels: [1, 1, 1, 2, 2],
-        doc: "fewest digits per number",
-    },
-    Knob {
-        name: "max_digits",
-        min: 1,
-        max: 6,
-        levels: [2, 2, 3, 3, 4],
-        doc: "most digits per number",
-    },
+    Knob::new(
+        "min_terms",
+        2,
+        12,
+        [2, 3, 4, 5, 6],
+        "fewest numbers in the expression",
+    ),
+    Knob::new(
+        "max_terms",
+        2,
+        12,
+        [4, 5, 6, 8, 10],
+        "most numbers in the expression",
+    ),
+    Knob::new(
+        "min_digits",
+        1,
+        6,
+        [1, 1, 1, 2, 2],
+        "fewest digits per number",
+    ),
+    Knob::new(
+        "max_digits",
+        1,
+        6,
+        [2, 2, 3, 3, 4],
+        "most digits per number",
+    ),
 ];
 
 fn check_term_knobs(knobs: &Knobs) -> Result<(), String> {

@@ -91,34 +91,22 @@ impl AnswerPuzzle for Conversion {
 }
 
 static KNOBS: [Knob; 4] = [
-    Knob {
-        name: "min_base",
-        min: 2,
-        max: 36,
-        levels: [2, 2, 2, 2, 2],
-        doc: "smallest base",
-    },
-    Knob {
-        name: "max_base",
-        min: 2,
-        max: 36,
-        levels: [16, 16, 20, 30, 36],
-        doc: "largest base",
-    },
-    Knob {
-        name: "min_value",
-        min: 0,
-        max: MAX_VALUE,
-        levels: [0, 0, 0, 100, 1000],
-        doc: "smallest value",
-    },
-    Knob {
-        name: "max_value",
-        min: 0,
-        max: MAX_VALUE,
-        levels: [1000, 10_000, 100_000, 1_000_000, 100_000_000],
-        doc: "largest value",
-    },
+    Knob::new("min_base", 2, 36, [2, 2, 2, 2, 2], "smallest base"),
+    Knob::new("max_base", 2, 36, [16, 16, 20, 30, 36], "largest base"),
+    Knob::new(
+        "min_value",
+        0,
+        MAX_VALUE,
+        [0, 0, 0, 100, 1000],
+        "smallest value",
+    ),
+    Knob::new(
+        "max_value",
+        0,
+        MAX_VALUE,
+        [1000, 10_000, 100_000, 1_000_000, 100_000_000],
+        "largest value",
+    ),
 ];
 
 pub struct BaseConversion;

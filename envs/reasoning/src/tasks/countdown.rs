@@ -175,48 +175,48 @@ fn reach_from_json(
 }
 
 static COUNTDOWN_KNOBS: [Knob; 6] = [
-    Knob {
-        name: "min_numbers",
-        min: 2,
-        max: MAX_NUMBERS as i64,
-        levels: [3, 4, 4, 5, 6],
-        doc: "fewest numbers",
-    },
-    Knob {
-        name: "max_numbers",
-        min: 2,
-        max: MAX_NUMBERS as i64,
-        levels: [4, 5, 6, 6, 6],
-        doc: "most numbers",
-    },
-    Knob {
-        name: "min_value",
-        min: 1,
-        max: MAX_VALUE,
-        levels: [1, 1, 1, 1, 1],
-        doc: "smallest number",
-    },
-    Knob {
-        name: "max_value",
-        min: 1,
-        max: MAX_VALUE,
-        levels: [100, 100, 100, 100, 100],
-        doc: "largest number",
-    },
-    Knob {
-        name: "min_target",
-        min: 1,
-        max: 1_000_000_000,
-        levels: [100, 100, 100, 100, 1000],
-        doc: "smallest target",
-    },
-    Knob {
-        name: "max_target",
-        min: 1,
-        max: 1_000_000_000,
-        levels: [999, 999, 999, 999, 9999],
-        doc: "largest target",
-    },
+    Knob::new(
+        "min_numbers",
+        2,
+        MAX_NUMBERS as i64,
+        [3, 4, 4, 5, 6],
+        "fewest numbers",
+    ),
+    Knob::new(
+        "max_numbers",
+        2,
+        MAX_NUMBERS as i64,
+        [4, 5, 6, 6, 6],
+        "most numbers",
+    ),
+    Knob::new(
+        "min_value",
+        1,
+        MAX_VALUE,
+        [1, 1, 1, 1, 1],
+        "smallest number",
+    ),
+    Knob::new(
+        "max_value",
+        1,
+        MAX_VALUE,
+        [100, 100, 100, 100, 100],
+        "largest number",
+    ),
+    Knob::new(
+        "min_target",
+        1,
+        1_000_000_000,
+        [100, 100, 100, 100, 1000],
+        "smallest target",
+    ),
+    Knob::new(
+        "max_target",
+        1,
+        1_000_000_000,
+        [999, 999, 999, 999, 9999],
+        "largest target",
+    ),
 ];
 
 pub struct Countdown;
@@ -272,20 +272,20 @@ impl Family for Countdown {
 const TARGET_24: i64 = 24;
 
 static PUZZLE24_KNOBS: [Knob; 2] = [
-    Knob {
-        name: "min_value",
-        min: 1,
-        max: 100,
-        levels: [1, 1, 1, 1, 1],
-        doc: "smallest of the four numbers",
-    },
-    Knob {
-        name: "max_value",
-        min: 1,
-        max: 100,
-        levels: [10, 10, 13, 20, 30],
-        doc: "largest of the four numbers",
-    },
+    Knob::new(
+        "min_value",
+        1,
+        100,
+        [1, 1, 1, 1, 1],
+        "smallest of the four numbers",
+    ),
+    Knob::new(
+        "max_value",
+        1,
+        100,
+        [10, 10, 13, 20, 30],
+        "largest of the four numbers",
+    ),
 ];
 
 pub struct Puzzle24;

@@ -182,20 +182,8 @@ impl GamePuzzle for Hanoi {
 }
 
 static KNOBS: [Knob; 2] = [
-    Knob {
-        name: "min_disks",
-        min: 1,
-        max: MAX_DISKS,
-        levels: [3, 3, 4, 5, 6],
-        doc: "fewest disks",
-    },
-    Knob {
-        name: "max_disks",
-        min: 1,
-        max: MAX_DISKS,
-        levels: [3, 4, 5, 6, 7],
-        doc: "most disks",
-    },
+    Knob::new("min_disks", 1, MAX_DISKS, [3, 3, 4, 5, 6], "fewest disks"),
+    Knob::new("max_disks", 1, MAX_DISKS, [3, 4, 5, 6, 7], "most disks"),
 ];
 
 pub struct TowerOfHanoi;

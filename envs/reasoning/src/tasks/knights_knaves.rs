@@ -210,27 +210,27 @@ impl AnswerPuzzle for Island {
 }
 
 static KNOBS: [Knob; 3] = [
-    Knob {
-        name: "min_people",
-        min: 2,
-        max: MAX_PEOPLE,
-        levels: [2, 2, 3, 3, 4],
-        doc: "fewest inhabitants",
-    },
-    Knob {
-        name: "max_people",
-        min: 2,
-        max: MAX_PEOPLE,
-        levels: [2, 3, 3, 4, 5],
-        doc: "most inhabitants",
-    },
-    Knob {
-        name: "depth",
-        min: 1,
-        max: MAX_DEPTH,
-        levels: [2, 2, 2, 3, 3],
-        doc: "deepest nesting of and/or/iff/implies in a statement",
-    },
+    Knob::new(
+        "min_people",
+        2,
+        MAX_PEOPLE,
+        [2, 2, 3, 3, 4],
+        "fewest inhabitants",
+    ),
+    Knob::new(
+        "max_people",
+        2,
+        MAX_PEOPLE,
+        [2, 3, 3, 4, 5],
+        "most inhabitants",
+    ),
+    Knob::new(
+        "depth",
+        1,
+        MAX_DEPTH,
+        [2, 2, 2, 3, 3],
+        "deepest nesting of and/or/iff/implies in a statement",
+    ),
 ];
 
 pub struct KnightsKnaves;

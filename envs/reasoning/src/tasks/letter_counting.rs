@@ -205,20 +205,20 @@ impl AnswerPuzzle for LetterCount {
 }
 
 static KNOBS: [Knob; 2] = [
-    Knob {
-        name: "min_words",
-        min: 1,
-        max: 200,
-        levels: [5, 10, 20, 30, 50],
-        doc: "fewest words in the text",
-    },
-    Knob {
-        name: "max_words",
-        min: 1,
-        max: 200,
-        levels: [15, 25, 40, 60, 100],
-        doc: "most words in the text",
-    },
+    Knob::new(
+        "min_words",
+        1,
+        200,
+        [5, 10, 20, 30, 50],
+        "fewest words in the text",
+    ),
+    Knob::new(
+        "max_words",
+        1,
+        200,
+        [15, 25, 40, 60, 100],
+        "most words in the text",
+    ),
 ];
 
 pub struct LetterCounting;

@@ -6,57 +6,38 @@
 use sandgym_sdk::{Rng, Value, json, serde_json::Map};
 
 use super::{
-    DIRECTIONS, Family, GamePuzzle, Instance, Knob, Knobs, bfs_distances, char_grid_field,
-    known_fields, object, open_cells, random_open_grid, shortest_route, step_in, unique_cell,
+    DIRECTIONS, Family, GamePuzzle, Instance, Knob, Knobs, MarkedGrid, bfs_distances, known_fields,
+    object, open_cells, random_open_grid, shortest_route, step_in,
 };
 
 const MAX_SIZE: i64 = 30;
 const MAX_ATTEMPTS: usize = 200;
 
+/// How the maze is drawn: start, goal, floor, wall.
+const MARKS: [char; 4] = ['S', 'G', '.', '#'];
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct MazeGame {
-    open: Vec<Vec<bool>>,
-    start: (usize, usize),
-    goal: (usize, usize),
+    grid: MarkedGrid,
     shortest: usize,
     position: (usize, usize),
 }
 
 impl MazeGame {
-    fn new(open: Vec<Vec<bool>>, start: (usize, usize), goal: (usize, usize)) -> Option<MazeGame> {
-        let shortest = bfs_distances(&open, start)[goal.0][goal.1]?;
+    fn new(grid: MarkedGrid) -> Option<MazeGame> {
+        let shortest = bfs_distances(&grid.open, grid.start)[grid.goal.0][grid.goal.1]?;
         Some(MazeGame {
-            open,
-            start,
-            goal,
             shortest,
-            position: start,
+            position: grid.start,
+            grid,
         })
     }
 
-    fn rows(&self) -> Vec<String> {
-        self.open
-            .iter()
-            .enumerate()
-            .map(|(r, row)| {
-                row.iter()
-                    .enumerate()
-                    .map(|(c, &open)| match (r, c) {
-                        cell if cell == self.start => 'S',
-                        cell if cell == self.goal => 'G',
-                        _ if open => '.',
-                        _ => '#',
-                    })
-                    .collect()
-            })
-            .collect()
-    }
-
     fn directions(&self) -> impl Iterator<Item = (&'static str, (usize, usize))> + '_ {
-        let (rows, cols) = (self.open.len(), self.open[0].len());
+        let (rows, cols) = (self.grid.open.len(), self.grid.open[0].len());
         DIRECTIONS.iter().filter_map(move |&(name, dr, dc)| {
             step_in(rows, cols, self.position, dr, dc)
-                .filter(|&(r, c)| self.open[r][c])
+                .filter(|&(r, c)| self.grid.open[r][c])
                 .map(|cell| (name, cell))
         })
     }
@@ -73,15 +54,15 @@ impl GamePuzzle for MazeGame {
              numbered from 1 at the top, columns from 1 at the left):\n{}\n\nYou are at S (row {}, \
              column {}). Call move with direction up, down, left or right, one step at a time, \
              until you reach G. You have {} moves, wall bumps included.",
-            self.rows().join("\n"),
-            self.start.0 + 1,
-            self.start.1 + 1,
+            self.grid.rows(MARKS).join("\n"),
+            self.grid.start.0 + 1,
+            self.grid.start.1 + 1,
             self.move_budget()
         )
     }
 
     fn to_json(&self) -> Map<String, Value> {
-        object(json!({"grid": self.rows()}))
+        object(json!({"grid": self.grid.rows(MARKS)}))
     }
 
     fn tool(&self) -> &'static str {
@@ -102,10 +83,10 @@ impl GamePuzzle for MazeGame {
             .iter()
             .find(|(d, _, _)| *d == name)
             .ok_or_else(|| format!("unknown direction {name:?}; use up, down, left or right"))?;
-        let (rows, cols) = (self.open.len(), self.open[0].len());
+        let (rows, cols) = (self.grid.open.len(), self.grid.open[0].len());
         match step_in(rows, cols, self.position, dr, dc) {
             None => Err(format!("cannot move {name}: that is outside the maze")),
-            Some((r, c)) if !self.open[r][c] => {
+            Some((r, c)) if !self.grid.open[r][c] => {
                 Err(format!("cannot move {name}: a wall is in the way"))
             }
             Some(cell) => {
@@ -121,7 +102,7 @@ impl GamePuzzle for MazeGame {
     }
 
     fn is_solved(&self) -> bool {
-        self.position == self.goal
+        self.position == self.grid.goal
     }
 
     fn move_budget(&self) -> usize {
@@ -129,7 +110,7 @@ impl GamePuzzle for MazeGame {
     }
 
     fn expert_move(&self) -> Option<Value> {
-        let route = shortest_route(&self.open, self.position, self.goal)?;
+        let route = shortest_route(&self.grid.open, self.position, self.grid.goal)?;
         route.first().map(|d| direction(d))
     }
 
@@ -139,41 +120,41 @@ impl GamePuzzle for MazeGame {
 }
 
 static KNOBS: [Knob; 5] = [
-    Knob {
-        name: "min_grid_size",
-        min: 3,
-        max: MAX_SIZE,
-        levels: [5, 6, 8, 10, 12],
-        doc: "smallest side of the square grid",
-    },
-    Knob {
-        name: "max_grid_size",
-        min: 3,
-        max: MAX_SIZE,
-        levels: [7, 8, 10, 12, 15],
-        doc: "largest side of the square grid",
-    },
-    Knob {
-        name: "min_dist",
-        min: 1,
-        max: 200,
-        levels: [4, 5, 8, 12, 16],
-        doc: "shortest S-G path length, lower bound",
-    },
-    Knob {
-        name: "max_dist",
-        min: 1,
-        max: 200,
-        levels: [8, 10, 14, 20, 30],
-        doc: "shortest S-G path length, upper bound",
-    },
-    Knob {
-        name: "wall_percent",
-        min: 0,
-        max: 60,
-        levels: [30, 30, 35, 35, 40],
-        doc: "chance (in %) that a cell is a wall",
-    },
+    Knob::new(
+        "min_grid_size",
+        3,
+        MAX_SIZE,
+        [5, 6, 8, 10, 12],
+        "smallest side of the square grid",
+    ),
+    Knob::new(
+        "max_grid_size",
+        3,
+        MAX_SIZE,
+        [7, 8, 10, 12, 15],
+        "largest side of the square grid",
+    ),
+    Knob::new(
+        "min_dist",
+        1,
+        200,
+        [4, 5, 8, 12, 16],
+        "shortest S-G path length, lower bound",
+    ),
+    Knob::new(
+        "max_dist",
+        1,
+        200,
+        [8, 10, 14, 20, 30],
+        "shortest S-G path length, upper bound",
+    ),
+    Knob::new(
+        "wall_percent",
+        0,
+        60,
+        [30, 30, 35, 35, 40],
+        "chance (in %) that a cell is a wall",
+    ),
 ];
 
 pub struct Maze;
@@ -213,7 +194,8 @@ impl Family for Maze {
                 continue;
             }
             let goal = *rng.choose(&goals);
-            let game = MazeGame::new(open, start, goal).expect("the goal is reachable");
+            let game =
+                MazeGame::new(MarkedGrid { open, start, goal }).expect("the goal is reachable");
             return Ok(Instance::Game(Box::new(game)));
         }
         Err(format!(
@@ -225,15 +207,8 @@ impl Family for Maze {
     }
     fn load(&self, task: &Map<String, Value>) -> Result<Instance, String> {
         known_fields(task, &["grid"])?;
-        let grid = char_grid_field(task, "grid", 2..=MAX_SIZE as usize, "#.SG")?;
-        let start = unique_cell(&grid, 'S', "grid")?;
-        let goal = unique_cell(&grid, 'G', "grid")?;
-        let open = grid
-            .iter()
-            .map(|row| row.iter().map(|&c| c != '#').collect())
-            .collect();
-        let game =
-            MazeGame::new(open, start, goal).ok_or("task field `grid` has no path from S to G")?;
+        let grid = MarkedGrid::load(task, "grid", 2..=MAX_SIZE as usize, MARKS)?;
+        let game = MazeGame::new(grid).ok_or("task field `grid` has no path from S to G")?;
         Ok(Instance::Game(Box::new(game)))
     }
 }

@@ -25,7 +25,7 @@ use std::fmt::Debug;
 
 use sandgym_sdk::{Rng, Value, serde_json::Map};
 
-/// Difficulty levels every knob has a value for (1 = reasoning-gym's defaults, 5 = hardest).
+/// Difficulty levels every knob has a value for (1 = easiest, near reasoning-gym's defaults; 5 = hardest).
 pub const LEVELS: usize = 5;
 
 /// One integer knob of a family: its allowed range (validated at configure, so generation stays
@@ -37,6 +37,25 @@ pub struct Knob {
     pub max: i64,
     pub levels: [i64; LEVELS],
     pub doc: &'static str,
+}
+
+impl Knob {
+    /// A knob: `name`, its allowed range `min..=max`, its default at each level and what it means.
+    pub const fn new(
+        name: &'static str,
+        min: i64,
+        max: i64,
+        levels: [i64; LEVELS],
+        doc: &'static str,
+    ) -> Knob {
+        Knob {
+            name,
+            min,
+            max,
+            levels,
+            doc,
+        }
+    }
 }
 
 /// Resolved knob values of one family, by knob name.
@@ -157,8 +176,8 @@ pub trait GamePuzzle: Debug + Send {
 pub static FAMILIES: &[&dyn Family] = &[
     &arithmetic::BasicArithmetic,
     &arithmetic::ChainSum,
-    &number_theory::Gcd,
-    &number_theory::Lcm,
+    &number_theory::GCD,
+    &number_theory::LCM,
     &number_theory::PrimeFactorization,
     &base_conversion::BaseConversion,
     &number_sorting::NumberSorting,
@@ -257,23 +276,30 @@ pub fn int_list_field(
     lo: i64,
     hi: i64,
 ) -> Result<Vec<i64>, String> {
-    let error = || {
-        format!(
-            "task field `{key}` must be an array of {} to {} integers in {lo}..={hi}",
-            len.start(),
-            len.end()
-        )
-    };
-    let items = task
-        .get(key)
+    list_field(task, key, len, &format!("integers in {lo}..={hi}"), |v| {
+        v.as_i64().filter(|n| (lo..=hi).contains(n))
+    })
+}
+
+/// A required array with a length in `len` whose every item `item` reads; `what` describes the items.
+fn list_field<T>(
+    task: &Map<String, Value>,
+    key: &str,
+    len: std::ops::RangeInclusive<usize>,
+    what: &str,
+    item: impl Fn(&Value) -> Option<T>,
+) -> Result<Vec<T>, String> {
+    task.get(key)
         .and_then(Value::as_array)
         .filter(|a| len.contains(&a.len()))
-        .ok_or_else(error)?;
-    items
-        .iter()
-        .map(|v| v.as_i64().filter(|n| (lo..=hi).contains(n)))
-        .collect::<Option<Vec<i64>>>()
-        .ok_or_else(error)
+        .and_then(|items| items.iter().map(item).collect::<Option<Vec<T>>>())
+        .ok_or_else(|| {
+            format!(
+                "task field `{key}` must be an array of {} to {} {what}",
+                len.start(),
+                len.end()
+            )
+        })
 }
 
 /// A required string field of at most `max_len` bytes.
@@ -295,25 +321,17 @@ pub fn str_list_field(
     len: std::ops::RangeInclusive<usize>,
     max_len: usize,
 ) -> Result<Vec<String>, String> {
-    let error = || {
-        format!(
-            "task field `{key}` must be an array of {} to {} strings of at most {max_len} bytes",
-            len.start(),
-            len.end()
-        )
-    };
-    task.get(key)
-        .and_then(Value::as_array)
-        .filter(|a| len.contains(&a.len()))
-        .ok_or_else(error)?
-        .iter()
-        .map(|v| {
+    list_field(
+        task,
+        key,
+        len,
+        &format!("strings of at most {max_len} bytes"),
+        |v| {
             v.as_str()
                 .filter(|s| s.len() <= max_len)
                 .map(str::to_string)
-        })
-        .collect::<Option<Vec<String>>>()
-        .ok_or_else(error)
+        },
+    )
 }
 
 // ---- Reading answers. ----
@@ -457,8 +475,58 @@ pub fn shortest_route(
     Some(route)
 }
 
+/// A grid of open and blocked cells with a start and a goal, as the maze and shortest-path tasks
+/// show it: one character per cell from `marks` = [start, goal, open, blocked].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarkedGrid {
+    pub open: Vec<Vec<bool>>,
+    pub start: (usize, usize),
+    pub goal: (usize, usize),
+}
+
+impl MarkedGrid {
+    pub fn rows(&self, marks: [char; 4]) -> Vec<String> {
+        let [start, goal, open, blocked] = marks;
+        self.open
+            .iter()
+            .enumerate()
+            .map(|(r, row)| {
+                row.iter()
+                    .enumerate()
+                    .map(|(c, &is_open)| match (r, c) {
+                        cell if cell == self.start => start,
+                        cell if cell == self.goal => goal,
+                        _ if is_open => open,
+                        _ => blocked,
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Reads task field `key`: rows of equal length (`size` rows and columns) over `marks`, with
+    /// exactly one start and one goal.
+    pub fn load(
+        task: &Map<String, Value>,
+        key: &str,
+        size: std::ops::RangeInclusive<usize>,
+        marks: [char; 4],
+    ) -> Result<MarkedGrid, String> {
+        let alphabet: String = marks.iter().collect();
+        let grid = char_grid_field(task, key, size, &alphabet)?;
+        Ok(MarkedGrid {
+            start: unique_cell(&grid, marks[0], key)?,
+            goal: unique_cell(&grid, marks[1], key)?,
+            open: grid
+                .iter()
+                .map(|row| row.iter().map(|&c| c != marks[3]).collect())
+                .collect(),
+        })
+    }
+}
+
 /// Reads a rectangular character grid from task JSON (`rows` strings of equal length over `alphabet`).
-pub fn char_grid_field(
+fn char_grid_field(
     task: &Map<String, Value>,
     key: &str,
     size: std::ops::RangeInclusive<usize>,
@@ -481,7 +549,7 @@ pub fn char_grid_field(
 }
 
 /// Finds the single cell holding `mark`; errors when it is missing or repeated.
-pub fn unique_cell(grid: &[Vec<char>], mark: char, key: &str) -> Result<(usize, usize), String> {
+fn unique_cell(grid: &[Vec<char>], mark: char, key: &str) -> Result<(usize, usize), String> {
     let cells: Vec<(usize, usize)> = grid
         .iter()
         .enumerate()

@@ -151,27 +151,27 @@ impl AnswerPuzzle for Queens {
 }
 
 static KNOBS: [Knob; 3] = [
-    Knob {
-        name: "n",
-        min: 4,
-        max: MAX_N,
-        levels: [6, 8, 8, 8, 10],
-        doc: "board size and number of queens",
-    },
-    Knob {
-        name: "min_remove",
-        min: 1,
-        max: MAX_N,
-        levels: [1, 1, 3, 5, 6],
-        doc: "fewest queens removed from the solution",
-    },
-    Knob {
-        name: "max_remove",
-        min: 1,
-        max: MAX_N,
-        levels: [3, 7, 7, 8, 10],
-        doc: "most queens removed from the solution",
-    },
+    Knob::new(
+        "n",
+        4,
+        MAX_N,
+        [6, 8, 8, 8, 10],
+        "board size and number of queens",
+    ),
+    Knob::new(
+        "min_remove",
+        1,
+        MAX_N,
+        [1, 1, 3, 5, 6],
+        "fewest queens removed from the solution",
+    ),
+    Knob::new(
+        "max_remove",
+        1,
+        MAX_N,
+        [3, 7, 7, 8, 10],
+        "most queens removed from the solution",
+    ),
 ];
 
 pub struct NQueens;

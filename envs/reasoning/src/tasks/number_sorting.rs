@@ -143,48 +143,48 @@ impl AnswerPuzzle for Sorting {
 }
 
 static KNOBS: [Knob; 6] = [
-    Knob {
-        name: "min_numbers",
-        min: 2,
-        max: MAX_COUNT as i64,
-        levels: [3, 5, 8, 10, 15],
-        doc: "fewest numbers",
-    },
-    Knob {
-        name: "max_numbers",
-        min: 2,
-        max: MAX_COUNT as i64,
-        levels: [10, 12, 15, 20, 30],
-        doc: "most numbers",
-    },
-    Knob {
-        name: "min_decimals",
-        min: 0,
-        max: SCALE_DIGITS as i64,
-        levels: [0, 0, 1, 1, 2],
-        doc: "fewest decimal places",
-    },
-    Knob {
-        name: "max_decimals",
-        min: 0,
-        max: SCALE_DIGITS as i64,
-        levels: [2, 2, 3, 3, 4],
-        doc: "most decimal places",
-    },
-    Knob {
-        name: "min_value",
-        min: -MAX_ABS,
-        max: MAX_ABS,
-        levels: [-100, -1000, -1000, -10_000, -100_000],
-        doc: "smallest value",
-    },
-    Knob {
-        name: "max_value",
-        min: -MAX_ABS,
-        max: MAX_ABS,
-        levels: [100, 1000, 1000, 10_000, 100_000],
-        doc: "largest value",
-    },
+    Knob::new(
+        "min_numbers",
+        2,
+        MAX_COUNT as i64,
+        [3, 5, 8, 10, 15],
+        "fewest numbers",
+    ),
+    Knob::new(
+        "max_numbers",
+        2,
+        MAX_COUNT as i64,
+        [10, 12, 15, 20, 30],
+        "most numbers",
+    ),
+    Knob::new(
+        "min_decimals",
+        0,
+        SCALE_DIGITS as i64,
+        [0, 0, 1, 1, 2],
+        "fewest decimal places",
+    ),
+    Knob::new(
+        "max_decimals",
+        0,
+        SCALE_DIGITS as i64,
+        [2, 2, 3, 3, 4],
+        "most decimal places",
+    ),
+    Knob::new(
+        "min_value",
+        -MAX_ABS,
+        MAX_ABS,
+        [-100, -1000, -1000, -10_000, -100_000],
+        "smallest value",
+    ),
+    Knob::new(
+        "max_value",
+        -MAX_ABS,
+        MAX_ABS,
+        [100, 1000, 1000, 10_000, 100_000],
+        "largest value",
+    ),
 ];
 
 pub struct NumberSorting;

@@ -92,109 +92,80 @@ static LCM_KNOBS: [Knob; 4] = list_knobs([100, 200, 500, 1000, 5000]);
 /// The knobs of gcd and lcm, which differ only in the default largest value per level.
 const fn list_knobs(max_value_levels: [i64; 5]) -> [Knob; 4] {
     [
-        Knob {
-            name: "min_numbers",
-            min: 2,
-            max: MAX_COUNT as i64,
-            levels: [2, 2, 2, 3, 3],
-            doc: "fewest numbers",
-        },
-        Knob {
-            name: "max_numbers",
-            min: 2,
-            max: MAX_COUNT as i64,
-            levels: [2, 2, 3, 3, 4],
-            doc: "most numbers",
-        },
-        Knob {
-            name: "min_value",
-            min: 1,
-            max: MAX_VALUE,
-            levels: [1, 1, 1, 1, 1],
-            doc: "smallest number",
-        },
-        Knob {
-            name: "max_value",
-            min: 1,
-            max: MAX_VALUE,
-            levels: max_value_levels,
-            doc: "largest number",
-        },
+        Knob::new(
+            "min_numbers",
+            2,
+            MAX_COUNT as i64,
+            [2, 2, 2, 3, 3],
+            "fewest numbers",
+        ),
+        Knob::new(
+            "max_numbers",
+            2,
+            MAX_COUNT as i64,
+            [2, 2, 3, 3, 4],
+            "most numbers",
+        ),
+        Knob::new(
+            "min_value",
+            1,
+            MAX_VALUE,
+            [1, 1, 1, 1, 1],
+            "smallest number",
+        ),
+        Knob::new(
+            "max_value",
+            1,
+            MAX_VALUE,
+            max_value_levels,
+            "largest number",
+        ),
     ]
 }
 
-fn generate_numbers(
-    aggregate: Aggregate,
-    rng: &mut Rng,
-    knobs: &Knobs,
-) -> Result<Instance, String> {
-    let count = knobs.draw(rng, "min_numbers", "max_numbers");
-    let numbers = (0..count)
-        .map(|_| knobs.draw(rng, "min_value", "max_value"))
-        .collect();
-    Ok(Instance::Answer(Box::new(NumbersQuestion {
-        aggregate,
-        numbers,
-    })))
-}
+/// `gcd` and `lcm`: one family type, told apart by the aggregate it asks for.
+pub struct Aggregates(Aggregate);
 
-fn numbers_from_json(aggregate: Aggregate, task: &Map<String, Value>) -> Result<Instance, String> {
-    known_fields(task, &["numbers"])?;
-    let numbers = int_list_field(task, "numbers", 2..=MAX_COUNT, 1, MAX_VALUE)?;
-    Ok(Instance::Answer(Box::new(NumbersQuestion {
-        aggregate,
-        numbers,
-    })))
-}
+pub static GCD: Aggregates = Aggregates(Aggregate::Gcd);
+pub static LCM: Aggregates = Aggregates(Aggregate::Lcm);
 
-fn check_list_knobs(knobs: &Knobs) -> Result<(), String> {
-    knobs.ordered("min_numbers", "max_numbers")?;
-    knobs.ordered("min_value", "max_value")
-}
-
-pub struct Gcd;
-
-impl Family for Gcd {
+impl Family for Aggregates {
     fn name(&self) -> &'static str {
-        "gcd"
+        match self.0 {
+            Aggregate::Gcd => "gcd",
+            Aggregate::Lcm => "lcm",
+        }
     }
     fn follows(&self) -> &'static str {
-        "gcd"
+        self.name()
     }
     fn knobs(&self) -> &'static [Knob] {
-        &GCD_KNOBS
+        match self.0 {
+            Aggregate::Gcd => &GCD_KNOBS,
+            Aggregate::Lcm => &LCM_KNOBS,
+        }
     }
     fn check_knobs(&self, knobs: &Knobs) -> Result<(), String> {
-        check_list_knobs(knobs)
+        knobs.ordered("min_numbers", "max_numbers")?;
+        knobs.ordered("min_value", "max_value")
     }
     fn generate(&self, rng: &mut Rng, knobs: &Knobs) -> Result<Instance, String> {
-        generate_numbers(Aggregate::Gcd, rng, knobs)
+        let count = knobs.draw(rng, "min_numbers", "max_numbers");
+        let numbers = (0..count)
+            .map(|_| knobs.draw(rng, "min_value", "max_value"))
+            .collect();
+        Ok(Instance::Answer(Box::new(NumbersQuestion {
+            aggregate: self.0,
+            numbers,
+        })))
     }
     fn load(&self, task: &Map<String, Value>) -> Result<Instance, String> {
-        numbers_from_json(Aggregate::Gcd, task)
-    }
-}
-
-pub struct Lcm;
-
-impl Family for Lcm {
-    fn name(&self) -> &'static str {
-        "lcm"
-    }
-    fn follows(&self) -> &'static str {
-        "lcm"
-    }
-    fn knobs(&self) -> &'static [Knob] {
-        &LCM_KNOBS
-    }
-    fn check_knobs(&self, knobs: &Knobs) -> Result<(), String> {
-        check_list_knobs(knobs)
-    }
-    fn generate(&self, rng: &mut Rng, knobs: &Knobs) -> Result<Instance, String> {
-        generate_numbers(Aggregate::Lcm, rng, knobs)
-    }
-    fn load(&self, task: &Map<String, Value>) -> Result<Instance, String> {
-        numbers_from_json(Aggregate::Lcm, task)
+        known_fields(task, &["numbers"])?;
+        let numbers = int_list_field(task, "numbers", 2..=MAX_COUNT, 1, MAX_VALUE)?;
+        Ok(Instance::Answer(Box::new(NumbersQuestion {
+            aggregate: self.0,
+            numbers,
+        })))
     }
 }
 
@@ -292,20 +263,20 @@ impl AnswerPuzzle for Factorization {
 }
 
 static FACTOR_KNOBS: [Knob; 2] = [
-    Knob {
-        name: "min_value",
-        min: 2,
-        max: 1_000_000_000,
-        levels: [2, 2, 100, 1000, 10_000],
-        doc: "smallest number to factor",
-    },
-    Knob {
-        name: "max_value",
-        min: 2,
-        max: 1_000_000_000,
-        levels: [1000, 5000, 20_000, 100_000, 1_000_000],
-        doc: "largest number to factor",
-    },
+    Knob::new(
+        "min_value",
+        2,
+        1_000_000_000,
+        [2, 2, 100, 1000, 10_000],
+        "smallest number to factor",
+    ),
+    Knob::new(
+        "max_value",
+        2,
+        1_000_000_000,
+        [1000, 5000, 20_000, 100_000, 1_000_000],
+        "largest number to factor",
+    ),
 ];
 
 pub struct PrimeFactorization;

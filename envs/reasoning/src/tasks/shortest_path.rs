@@ -6,56 +6,35 @@
 use sandgym_sdk::{Rng, Value, json, serde_json::Map};
 
 use super::{
-    AnswerPuzzle, DIRECTIONS, Family, Instance, Knob, Knobs, char_grid_field, known_fields, object,
-    random_open_grid, shortest_route, step_in, unique_cell,
+    AnswerPuzzle, DIRECTIONS, Family, Instance, Knob, Knobs, MarkedGrid, known_fields, object,
+    random_open_grid, shortest_route, step_in,
 };
 
 const MAX_SIZE: i64 = 20;
 const INFEASIBLE: &str = "infeasible";
 
+/// How the grid is drawn: start, destination, open, blocked.
+const MARKS: [char; 4] = ['*', '#', 'O', 'X'];
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct PathGrid {
-    open: Vec<Vec<bool>>,
-    start: (usize, usize),
-    goal: (usize, usize),
+    grid: MarkedGrid,
     /// A shortest route, or `None` when the goal is unreachable.
     route: Option<Vec<&'static str>>,
 }
 
 impl PathGrid {
-    fn new(open: Vec<Vec<bool>>, start: (usize, usize), goal: (usize, usize)) -> PathGrid {
-        let route = shortest_route(&open, start, goal);
-        PathGrid {
-            open,
-            start,
-            goal,
-            route,
-        }
-    }
-
-    fn rows(&self) -> Vec<String> {
-        self.open
-            .iter()
-            .enumerate()
-            .map(|(r, row)| {
-                row.iter()
-                    .enumerate()
-                    .map(|(c, &open)| match (r, c) {
-                        cell if cell == self.start => '*',
-                        cell if cell == self.goal => '#',
-                        _ if open => 'O',
-                        _ => 'X',
-                    })
-                    .collect()
-            })
-            .collect()
+    fn new(grid: MarkedGrid) -> PathGrid {
+        let route = shortest_route(&grid.open, grid.start, grid.goal);
+        PathGrid { grid, route }
     }
 }
 
 impl AnswerPuzzle for PathGrid {
     fn statement(&self) -> String {
         let rows: Vec<String> = self
-            .rows()
+            .grid
+            .rows(MARKS)
             .iter()
             .map(|r| r.chars().map(String::from).collect::<Vec<_>>().join(" "))
             .collect();
@@ -69,7 +48,7 @@ impl AnswerPuzzle for PathGrid {
     }
 
     fn to_json(&self) -> Map<String, Value> {
-        object(json!({"grid": self.rows()}))
+        object(json!({"grid": self.grid.rows(MARKS)}))
     }
 
     fn verify(&self, answer: &str) -> Result<(), String> {
@@ -83,8 +62,8 @@ impl AnswerPuzzle for PathGrid {
         let Some(route) = &self.route else {
             return Err(format!("no path exists; the answer is \"{INFEASIBLE}\""));
         };
-        let (rows, cols) = (self.open.len(), self.open[0].len());
-        let mut here = self.start;
+        let (rows, cols) = (self.grid.open.len(), self.grid.open[0].len());
+        let mut here = self.grid.start;
         let steps: Vec<&str> = text
             .split([' ', ',', '\n', '\t'])
             .filter(|s| !s.is_empty())
@@ -95,7 +74,7 @@ impl AnswerPuzzle for PathGrid {
                 .find(|(d, _, _)| d == step)
                 .ok_or_else(|| format!("{step:?} is not a direction"))?;
             here = step_in(rows, cols, here, dr, dc)
-                .filter(|&(r, c)| self.open[r][c])
+                .filter(|&(r, c)| self.grid.open[r][c])
                 .ok_or_else(|| {
                     format!(
                         "moving {name} from row {}, column {} is blocked",
@@ -104,7 +83,7 @@ impl AnswerPuzzle for PathGrid {
                     )
                 })?;
         }
-        if here != self.goal {
+        if here != self.grid.goal {
             return Err("the path does not end at #".to_string());
         }
         if steps.len() != route.len() {
@@ -148,41 +127,17 @@ impl AnswerPuzzle for PathGrid {
 }
 
 static KNOBS: [Knob; 5] = [
-    Knob {
-        name: "min_rows",
-        min: 2,
-        max: MAX_SIZE,
-        levels: [5, 5, 6, 7, 8],
-        doc: "fewest rows",
-    },
-    Knob {
-        name: "max_rows",
-        min: 2,
-        max: MAX_SIZE,
-        levels: [8, 8, 9, 10, 12],
-        doc: "most rows",
-    },
-    Knob {
-        name: "min_cols",
-        min: 2,
-        max: MAX_SIZE,
-        levels: [5, 5, 6, 7, 8],
-        doc: "fewest columns",
-    },
-    Knob {
-        name: "max_cols",
-        min: 2,
-        max: MAX_SIZE,
-        levels: [8, 8, 9, 10, 12],
-        doc: "most columns",
-    },
-    Knob {
-        name: "blocked_percent",
-        min: 0,
-        max: 80,
-        levels: [40, 40, 35, 35, 35],
-        doc: "chance (in %) that a cell is blocked",
-    },
+    Knob::new("min_rows", 2, MAX_SIZE, [5, 5, 6, 7, 8], "fewest rows"),
+    Knob::new("max_rows", 2, MAX_SIZE, [8, 8, 9, 10, 12], "most rows"),
+    Knob::new("min_cols", 2, MAX_SIZE, [5, 5, 6, 7, 8], "fewest columns"),
+    Knob::new("max_cols", 2, MAX_SIZE, [8, 8, 9, 10, 12], "most columns"),
+    Knob::new(
+        "blocked_percent",
+        0,
+        80,
+        [40, 40, 35, 35, 35],
+        "chance (in %) that a cell is blocked",
+    ),
 ];
 
 pub struct ShortestPath;
@@ -215,17 +170,15 @@ impl Family for ShortestPath {
         let (start, goal) = ((start / cols, start % cols), (goal / cols, goal % cols));
         open[start.0][start.1] = true;
         open[goal.0][goal.1] = true;
-        Ok(Instance::Answer(Box::new(PathGrid::new(open, start, goal))))
+        Ok(Instance::Answer(Box::new(PathGrid::new(MarkedGrid {
+            open,
+            start,
+            goal,
+        }))))
     }
     fn load(&self, task: &Map<String, Value>) -> Result<Instance, String> {
         known_fields(task, &["grid"])?;
-        let grid = char_grid_field(task, "grid", 2..=MAX_SIZE as usize, "OX*#")?;
-        let start = unique_cell(&grid, '*', "grid")?;
-        let goal = unique_cell(&grid, '#', "grid")?;
-        let open = grid
-            .iter()
-            .map(|row| row.iter().map(|&c| c != 'X').collect())
-            .collect();
-        Ok(Instance::Answer(Box::new(PathGrid::new(open, start, goal))))
+        let grid = MarkedGrid::load(task, "grid", 2..=MAX_SIZE as usize, MARKS)?;
+        Ok(Instance::Answer(Box::new(PathGrid::new(grid))))
     }
 }

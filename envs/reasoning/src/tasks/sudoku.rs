@@ -177,20 +177,20 @@ fn random_solution(rng: &mut Rng) -> Grid {
 }
 
 static KNOBS: [Knob; 2] = [
-    Knob {
-        name: "min_empty",
-        min: 0,
-        max: MAX_EMPTY,
-        levels: [6, 8, 9, 10, 11],
-        doc: "fewest empty cells (fewer if uniqueness forbids more)",
-    },
-    Knob {
-        name: "max_empty",
-        min: 0,
-        max: MAX_EMPTY,
-        levels: [8, 12, 12, 12, 12],
-        doc: "most empty cells",
-    },
+    Knob::new(
+        "min_empty",
+        0,
+        MAX_EMPTY,
+        [6, 8, 9, 10, 11],
+        "fewest empty cells (fewer if uniqueness forbids more)",
+    ),
+    Knob::new(
+        "max_empty",
+        0,
+        MAX_EMPTY,
+        [8, 12, 12, 12, 12],
+        "most empty cells",
+    ),
 ];
 
 pub struct MiniSudoku;
