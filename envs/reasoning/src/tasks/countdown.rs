@@ -105,37 +105,64 @@ fn random_expression(rng: &mut Rng, numbers: &[i64]) -> Option<Node> {
 }
 
 /// Exhaustive search over rationals for an expression using every number once (small lists only).
-fn solve(items: Vec<Node>, target: Rational) -> Option<String> {
-    if items.len() == 1 {
-        return (items[0].value == target).then(|| items[0].text.clone());
+/// The search combines values only and records each combination in an arena; the text is built
+/// once, for the solution found.
+fn solve(numbers: &[i64], target: i64) -> Option<String> {
+    let mut arena: Vec<Step> = numbers.iter().map(|&n| Step::Leaf(i128::from(n))).collect();
+    let items: Vec<(Rational, usize)> = numbers
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| (Rational::int(i128::from(n)), i))
+        .collect();
+    let root = search(&items, Rational::int(i128::from(target)), &mut arena)?;
+    Some(render(&arena, root).text)
+}
+
+/// A node of the solver's arena: a given number, or two earlier nodes combined.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Leaf(i128),
+    Combine(usize, char, usize),
+}
+
+fn search(items: &[(Rational, usize)], target: Rational, arena: &mut Vec<Step>) -> Option<usize> {
+    if let [(value, node)] = items {
+        return (*value == target).then_some(*node);
     }
     for i in 0..items.len() {
         for j in 0..items.len() {
-            if i == j {
-                continue;
-            }
             for op in ['+', '-', '*', '/'] {
                 // + and * are commutative: one order suffices.
-                if (op == '+' || op == '*') && i > j {
+                if i == j || ((op == '+' || op == '*') && i > j) {
                     continue;
                 }
-                let Some(node) = Node::combine(items[i].clone(), op, items[j].clone()) else {
+                let Some(value) = items[i].0.apply(op, items[j].0) else {
                     continue;
                 };
-                let mut rest: Vec<Node> = items
+                arena.push(Step::Combine(items[i].1, op, items[j].1));
+                let mut rest: Vec<(Rational, usize)> = items
                     .iter()
                     .enumerate()
                     .filter(|&(k, _)| k != i && k != j)
-                    .map(|(_, n)| n.clone())
+                    .map(|(_, item)| *item)
                     .collect();
-                rest.push(node);
-                if let Some(found) = solve(rest, target) {
-                    return Some(found);
+                rest.push((value, arena.len() - 1));
+                if let Some(root) = search(&rest, target, arena) {
+                    return Some(root);
                 }
+                arena.pop();
             }
         }
     }
     None
+}
+
+fn render(arena: &[Step], node: usize) -> Node {
+    match arena[node] {
+        Step::Leaf(n) => Node::literal(n),
+        Step::Combine(a, op, b) => Node::combine(render(arena, a), op, render(arena, b))
+            .expect("the search evaluated this combination"),
+    }
 }
 
 fn reach_from_json(
@@ -151,14 +178,8 @@ fn reach_from_json(
     };
     let solution = match task.get("solution") {
         Some(_) => str_field(task, "solution", MAX_LEN)?.to_string(),
-        None if numbers.len() <= MAX_SOLVER_NUMBERS => {
-            let leaves = numbers
-                .iter()
-                .map(|&n| Node::literal(i128::from(n)))
-                .collect();
-            solve(leaves, Rational::int(i128::from(target)))
-                .ok_or("the numbers cannot reach the target (no `solution` exists)")?
-        }
+        None if numbers.len() <= MAX_SOLVER_NUMBERS => solve(&numbers, target)
+            .ok_or("the numbers cannot reach the target (no `solution` exists)")?,
         None => {
             return Err(format!(
                 "task field `solution` is required for more than {MAX_SOLVER_NUMBERS} numbers"
@@ -309,11 +330,7 @@ impl Family for Puzzle24 {
             let numbers: Vec<i64> = (0..4)
                 .map(|_| knobs.draw(rng, "min_value", "max_value"))
                 .collect();
-            let leaves = numbers
-                .iter()
-                .map(|&n| Node::literal(i128::from(n)))
-                .collect();
-            if let Some(solution) = solve(leaves, Rational::int(i128::from(TARGET_24))) {
+            if let Some(solution) = solve(&numbers, TARGET_24) {
                 return Ok(Instance::Answer(Box::new(Reach {
                     numbers,
                     target: TARGET_24,
