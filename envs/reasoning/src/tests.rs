@@ -297,7 +297,7 @@ fn hanoi_refuses_illegal_moves_and_ends_when_the_budget_is_spent() {
     assert!(out.messages[0].content.contains("smaller disk"), "{out:?}");
     let out = game_step(&mut env, "submit", json!({"answer": "done"}));
     assert!(out.messages[0].content.contains("played with move_disk"));
-    let out = game_step(&mut env, "move_disk", json!({"from": "peg 2", "to": "1"}));
+    let out = game_step(&mut env, "move_disk", json!({"from": "Peg 2", "to": "1"}));
     assert!(
         out.messages[0].content.starts_with("Moved disk 1"),
         "{out:?}"

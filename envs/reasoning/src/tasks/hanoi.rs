@@ -87,13 +87,12 @@ fn peg_argument(args: &Map<String, Value>, key: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("missing argument `{key}` (a peg number 1-3)"))?;
     let peg = match value {
         Value::Number(n) => n.as_u64(),
-        Value::String(s) => s
-            .trim()
-            .trim_start_matches(['p', 'P'])
-            .trim_start_matches("eg")
-            .trim()
-            .parse()
-            .ok(),
+        // Models often write "2" or "peg 2" for a peg; both mean peg 2.
+        Value::String(s) => {
+            let lower = s.trim().to_lowercase();
+            let number = lower.strip_prefix("peg").unwrap_or(&lower);
+            number.trim().parse().ok()
+        }
         _ => None,
     };
     peg.filter(|p| (1..=PEGS as u64).contains(p))
