@@ -6,8 +6,8 @@
 use sandgym_sdk::{Rng, Value, json, serde_json::Map};
 
 use super::{
-    AnswerPuzzle, Family, Instance, Knob, Knobs, int_field, int_list_field, known_fields, object,
-    str_field,
+    AnswerPuzzle, Family, Instance, Knob, Knobs, int_field, int_list_field, known_fields,
+    number_list_knobs, object, str_field,
 };
 use crate::expr::{MAX_LEN, Node, Rational, verify_uses_all};
 
@@ -195,50 +195,35 @@ fn reach_from_json(
     })))
 }
 
-static COUNTDOWN_KNOBS: [Knob; 6] = [
-    Knob::new(
-        "min_numbers",
-        2,
+static COUNTDOWN_KNOBS: [Knob; 6] = {
+    let [min_numbers, max_numbers, min_value, max_value] = number_list_knobs(
         MAX_NUMBERS as i64,
+        MAX_VALUE,
         [3, 4, 4, 5, 6],
-        "fewest numbers",
-    ),
-    Knob::new(
-        "max_numbers",
-        2,
-        MAX_NUMBERS as i64,
         [4, 5, 6, 6, 6],
-        "most numbers",
-    ),
-    Knob::new(
-        "min_value",
-        1,
-        MAX_VALUE,
-        [1, 1, 1, 1, 1],
-        "smallest number",
-    ),
-    Knob::new(
-        "max_value",
-        1,
-        MAX_VALUE,
-        [100, 100, 100, 100, 100],
-        "largest number",
-    ),
-    Knob::new(
-        "min_target",
-        1,
-        1_000_000_000,
-        [100, 100, 100, 100, 1000],
-        "smallest target",
-    ),
-    Knob::new(
-        "max_target",
-        1,
-        1_000_000_000,
-        [999, 999, 999, 999, 9999],
-        "largest target",
-    ),
-];
+        [100; 5],
+    );
+    [
+        min_numbers,
+        max_numbers,
+        min_value,
+        max_value,
+        Knob::new(
+            "min_target",
+            1,
+            1_000_000_000,
+            [100, 100, 100, 100, 1000],
+            "smallest target",
+        ),
+        Knob::new(
+            "max_target",
+            1,
+            1_000_000_000,
+            [999, 999, 999, 999, 9999],
+            "largest target",
+        ),
+    ]
+};
 
 pub struct Countdown;
 

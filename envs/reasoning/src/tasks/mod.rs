@@ -58,6 +58,42 @@ impl Knob {
     }
 }
 
+/// The four knobs of a family that draws a list of numbers (`min_numbers`, `max_numbers`,
+/// `min_value`, `max_value`), with the list length in `2..=max_count` and values in `1..=max_value`.
+/// Only the levels of the count knobs and of `max_value` differ between such families.
+pub const fn number_list_knobs(
+    max_count: i64,
+    max_value: i64,
+    min_numbers_levels: [i64; LEVELS],
+    max_numbers_levels: [i64; LEVELS],
+    max_value_levels: [i64; LEVELS],
+) -> [Knob; 4] {
+    [
+        Knob::new(
+            "min_numbers",
+            2,
+            max_count,
+            min_numbers_levels,
+            "fewest numbers",
+        ),
+        Knob::new(
+            "max_numbers",
+            2,
+            max_count,
+            max_numbers_levels,
+            "most numbers",
+        ),
+        Knob::new("min_value", 1, max_value, [1; LEVELS], "smallest number"),
+        Knob::new(
+            "max_value",
+            1,
+            max_value,
+            max_value_levels,
+            "largest number",
+        ),
+    ]
+}
+
 /// Resolved knob values of one family, by knob name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Knobs(pub BTreeMap<&'static str, i64>);

@@ -5,8 +5,8 @@
 use sandgym_sdk::{Rng, Value, json, serde_json::Map};
 
 use super::{
-    AnswerPuzzle, Family, Instance, Knob, Knobs, int_field, int_list_field, known_fields, object,
-    verify_int, wrong_ints,
+    AnswerPuzzle, Family, Instance, Knob, Knobs, int_field, int_list_field, known_fields,
+    number_list_knobs, object, verify_int, wrong_ints,
 };
 
 /// Largest number a task may hold: the lcm of 6 such numbers stays far inside `i128`.
@@ -86,42 +86,21 @@ impl AnswerPuzzle for NumbersQuestion {
     }
 }
 
-static GCD_KNOBS: [Knob; 4] = list_knobs([1000, 2000, 5000, 10_000, 100_000]);
-static LCM_KNOBS: [Knob; 4] = list_knobs([100, 200, 500, 1000, 5000]);
-
-/// The knobs of gcd and lcm, which differ only in the default largest value per level.
-const fn list_knobs(max_value_levels: [i64; 5]) -> [Knob; 4] {
-    [
-        Knob::new(
-            "min_numbers",
-            2,
-            MAX_COUNT as i64,
-            [2, 2, 2, 3, 3],
-            "fewest numbers",
-        ),
-        Knob::new(
-            "max_numbers",
-            2,
-            MAX_COUNT as i64,
-            [2, 2, 3, 3, 4],
-            "most numbers",
-        ),
-        Knob::new(
-            "min_value",
-            1,
-            MAX_VALUE,
-            [1, 1, 1, 1, 1],
-            "smallest number",
-        ),
-        Knob::new(
-            "max_value",
-            1,
-            MAX_VALUE,
-            max_value_levels,
-            "largest number",
-        ),
-    ]
-}
+/// gcd and lcm differ only in the default largest value per level.
+static GCD_KNOBS: [Knob; 4] = number_list_knobs(
+    MAX_COUNT as i64,
+    MAX_VALUE,
+    [2, 2, 2, 3, 3],
+    [2, 2, 3, 3, 4],
+    [1000, 2000, 5000, 10_000, 100_000],
+);
+static LCM_KNOBS: [Knob; 4] = number_list_knobs(
+    MAX_COUNT as i64,
+    MAX_VALUE,
+    [2, 2, 2, 3, 3],
+    [2, 2, 3, 3, 4],
+    [100, 200, 500, 1000, 5000],
+);
 
 /// `gcd` and `lcm`: one family type, told apart by the aggregate it asks for.
 pub struct Aggregates(Aggregate);
