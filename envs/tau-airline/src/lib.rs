@@ -18,11 +18,14 @@
 //! customer with `respond`, and ends with `end_conversation` or `transfer_to_human_agents`. Then the
 //! verifier replays the gold calls on a fresh copy of the initial DB: reward 1 iff the DBs are equal
 //! and every output string was said in some `respond` (case-insensitive, commas removed).
+//!
+//! State: the initial DB is the one full copy (built in `configure`, never written afterwards); the
+//! episode's writes and the gold replay's go to two small overlays of changed records (see [`overlay`]).
 
 pub mod db;
+pub mod overlay;
 pub mod tasks;
 pub mod tools;
-pub mod working;
 pub mod world;
 
 use std::collections::BTreeSet;
@@ -40,7 +43,7 @@ use tau_common::{
 };
 
 use db::Db;
-use working::WorkingDb;
+use overlay::{MaterializedDb, Overlay, Store};
 use world::GenConfig;
 
 pub const NAME: &str = "tau-airline";
@@ -141,7 +144,8 @@ pub fn system_prompt(mode: Mode) -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub generator: GenConfig,
-    /// An imported DB, if given.
+    /// An imported DB, if given. The env moves it into its initial DB (so [`TauAirline::config`]
+    /// shows `None` here once the DB is built), keeping one copy of it in memory.
     pub db: Option<Db>,
     pub max_turns: i64,
     /// Solo (ticket) or user-simulator mode.
@@ -241,15 +245,15 @@ struct Seen {
 }
 
 impl Seen {
-    /// Records every user and reservation id that occurs as a token of `text`.
-    fn scan(&mut self, db: &Db, text: &str) {
+    /// Records every user and reservation id of `base` + `overlay` that occurs as a token of `text`.
+    fn scan(&mut self, base: &Db, overlay: &Overlay, text: &str) {
         for token in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
             if token.len() < 6 {
                 continue;
             }
-            if db.users.contains_key(token) {
+            if overlay.user(base, token).is_some() {
                 self.users.insert(token.to_string());
-            } else if db.reservations.contains_key(token) {
+            } else if overlay.reservation(base, token).is_some() {
                 self.reservations.insert(token.to_string());
             }
         }
@@ -260,14 +264,15 @@ impl Seen {
 #[derive(Debug, Default)]
 pub struct TauAirline {
     config: Config,
-    /// The DB every episode starts from (the imported one, or generated on first use).
+    /// The DB every episode starts from (the imported one, or generated on first use): the base of
+    /// both overlays, never written once built.
     initial: Option<Db>,
     /// Canonical hash of `initial` (computed once, with it); episode digests build on it.
     initial_hash: u64,
-    /// The episode's DB.
-    db: WorkingDb,
-    /// The gold DB of the current task (replayed at reset).
-    gold: WorkingDb,
+    /// The episode's changes to the initial DB.
+    db: Overlay,
+    /// The gold replay's changes to the initial DB (replayed at reset).
+    gold: Overlay,
     /// How many gold actions failed in that replay.
     gold_errors: usize,
     task: Option<TauTask>,
@@ -287,21 +292,25 @@ impl TauAirline {
     /// The DB episodes start from.
     pub fn initial_db(&mut self) -> &Db {
         if self.initial.is_none() {
-            let initial = match &self.config.db {
-                Some(db) => db.clone(),
+            let initial = match self.config.db.take() {
+                Some(db) => db,
                 None => world::generate_db(&self.config.generator),
             };
             self.initial_hash = canonical_hash(&initial);
             self.initial = Some(initial);
-            self.db.invalidate();
-            self.gold.invalidate();
+            self.db.clear();
+            self.gold.clear();
         }
         self.initial.as_ref().expect("set above")
     }
 
-    /// The DB of the current episode.
-    pub fn db(&self) -> &Db {
-        self.db.db()
+    /// The DB of the current episode, copied out of the initial DB and the episode's changes (a full
+    /// copy: for tests and tools built on the crate). Empty before the initial DB exists.
+    pub fn db(&self) -> MaterializedDb {
+        match &self.initial {
+            Some(initial) => self.db.materialize(initial),
+            None => Overlay::default().materialize(&Db::default()),
+        }
     }
 
     pub fn task(&self) -> Option<&TauTask> {
@@ -310,7 +319,7 @@ impl TauAirline {
 
     /// Runs one domain tool on `db` (`None` for other names), answering like the original.
     fn dispatch_domain(
-        db: &mut WorkingDb,
+        db: &mut impl Store,
         name: &str,
         arguments: &Value,
     ) -> Option<Result<String, String>> {
@@ -324,17 +333,26 @@ impl TauAirline {
                 )));
             }
         };
-        db.call(name, map)
+        tools::call(db, name, map)
     }
 
     /// Replays the gold actions of the current task on a fresh copy of the initial DB: the DB they
-    /// produce, and how many of them failed. (Reset does this; the verifier uses its result.)
-    pub fn gold_db(&mut self) -> (&Db, usize) {
+    /// produce (a full copy), and how many of them failed. (Reset replays them; the verifier uses the
+    /// result.)
+    pub fn gold_db(&mut self) -> (MaterializedDb, usize) {
+        let errors = self.replay_gold();
+        let initial = self.initial.as_ref().expect("built by the replay");
+        (self.gold.materialize(initial), errors)
+    }
+
+    /// Replays the gold actions of the current task into the gold overlay (emptied first); returns
+    /// how many of them failed.
+    fn replay_gold(&mut self) -> usize {
         self.initial_db();
-        self.gold
-            .reset(self.initial.as_ref().expect("initialized above"));
+        let initial = self.initial.as_ref().expect("initialized above");
+        self.gold.clear();
         let actions = self.task.as_ref().map_or(&[][..], |t| &t.actions[..]);
-        let steps = replay_gold(&mut self.gold, actions, |db, action| {
+        let steps = replay_gold(&mut self.gold.view(initial), actions, |db, action| {
             match Self::dispatch_domain(db, &action.name, &action.arguments) {
                 Some(Ok(text)) => text,
                 Some(Err(e)) => format!("Error: {e}"),
@@ -347,22 +365,21 @@ impl TauAirline {
                 None => format!("Unknown action {}", action.name),
             }
         });
-        let errors = steps.iter().filter(|s| s.error).count();
-        (self.gold.db(), errors)
+        steps.iter().filter(|s| s.error).count()
     }
 
     /// The verifier, run when the episode ends.
     fn verify(&mut self, ending: Ending, out: &mut StepOutput) {
         // The gold DB was replayed at reset.
         let gold_errors = self.gold_errors;
-        let db_match = self.db.same_as(&self.gold);
-        let task = self.task.as_ref().expect("an active episode has a task");
-        let missing = outputs_missing(&task.outputs, &self.conversation.responses);
-        // Digests of (initial DB hash, changed records): the cost follows the records touched.
         let initial = self
             .initial
             .as_ref()
             .expect("an active episode has an initial DB");
+        let db_match = self.db.same_as(&self.gold, initial);
+        let task = self.task.as_ref().expect("an active episode has a task");
+        let missing = outputs_missing(&task.outputs, &self.conversation.responses);
+        // Digests of (initial DB hash, changed records): the cost follows the records touched.
         let gold_hash = self.gold.digest(initial, self.initial_hash);
         let agent_hash = if db_match {
             gold_hash
@@ -372,7 +389,7 @@ impl TauAirline {
         let v = verdict(db_match, agent_hash, gold_hash, missing, ending.as_str());
         let mut info = v.info;
         if !db_match {
-            let diff = self.db.diff(&self.gold);
+            let diff = self.db.diff(&self.gold, initial);
             info["db_diff"] = json!(diff.iter().take(8).collect::<Vec<_>>());
         }
         info["gold_errors"] = json!(gold_errors);
@@ -401,9 +418,13 @@ impl TauAirline {
                 }
             };
         }
-        match Self::dispatch_domain(&mut self.db, &call.name, &arguments) {
+        let initial = self
+            .initial
+            .as_ref()
+            .expect("an active episode has an initial DB");
+        match Self::dispatch_domain(&mut self.db.view(initial), &call.name, &arguments) {
             Some(Ok(text)) => {
-                self.seen.scan(self.db.db(), &text);
+                self.seen.scan(initial, &self.db, &text);
                 Message::tool(call, text)
             }
             Some(Err(e)) => tool_error(call, e),
@@ -422,7 +443,10 @@ impl TauAirline {
     /// then says `###STOP###`.
     fn complete(&self) -> bool {
         let outputs = self.task.as_ref().map_or(&[][..], |t| &t.outputs[..]);
-        self.db.same_as(&self.gold)
+        let Some(initial) = &self.initial else {
+            return false;
+        };
+        self.db.same_as(&self.gold, initial)
             && outputs_missing(outputs, &self.conversation.responses).is_empty()
     }
 
@@ -553,15 +577,11 @@ impl sandgym_sdk::Env for TauAirline {
     fn configure(&mut self, config: &Value) -> Result<(), String> {
         let config = Config::from_json(config)?;
         self.initial = None;
-        self.db.invalidate();
-        self.gold.invalidate();
         self.config = config;
-        // Build the DB and both working copies now rather than at the first reset: configured state
-        // is what the host bakes into the shared copy-on-write image, so forks never copy the DB.
+        // Build the DB now rather than at the first reset: configured state is what the host bakes
+        // into the shared copy-on-write image, so forks never copy the DB. Episodes only add small
+        // overlays on top of it.
         self.initial_db();
-        let initial = self.initial.as_ref().expect("built above");
-        self.db.reset(initial);
-        self.gold.reset(initial);
         Ok(())
     }
 
@@ -572,8 +592,7 @@ impl sandgym_sdk::Env for TauAirline {
             Some(value) => Self::parse_task(&value)?,
         };
         self.initial_db();
-        self.db
-            .reset(self.initial.as_ref().expect("initialized above"));
+        self.db.clear();
         let mode = self.config.mode;
         self.conversation = Conversation::new(mode == Mode::User);
         self.expert = ExpertCursor::new(match mode {
@@ -589,7 +608,8 @@ impl sandgym_sdk::Env for TauAirline {
             messages.push(Message::user(task.instruction.clone()));
         }
         self.seen = Seen::default();
-        self.seen.scan(self.db.db(), &task.instruction);
+        let initial = self.initial.as_ref().expect("initialized above");
+        self.seen.scan(initial, &self.db, &task.instruction);
         let mut output = ResetOutput {
             messages,
             task_id: task.task_id(NAME),
@@ -604,7 +624,7 @@ impl sandgym_sdk::Env for TauAirline {
             user_turn,
         };
         self.task = Some(task);
-        let (_, gold_errors) = self.gold_db();
+        let gold_errors = self.replay_gold();
         self.gold_errors = gold_errors;
         output.info["gold_errors"] = json!(gold_errors);
         self.turns.start(self.config.max_turns);
@@ -679,7 +699,11 @@ impl sandgym_sdk::Env for TauAirline {
             ));
         }
         for reservation_id in &self.seen.reservations {
-            let Some(r) = self.db.db().reservations.get(reservation_id) else {
+            let Some(r) = self
+                .initial
+                .as_ref()
+                .and_then(|initial| self.db.reservation(initial, reservation_id))
+            else {
                 continue;
             };
             for f in &r.flights {

@@ -17,10 +17,10 @@ use sandgym_sdk::{Rng, Value, json};
 use tau_common::task::GoldAction;
 
 use crate::db::{CABINS, Db, Num, Passenger, PaymentMethod, Reservation, ReservationFlight, User};
+use crate::overlay::Overlay;
 use crate::tools::{
     self, baggage_charge, booking_total, direct_flights, onestop_flights, price_flight_change,
 };
-use crate::working::WorkingDb;
 use crate::world::{TODAY_DAY, date, free_bags};
 
 /// A generated task before it becomes a [`tau_common::task::TauTask`].
@@ -55,12 +55,12 @@ const MAX_ATTEMPTS: usize = 500;
 
 /// Draws a task for `seed` against `db`; `Err` when the DB offers nothing to build one from.
 pub fn generate(db: &Db, seed: u64) -> Result<Draft, String> {
-    generate_with(db, seed, &mut WorkingDb::default())
+    generate_with(db, seed, &mut Overlay::default())
 }
 
-/// [`generate`], checking each draw's gold actions on `scratch`, a working copy of `db` that is reset
-/// (only the records a previous replay touched are restored) instead of cloning `db` per draw.
-pub fn generate_with(db: &Db, seed: u64, scratch: &mut WorkingDb) -> Result<Draft, String> {
+/// [`generate`], checking each draw's gold actions on `db` with `scratch` as the overlay (emptied
+/// before each replay) instead of cloning `db` per draw.
+pub fn generate_with(db: &Db, seed: u64, scratch: &mut Overlay) -> Result<Draft, String> {
     let mut rng = Rng::new(seed ^ 0x7a5c_0000_a1e1_0001);
     let users: Vec<&String> = db.users.keys().collect();
     if users.is_empty() {
@@ -115,15 +115,15 @@ pub fn generate_with(db: &Db, seed: u64, scratch: &mut WorkingDb) -> Result<Draf
     ))
 }
 
-/// Whether every gold action succeeds when replayed in order on `scratch` reset to `db` (a working copy
-/// of `db`, or an invalidated one: see [`WorkingDb::reset`]). Same answer as [`gold_succeeds`].
-pub fn gold_succeeds_on(scratch: &mut WorkingDb, db: &Db, actions: &[GoldAction]) -> bool {
-    scratch.reset(db);
+/// Whether every gold action succeeds when replayed in order on `db` with `scratch`, emptied first, as
+/// the overlay. Same answer as [`gold_succeeds`].
+pub fn gold_succeeds_on(scratch: &mut Overlay, db: &Db, actions: &[GoldAction]) -> bool {
+    scratch.clear();
     actions.iter().all(|a| {
         let Some(args) = a.arguments.as_object() else {
             return false;
         };
-        matches!(scratch.call(&a.name, args), Some(Ok(_)))
+        matches!(scratch.call(db, &a.name, args), Some(Ok(_)))
     })
 }
 

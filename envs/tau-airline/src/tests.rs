@@ -1062,7 +1062,7 @@ fn seeds_by_kind(
     seeds: u64,
 ) -> std::collections::BTreeMap<&'static str, Vec<u64>> {
     let db = env.initial_db().clone();
-    let mut scratch = crate::working::WorkingDb::default();
+    let mut scratch = crate::overlay::Overlay::default();
     let mut by_kind = std::collections::BTreeMap::<&str, Vec<u64>>::new();
     for seed in 0..seeds {
         let draft = tasks::generate_with(&db, seed, &mut scratch).unwrap();
@@ -1654,4 +1654,46 @@ fn random_calls_never_panic_and_errors_change_nothing() {
         }
     }
     assert!(errors > 2000, "{errors}");
+}
+
+#[test]
+fn episodes_write_only_their_overlay() {
+    let mut env = small_env();
+    let initial = env.initial_db().clone();
+    let mut wrote = 0;
+    for seed in 0..30 {
+        env.reset(seed, None).unwrap();
+        assert!(env.db.is_empty(), "seed {seed}: reset empties the overlay");
+        // A failing write copies nothing: every check comes before the first write.
+        let (uid, user) = initial.users.iter().next().unwrap();
+        let rid = user.reservations.first().cloned().unwrap_or_default();
+        for (name, args) in [
+            (
+                "update_reservation_baggages",
+                json!({"reservation_id": rid, "total_baggages": 1, "nonfree_baggages": 1,
+                       "payment_id": "nope"}),
+            ),
+            (
+                "update_reservation_passengers",
+                json!({"reservation_id": rid, "passengers": []}),
+            ),
+        ] {
+            let out = env.step(&Action::tool(name, &args));
+            assert!(out.messages[0].content.starts_with("Error:"), "{uid}");
+        }
+        assert!(
+            env.db.is_empty(),
+            "seed {seed}: a failing call copied a record"
+        );
+        while let Some(next) = env.expert() {
+            env.step(&next);
+        }
+        if !env.db.is_empty() {
+            wrote += 1;
+            assert!(*env.db() != initial);
+        }
+        assert!(!env.gold.is_empty() || *env.gold_db().0 == initial);
+        assert_eq!(env.initial.as_ref(), Some(&initial), "seed {seed}");
+    }
+    assert!(wrote > 10, "{wrote}");
 }

@@ -21,6 +21,7 @@ use crate::db::{
     CABINS, Db, FLIGHT_TYPES, Flight, FlightDate, Num, Passenger, Payment, Reservation,
     ReservationFlight,
 };
+use crate::overlay::Store;
 
 /// The domain tools, in the order of the tool list.
 pub const DOMAIN_TOOLS: [&str; 12] = [
@@ -113,15 +114,20 @@ pub fn city_of(code: &str) -> &str {
         .map_or(code, |(_, city)| city)
 }
 
-/// Runs domain tool `name`; `None` when `name` is not a domain tool.
-pub fn call(db: &mut Db, name: &str, args: &Map<String, Value>) -> Option<Result<String, String>> {
+/// Runs domain tool `name` on `db` (a [`Db`], or a base with an overlay); `None` when `name` is not a
+/// domain tool.
+pub fn call<S: Store + ?Sized>(
+    db: &mut S,
+    name: &str,
+    args: &Map<String, Value>,
+) -> Option<Result<String, String>> {
     let result = match name {
         "get_user_details" => get_user_details(db, args),
         "get_reservation_details" => get_reservation_details(db, args),
-        "list_all_airports" => list_all_airports(db, args),
-        "search_direct_flight" => search_direct_flight(db, args),
-        "search_onestop_flight" => search_onestop_flight(db, args),
-        "get_flight_status" => get_flight_status(db, args),
+        "list_all_airports" => list_all_airports(db.flights_db(), args),
+        "search_direct_flight" => search_direct_flight(db.flights_db(), args),
+        "search_onestop_flight" => search_onestop_flight(db.flights_db(), args),
+        "get_flight_status" => get_flight_status(db.flights_db(), args),
         "book_reservation" => book_reservation(db, args),
         "cancel_reservation" => cancel_reservation(db, args),
         "update_reservation_baggages" => update_reservation_baggages(db, args),
@@ -188,20 +194,21 @@ fn payment_list(args: &Args, key: &str) -> Result<Vec<Payment>, String> {
 // ---------------------------------------------------------------------------------------------
 // Reads
 
-fn get_user_details(db: &Db, map: &Map<String, Value>) -> Result<String, String> {
+fn get_user_details<S: Store + ?Sized>(db: &S, map: &Map<String, Value>) -> Result<String, String> {
     let args = check_args("get_user_details", map, &["user_id"])?;
     let user_id = &args.str("user_id")?;
-    db.users
-        .get(user_id)
+    db.user(user_id)
         .map(dumps)
         .ok_or_else(|| "user not found".to_string())
 }
 
-fn get_reservation_details(db: &Db, map: &Map<String, Value>) -> Result<String, String> {
+fn get_reservation_details<S: Store + ?Sized>(
+    db: &S,
+    map: &Map<String, Value>,
+) -> Result<String, String> {
     let args = check_args("get_reservation_details", map, &["reservation_id"])?;
     let reservation_id = &args.str("reservation_id")?;
-    db.reservations
-        .get(reservation_id)
+    db.reservation(reservation_id)
         .map(dumps)
         // Sic: the original reports a missing reservation this way.
         .ok_or_else(|| "user not found".to_string())
@@ -420,7 +427,10 @@ pub fn booking_total(
     total + Num::from(BAG_FEE).times(nonfree_baggages)
 }
 
-fn book_reservation(db: &mut Db, map: &Map<String, Value>) -> Result<String, String> {
+fn book_reservation<S: Store + ?Sized>(
+    db: &mut S,
+    map: &Map<String, Value>,
+) -> Result<String, String> {
     let args = check_args(
         "book_reservation",
         map,
@@ -450,14 +460,14 @@ fn book_reservation(db: &mut Db, map: &Map<String, Value>) -> Result<String, Str
     let nonfree_baggages = args.int("nonfree_baggages")?;
     let insurance = &args.choice("insurance", &["yes", "no"])?;
 
-    let user = db.users.get(user_id).ok_or("user not found")?;
+    let user = db.user(user_id).ok_or("user not found")?;
     let reservation_id = RESERVATION_IDS
         .iter()
-        .find(|id| !db.reservations.contains_key(**id))
+        .find(|id| db.reservation(id).is_none())
         .ok_or("too many reservations")?;
     let segments = flights
         .iter()
-        .map(|(number, date)| price_segment(db, number, date, cabin, passengers.len()))
+        .map(|(number, date)| price_segment(db.flights_db(), number, date, cabin, passengers.len()))
         .collect::<Result<Vec<_>, _>>()?;
     let total = booking_total(
         &segments,
@@ -487,7 +497,7 @@ fn book_reservation(db: &mut Db, map: &Map<String, Value>) -> Result<String, Str
         ));
     }
 
-    let user = db.users.get_mut(user_id).expect("checked above");
+    let user = db.user_mut(user_id).expect("checked above");
     for payment in &payments {
         let source = user.payment_methods[&payment.payment_id].source.clone();
         match source.as_str() {
@@ -523,17 +533,18 @@ fn book_reservation(db: &mut Db, map: &Map<String, Value>) -> Result<String, Str
         status: None,
     };
     let text = dumps(&reservation);
-    db.reservations
-        .insert(reservation_id.to_string(), reservation);
+    db.insert_reservation(reservation);
     Ok(text)
 }
 
-fn cancel_reservation(db: &mut Db, map: &Map<String, Value>) -> Result<String, String> {
+fn cancel_reservation<S: Store + ?Sized>(
+    db: &mut S,
+    map: &Map<String, Value>,
+) -> Result<String, String> {
     let args = check_args("cancel_reservation", map, &["reservation_id"])?;
     let reservation_id = &args.str("reservation_id")?;
     let reservation = db
-        .reservations
-        .get_mut(reservation_id)
+        .reservation_mut(reservation_id)
         .ok_or("reservation not found")?;
     let refunds: Vec<Payment> = reservation
         .payment_history
@@ -550,18 +561,23 @@ fn cancel_reservation(db: &mut Db, map: &Map<String, Value>) -> Result<String, S
 
 /// Checks that `payment_id` of the reservation's owner can pay `amount` for a change (no certificates;
 /// a gift card needs the balance), and applies it: debits a gift card, records a non-zero payment.
-fn charge_for_update(
-    db: &mut Db,
+/// Every check comes before the first write.
+fn charge_for_update<S: Store + ?Sized>(
+    db: &mut S,
     reservation_id: &str,
     payment_id: &str,
     amount: Num,
     apply: impl FnOnce(&mut Reservation),
 ) -> Result<String, String> {
-    let user_id = db.reservations[reservation_id].user_id.clone();
-    let user = db.users.get_mut(&user_id).ok_or("user not found")?;
+    let user_id = db
+        .reservation(reservation_id)
+        .expect("checked by the caller")
+        .user_id
+        .clone();
+    let user = db.user(&user_id).ok_or("user not found")?;
     let method = user
         .payment_methods
-        .get_mut(payment_id)
+        .get(payment_id)
         .ok_or("payment method not found")?;
     if method.source == "certificate" {
         return Err("certificate cannot be used to update reservation".to_string());
@@ -571,11 +587,14 @@ fn charge_for_update(
         if balance.lt(amount) {
             return Err("gift card balance is not enough".to_string());
         }
+        let method = db
+            .user_mut(&user_id)
+            .and_then(|u| u.payment_methods.get_mut(payment_id))
+            .expect("checked above");
         method.amount = Some(balance - amount);
     }
     let reservation = db
-        .reservations
-        .get_mut(reservation_id)
+        .reservation_mut(reservation_id)
         .expect("checked by the caller");
     apply(reservation);
     if !py_eq(amount, Num::Int(0)) {
@@ -593,7 +612,10 @@ pub fn baggage_charge(reservation: &Reservation, nonfree_baggages: i64) -> Num {
     Num::from_i128(i128::from(BAG_FEE) * added)
 }
 
-fn update_reservation_baggages(db: &mut Db, map: &Map<String, Value>) -> Result<String, String> {
+fn update_reservation_baggages<S: Store + ?Sized>(
+    db: &mut S,
+    map: &Map<String, Value>,
+) -> Result<String, String> {
     let args = check_args(
         "update_reservation_baggages",
         map,
@@ -609,8 +631,7 @@ fn update_reservation_baggages(db: &mut Db, map: &Map<String, Value>) -> Result<
     let nonfree_baggages = args.int("nonfree_baggages")?;
     let payment_id = &args.str("payment_id")?;
     let reservation = db
-        .reservations
-        .get(reservation_id)
+        .reservation(reservation_id)
         .ok_or("reservation not found")?;
     let amount = baggage_charge(reservation, nonfree_baggages);
     charge_for_update(db, reservation_id, payment_id, amount, |r| {
@@ -647,7 +668,10 @@ pub fn price_flight_change(
     Ok((segments, total - paid.times(n as i64)))
 }
 
-fn update_reservation_flights(db: &mut Db, map: &Map<String, Value>) -> Result<String, String> {
+fn update_reservation_flights<S: Store + ?Sized>(
+    db: &mut S,
+    map: &Map<String, Value>,
+) -> Result<String, String> {
     let args = check_args(
         "update_reservation_flights",
         map,
@@ -658,17 +682,19 @@ fn update_reservation_flights(db: &mut Db, map: &Map<String, Value>) -> Result<S
     let flights = flight_list(&args, "flights")?;
     let payment_id = &args.str("payment_id")?;
     let reservation = db
-        .reservations
-        .get(reservation_id)
+        .reservation(reservation_id)
         .ok_or("reservation not found")?;
-    let (segments, amount) = price_flight_change(db, reservation, cabin, &flights)?;
+    let (segments, amount) = price_flight_change(db.flights_db(), reservation, cabin, &flights)?;
     // Sic (v1): `reservation.cabin` keeps its old value.
     charge_for_update(db, reservation_id, payment_id, amount, |r| {
         r.flights = segments;
     })
 }
 
-fn update_reservation_passengers(db: &mut Db, map: &Map<String, Value>) -> Result<String, String> {
+fn update_reservation_passengers<S: Store + ?Sized>(
+    db: &mut S,
+    map: &Map<String, Value>,
+) -> Result<String, String> {
     let args = check_args(
         "update_reservation_passengers",
         map,
@@ -677,25 +703,29 @@ fn update_reservation_passengers(db: &mut Db, map: &Map<String, Value>) -> Resul
     let reservation_id = &args.str("reservation_id")?;
     let passengers = passenger_list(&args, "passengers")?;
     let reservation = db
-        .reservations
-        .get_mut(reservation_id)
+        .reservation(reservation_id)
         .ok_or("reservation not found")?;
     if passengers.len() != reservation.passengers.len() {
         return Err("number of passengers does not match".to_string());
     }
+    let reservation = db.reservation_mut(reservation_id).expect("checked above");
     reservation.passengers = passengers;
     Ok(dumps(reservation))
 }
 
-fn send_certificate(db: &mut Db, map: &Map<String, Value>) -> Result<String, String> {
+fn send_certificate<S: Store + ?Sized>(
+    db: &mut S,
+    map: &Map<String, Value>,
+) -> Result<String, String> {
     let args = check_args("send_certificate", map, &["user_id", "amount"])?;
     let user_id = &args.str("user_id")?;
     let amount = args.num("amount")?;
-    let user = db.users.get_mut(user_id).ok_or("user not found")?;
+    let user = db.user(user_id).ok_or("user not found")?;
     let id = CERTIFICATE_IDS
         .iter()
         .find(|id| !user.payment_methods.contains_key(**id))
         .ok_or("too many certificates")?;
+    let user = db.user_mut(user_id).expect("checked above");
     user.payment_methods.insert(
         id.to_string(),
         crate::db::PaymentMethod {
