@@ -166,7 +166,7 @@ def early_experience(
     policy: str = "random",
     temperatures: list[float] = ...,
     method: str = "fork",
-    verify: str = "full",
+    verify: str = "state",
     reflect_k: int = 3,
     iwm_expert: bool = True,
     max_steps: int = 64,

@@ -61,7 +61,7 @@ def early_experience(
     policy: str = "random",
     temperatures: Sequence[float] = (1.0,),
     method: str = "fork",
-    verify: str = "full",
+    verify: str = "state",
     reflect_k: int = 3,
     iwm_expert: bool = True,
     max_steps: int = 64,
@@ -92,7 +92,8 @@ def early_experience(
         policy: policy sampler: the proposing policy (``"random"``, ``"expert"``).
         temperatures: policy sampler: one proposing policy per temperature (passed to the policy factory).
         method: ``"fork"`` or ``"replay"`` (reset and replay the prefix: the paper authors' baseline).
-        verify: what each fork's fingerprint covers: ``"full"`` (expert + admissible actions) or ``"expert"``.
+        verify: what each fork's fingerprint covers: ``"state"`` (the env's state digest), ``"full"`` (its expert
+            and admissible actions) or ``"expert"`` (its expert action).
         reflect_k: alternatives shown per self-reflection prompt.
         iwm_expert: include the expert transition in the world-model file.
         max_steps: expert states per episode at most (live expert).

@@ -153,7 +153,7 @@ fn compare(
         Verify::Full,
         env_options,
     );
-    for verify in [Verify::Full, Verify::Expert] {
+    for verify in [Verify::State, Verify::Full, Verify::Expert] {
         compare_with(title, inputs, sampler, verify, env_options, repeats);
     }
 }

@@ -49,9 +49,9 @@ pub struct EarlyArgs {
     /// How alternatives reach the expert state: `fork` (snapshot) or `replay` (from reset; the baseline).
     #[arg(long, default_value = "fork")]
     method: String,
-    /// What each copy's state fingerprint covers before it steps: `full` (expert action and admissible
-    /// actions) or `expert` (expert action only, cheaper).
-    #[arg(long, default_value = "full")]
+    /// What each copy's fingerprint covers before it steps: `state` (the env's state digest: memory,
+    /// globals, RNG), `full` (its expert and admissible actions) or `expert` (its expert action).
+    #[arg(long, default_value = "state")]
     verify: String,
     /// Alternatives shown per self-reflection prompt.
     #[arg(long, default_value_t = reflection::DEFAULT_REFLECT_K)]

@@ -28,13 +28,13 @@ fn paths(files: &[PathBuf]) -> Vec<String> {
 ///         None plays the env's own expert.
 ///     episodes, seed, tasks: the expert episodes to play without `trajectories` (tasks as JSON texts).
 ///     sampler, k, exclude_expert_tool, policy, temperatures: the alternative sampler.
-///     method: `"fork"` or `"replay"` (from reset; the baseline). verify: `"full"` or `"expert"`.
+///     method: `"fork"` or `"replay"` (from reset; the baseline). verify: `"state"`, `"full"` or `"expert"`.
 ///     reflect_k: alternatives per reflection prompt. iwm_expert: include the expert transition in IWM.
 ///
 /// Returns:
 ///     A dict of run figures and the files written.
 #[pyfunction]
-#[pyo3(signature = (out_dir, env=None, trajectories=None, episodes=10, seed=0, tasks=None, sampler="uniform", k=None, exclude_expert_tool=false, policy="random", temperatures=vec![1.0], method="fork", verify="full", reflect_k=3, iwm_expert=true, max_steps=64, config=None, fuel=None, memory_mb=None, deadline_s=None, threads=None, run_id=None))]
+#[pyo3(signature = (out_dir, env=None, trajectories=None, episodes=10, seed=0, tasks=None, sampler="uniform", k=None, exclude_expert_tool=false, policy="random", temperatures=vec![1.0], method="fork", verify="state", reflect_k=3, iwm_expert=true, max_steps=64, config=None, fuel=None, memory_mb=None, deadline_s=None, threads=None, run_id=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn early_experience<'py>(
     py: Python<'py>,

@@ -9,10 +9,10 @@
 //! and branches. Rows go to a sink; this module never writes files.
 //!
 //! **Fingerprint.** Before every step on a copy, the copy's fingerprint must equal the one taken on the
-//! expert path in `s_i`, or the run fails with a `drift` error naming episode, step and branch. The
-//! fingerprint is a SHA-256 over what the env exposes between calls, queried right after the copy reaches
-//! the state: its expert action and, with [`Verify::Full`] (the default), its admissible actions. The
-//! queries do not change what the env does next (tests replay every branch without them).
+//! expert path in `s_i`, or the run fails with a `drift` error naming episode, step and branch. By
+//! default ([`Verify::State`]) the fingerprint is the env's state digest (memory, globals, host RNG,
+//! phase), taken before any query; [`Verify::Full`] and [`Verify::Expert`] fingerprint what the env shows
+//! instead (its expert action and admissible actions, or its expert action alone).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -166,8 +166,12 @@ pub fn inputs_from_plan(plan: &[EpisodeSpec]) -> Vec<EpisodeInput> {
 /// What a state's fingerprint covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Verify {
-    /// The expert action and the admissible actions.
+    /// The env's complete state ([`Env::state_digest`]: written memory, globals, host RNG, phase), taken
+    /// before any query: equal exactly when every later call behaves the same. No guest call; its cost
+    /// follows the memory the episode wrote.
     #[default]
+    State,
+    /// The expert action and the admissible actions (queried).
     Full,
     /// The expert action only: one cheap query per copy. Catches a copy of another episode, task or
     /// expert position; blind to differences the expert action does not reflect.
@@ -178,18 +182,32 @@ impl std::str::FromStr for Verify {
     type Err = Error;
     fn from_str(s: &str) -> Result<Verify> {
         match s {
+            "state" => Ok(Verify::State),
             "full" => Ok(Verify::Full),
             "expert" => Ok(Verify::Expert),
             other => Err(Error::InvalidArgument(format!(
-                "unknown verification `{other}` (available: full, expert)"
+                "unknown verification `{other}` (available: state, full, expert)"
             ))),
         }
     }
 }
 
-/// The fingerprint of the env's current state (hex SHA-256; see the module docs).
+/// The fingerprint of the env's current state (hex SHA-256; see the module docs). With
+/// [`Verify::State`] it makes no guest call; otherwise it queries the env.
 pub fn fingerprint(env: &mut Env, verify: Verify) -> Result<String> {
-    probe(env, verify, false).map(|p| p.digest)
+    match verify {
+        Verify::State => Ok(hex(&env.state_digest())),
+        _ => probe(env, verify, false).map(|p| p.digest),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    bytes.iter().fold(String::with_capacity(64), |mut hex, b| {
+        hex.push(DIGITS[usize::from(b >> 4)] as char);
+        hex.push(DIGITS[usize::from(b & 15)] as char);
+        hex
+    })
 }
 
 /// What the env shows in a state, taken right after the state is reached.
@@ -199,9 +217,10 @@ struct Probe {
     admissible: Vec<Action>,
 }
 
-/// Queries the state's expert action and, when `verify` covers them or `admissible` asks for them, its
-/// admissible actions; the digest covers what `verify` says.
+/// Fingerprints the state (first, so a state digest sees no query's traces), then queries its expert
+/// action and, when `verify` covers them or `admissible` asks for them, its admissible actions.
 fn probe(env: &mut Env, verify: Verify, admissible: bool) -> Result<Probe> {
+    let state = (verify == Verify::State).then(|| env.state_digest());
     let expert = env.expert()?;
     let full = verify == Verify::Full;
     let admissible = if full || admissible {
@@ -209,18 +228,19 @@ fn probe(env: &mut Env, verify: Verify, admissible: bool) -> Result<Probe> {
     } else {
         Vec::new()
     };
-    let mut hasher = Sha256::new();
-    hasher.update(b"sandgym-early-fingerprint-v1\0");
-    hasher.update(serde_json::to_vec(&expert).expect("actions encode"));
-    if full {
-        hasher.update([0]);
-        hasher.update(serde_json::to_vec(&admissible).expect("actions encode"));
-    }
-    let digest = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = match state {
+        Some(state) => hex(&state),
+        None => {
+            let mut hasher = Sha256::new();
+            hasher.update(b"sandgym-early-fingerprint-v1\0");
+            hasher.update(serde_json::to_vec(&expert).expect("actions encode"));
+            if full {
+                hasher.update([0]);
+                hasher.update(serde_json::to_vec(&admissible).expect("actions encode"));
+            }
+            hex(&hasher.finalize())
+        }
+    };
     Ok(Probe {
         digest,
         expert,
@@ -245,7 +265,7 @@ impl Default for BranchOptions {
         BranchOptions {
             run_id: crate::collect::new_run_id(),
             method: Method::Fork,
-            verify: Verify::Full,
+            verify: Verify::State,
             max_steps: 64,
             env_options: EnvOptions::default(),
         }
@@ -298,15 +318,14 @@ impl Pool {
             .pop()
     }
 
-    fn any(&self) -> Result<Env> {
-        match self.spare() {
-            Some(env) => Ok(env),
-            None => self
-                .prototype
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .fork(),
-        }
+    /// A new instance of the configured prototype: what "from scratch" starts from. (A reused instance
+    /// plays the same after a reset, but its memory still holds traces of earlier episodes, which a
+    /// state digest sees.)
+    fn fresh(&self) -> Result<Env> {
+        self.prototype
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .fork()
     }
 
     fn at(&self, snapshot: &EnvSnapshot) -> Result<Env> {
@@ -386,10 +405,33 @@ impl Run<'_> {
     }
 
     /// A copy of the episode in `s_i` by resetting and replaying the expert prefix `a_0 … a_{i-1}`.
-    fn replayed(&self, pool: &Pool, input: &EpisodeInput, prefix: &[Action]) -> Result<Env> {
-        let mut env = pool.any()?;
+    ///
+    /// A state digest also sees the traces the expert path's queries left in guest memory, so under
+    /// [`Verify::State`] the replay asks the same queries in every prefix state (and checks each prefix
+    /// state's digest on the way).
+    fn replayed(
+        &self,
+        pool: &Pool,
+        input: &EpisodeInput,
+        prefix: &[Action],
+        digests: &[String],
+    ) -> Result<Env> {
+        let mut env = pool.fresh()?;
         env.reset(input.spec.seed, input.spec.task.clone())?;
-        for action in prefix {
+        for (k, action) in prefix.iter().enumerate() {
+            if self.options.verify == Verify::State {
+                let seen = probe(&mut env, Verify::State, self.sampler.wants_admissible())?.digest;
+                if seen != digests[k] {
+                    return Err(drift(
+                        input,
+                        k,
+                        format!(
+                            "the replayed state has digest {seen}, the expert path {}",
+                            digests[k]
+                        ),
+                    ));
+                }
+            }
             self.step(&mut env, action)?;
         }
         Ok(env)
@@ -405,15 +447,16 @@ impl Run<'_> {
         branch: usize,
         snapshot: Option<&EnvSnapshot>,
         prefix: &[Action],
-        digest: &str,
+        digests: &[String],
         action: &Action,
     ) -> Result<Outcome> {
         let mut env = match snapshot {
             Some(snapshot) => pool.at(snapshot)?,
-            None => self.replayed(pool, input, prefix)?,
+            None => self.replayed(pool, input, prefix, digests)?,
         };
-        let seen = probe(&mut env, self.options.verify, false)?.digest;
-        if seen != digest {
+        let digest = &digests[step];
+        let seen = fingerprint(&mut env, self.options.verify)?;
+        if &seen != digest {
             return Err(drift(
                 input,
                 step,
@@ -423,7 +466,9 @@ impl Run<'_> {
             ));
         }
         let outcome = Outcome::of(self.step(&mut env, action));
-        pool.give(env);
+        if snapshot.is_some() {
+            pool.give(env);
+        }
         Ok(outcome)
     }
 
@@ -435,9 +480,14 @@ impl Run<'_> {
         summary: &Mutex<BranchSummary>,
     ) -> Result<()> {
         let pool = &self.pools[&input.spec.env_id];
-        let mut env = pool.any()?;
+        // The expert path starts from a fresh instance, so its state digests do not depend on which
+        // worker ran the episode (and equal those of a replay from scratch).
+        let fork = self.options.method == Method::Fork;
+        let mut env = pool.fresh()?;
         let result = self.walk(pool, &mut env, input, sink, summary);
-        pool.give(env);
+        if fork {
+            pool.give(env);
+        }
         result
     }
 
@@ -462,6 +512,7 @@ impl Run<'_> {
         let tools = env.info().tools.clone();
         let mut messages = reset.messages;
         let mut prefix: Vec<Action> = Vec::new();
+        let mut digests: Vec<String> = Vec::new();
         let steps = match &input.demo {
             Some(demo) => demo.steps.len(),
             None => self.options.max_steps as usize,
@@ -475,6 +526,7 @@ impl Run<'_> {
                 Method::Replay => None,
             };
             let probe = probe(env, self.options.verify, self.sampler.wants_admissible())?;
+            digests.push(probe.digest.clone());
             let expert = match &input.demo {
                 Some(demo) => demo.steps[i].0.clone(),
                 None => match probe.expert {
@@ -502,7 +554,7 @@ impl Run<'_> {
                         j + 1,
                         snapshot.as_ref(),
                         &prefix,
-                        &probe.digest,
+                        &digests,
                         action,
                     )
                 })
@@ -517,6 +569,7 @@ impl Run<'_> {
                     input.episode_id
                 )));
             }
+            let state = std::sync::Arc::new(messages.clone());
             let row = |branch: usize, action: &Action, outcome: &Outcome| Branch {
                 run_id: self.options.run_id.clone(),
                 episode_id: input.episode_id.clone(),
@@ -531,7 +584,7 @@ impl Run<'_> {
                 } else {
                     self.sampler.name().into()
                 },
-                state: messages.clone(),
+                state: state.clone(),
                 action: Message::assistant(action),
                 next_state: outcome.next_state.clone(),
                 reward: outcome.reward,

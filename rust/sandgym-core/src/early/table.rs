@@ -42,8 +42,8 @@ pub struct Branch {
     pub is_expert: bool,
     /// `expert` for branch 0, else the sampler's name.
     pub sampler: String,
-    /// `s_i`: the conversation up to the state, system prompt first.
-    pub state: Vec<Message>,
+    /// `s_i`: the conversation up to the state, system prompt first (shared by a state's rows).
+    pub state: Arc<Vec<Message>>,
     /// The action, as the assistant message it stands for.
     pub action: Message,
     /// The env's answer to the action (tool or user messages); `s_i` + action + this = the next state.
@@ -76,7 +76,7 @@ impl Default for Branch {
             branch: 0,
             is_expert: false,
             sampler: String::new(),
-            state: Vec::new(),
+            state: Arc::default(),
             action: Message::assistant(&sandgym_abi::Action::default()),
             next_state: Vec::new(),
             reward: 0.0,
@@ -362,7 +362,7 @@ mod tests {
     #[test]
     fn batch_has_one_row_per_branch() {
         let row = Branch {
-            state: vec![Message::system("s"), Message::user("u")],
+            state: Arc::new(vec![Message::system("s"), Message::user("u")]),
             action: Message::assistant(&Action::tool("f", &serde_json::json!({"a": 1}))),
             next_state: vec![Message::user("ok")],
             error_kind: Some("rejected".into()),

@@ -11,11 +11,20 @@ use sandgym_core::early::{self, Branch, DatasetOptions, Filters};
 use sandgym_core::policy::{Needs, Policy, PolicyInput};
 use sandgym_core::{Action, EnvOptions, Error, Role, Trajectory, registry};
 
-/// Branches `inputs` in memory; rows sorted by (episode, step, branch).
+/// Branches `inputs` in memory with the default verification; rows sorted by (episode, step, branch).
 fn branch_rows(
     inputs: &[EpisodeInput],
     sampler: &dyn Sampler,
     method: Method,
+) -> Result<(branch::BranchSummary, Vec<Branch>), Error> {
+    branch_rows_with(inputs, sampler, method, Verify::default())
+}
+
+fn branch_rows_with(
+    inputs: &[EpisodeInput],
+    sampler: &dyn Sampler,
+    method: Method,
+    verify: Verify,
 ) -> Result<(branch::BranchSummary, Vec<Branch>), Error> {
     let rows = Mutex::new(Vec::<Branch>::new());
     let sink = |group: Vec<Branch>| {
@@ -25,6 +34,7 @@ fn branch_rows(
     let options = BranchOptions {
         run_id: "test".into(),
         method,
+        verify,
         ..BranchOptions::default()
     };
     let summary = branch::branch_episodes(inputs, sampler, &options, &sink)?;
@@ -194,10 +204,22 @@ fn countdown_forks_match_replays_on_every_branch() {
     assert_eq!(summary.states, 24);
     assert_eq!(forked.len() as u64, summary.branches);
     check_against_replay(&forked, Some(8));
-    // The replay-from-reset method gives the same rows, with many more env steps.
+    // The replay-from-reset method gives the same rows, with many more env steps, under every
+    // verification level (the digests differ by level, the outcomes do not).
     let (replay_summary, replayed) = branch_rows(&inputs, &sampler, Method::Replay).unwrap();
     assert_eq!(forked, replayed);
     assert!(replay_summary.env_steps > 2 * summary.env_steps);
+    for verify in [Verify::Full, Verify::Expert] {
+        let (_, fork_rows) = branch_rows_with(&inputs, &sampler, Method::Fork, verify).unwrap();
+        let (_, replay_rows) = branch_rows_with(&inputs, &sampler, Method::Replay, verify).unwrap();
+        assert_eq!(fork_rows, replay_rows);
+        let outcomes = |rows: &[Branch]| -> Vec<_> {
+            rows.iter()
+                .map(|r| (r.action.clone(), r.next_state.clone()))
+                .collect()
+        };
+        assert_eq!(outcomes(&fork_rows), outcomes(&forked));
+    }
     // The live expert path (one submission per countdown episode) works too.
     let (_, live_rows) = branch_rows(&live("countdown", 3), &sampler, Method::Fork).unwrap();
     check_against_replay(&live_rows, Some(8));
@@ -320,7 +342,7 @@ fn recorded_trajectories_that_do_not_replay_are_refused() {
 
 #[test]
 fn fingerprints_tell_states_apart_and_forks_share_them() {
-    for verify in [Verify::Full, Verify::Expert] {
+    for verify in [Verify::State, Verify::Full, Verify::Expert] {
         let mut env = registry::make("countdown", EnvOptions::default()).unwrap();
         env.reset(3, None).unwrap();
         let s0 = branch::fingerprint(&mut env, verify).unwrap();
