@@ -7,7 +7,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Envs embedded in the host, in `sandgym envs` order.
-const BUNDLED: &[&str] = &["countdown", "parity", "tau-retail", "tau-airline", "reasoning"];
+const BUNDLED: &[&str] = &[
+    "countdown",
+    "parity",
+    "tau-retail",
+    "tau-airline",
+    "reasoning",
+    "code-math",
+];
 /// Guests built for tests and docs but not embedded.
 const TEST_GUESTS: &[&str] = &["template", "hostile", "hostile-import"];
 const TARGET: &str = "wasm32-wasip1";
@@ -34,6 +41,7 @@ fn main() {
         "tau-retail",
         "tau-airline",
         "reasoning",
+        "code-math",
     ] {
         println!("cargo:rerun-if-changed={}", envs.join(watched).display());
     }
