@@ -40,5 +40,6 @@ __all__ = [
     "load_tasks",
     "make",
     "parse_action",
+    "policies",
     "read_trajectories",
 ]

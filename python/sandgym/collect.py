@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sandgym import _core
+from sandgym.policies import PolicyLike, as_policy
 
 
 @dataclass

@@ -31,7 +31,7 @@ use crate::error::IntoPy;
 /// Returns:
 ///     `(summary, table)`: a dict of run figures, and an `ArrowTable` (None when `out_dir` is given).
 #[pyfunction]
-#[pyo3(signature = (envs, episodes, seed=0, policy="expert", max_turns=64, out_dir=None, tasks=None, config=None, fuel=None, memory_mb=None, deadline_s=None, threads=None, run_id=None, resume=false, user_policy=None))]
+#[pyo3(signature = (envs, episodes, seed=0, policy=None, max_turns=64, out_dir=None, tasks=None, config=None, fuel=None, memory_mb=None, deadline_s=None, threads=None, run_id=None, resume=false, user_policy=None, group_size=1, advantage=None, reward="env", overlong=None, pass_rates=None, drop_pass_rate=0.9))]
 #[allow(clippy::too_many_arguments)]
 pub fn collect_episodes<'py>(
     py: Python<'py>,

@@ -56,6 +56,9 @@ pub struct OpenAiConfig {
     /// results as text (`<tool_call>`, `<tool_response>`), for servers whose chat template knows no tools
     /// (e.g. llama.cpp with a plain chat format). Implies not sending `tools`.
     pub tools_in_prompt: bool,
+    /// Put the system prompt at the head of the first user message instead of a `system` message, for
+    /// chat templates without a system role (Gemma's: llama.cpp's `gemma` format drops system messages).
+    pub fold_system: bool,
     /// Extra top-level fields merged into every request body (e.g. `{"chat_template_kwargs": {...}}`
     /// for vLLM, `{"top_k": 20}`).
     pub extra_body: Option<Map<String, Value>>,
@@ -79,6 +82,7 @@ impl Default for OpenAiConfig {
             parser: Format::Auto,
             send_tools: true,
             tools_in_prompt: false,
+            fold_system: false,
             extra_body: None,
         }
     }
@@ -147,6 +151,7 @@ impl OpenAiConfig {
                 "parser" => c.parser = string()?.parse().map_err(invalid)?,
                 "send_tools" => c.send_tools = flag()?,
                 "tools_in_prompt" => c.tools_in_prompt = flag()?,
+                "fold_system" => c.fold_system = flag()?,
                 "extra_body" => {
                     c.extra_body = match v {
                         Value::Null => None,
@@ -158,7 +163,7 @@ impl OpenAiConfig {
                     return Err(invalid(format!(
                         "unknown openai setting `{other}` (known: base_url, model, api_key_env, \
                          temperature, top_p, max_tokens, n, seed, concurrency, timeout_s, retries, \
-                         backoff_s, parser, send_tools, tools_in_prompt, extra_body)"
+                         backoff_s, parser, send_tools, tools_in_prompt, fold_system, extra_body)"
                     )));
                 }
             }
@@ -334,11 +339,14 @@ impl OpenAiPolicy {
     pub fn request_body(&self, input: &PolicyInput<'_>, n: u32) -> Value {
         let c = &self.config;
         let tools_in_prompt = c.tools_in_prompt && !input.tools.is_empty();
-        let messages = if tools_in_prompt {
+        let mut messages = if tools_in_prompt {
             hermes_text_messages(input.messages, input.tools)
         } else {
             openai_messages(input.messages)
         };
+        if c.fold_system {
+            messages = fold_system_prompt(messages);
+        }
         let mut body = Map::new();
         body.insert("model".into(), json!(c.model));
         body.insert("messages".into(), Value::Array(messages));
@@ -637,6 +645,31 @@ pub fn openai_messages(messages: &[Message]) -> Vec<Value> {
             Value::Object(out)
         })
         .collect()
+}
+
+/// Leading system messages moved to the head of the first user message (or kept as a user message when
+/// there is none), as Gemma's chat template does.
+fn fold_system_prompt(messages: Vec<Value>) -> Vec<Value> {
+    let is_system = |m: &Value| m.get("role").and_then(Value::as_str) == Some("system");
+    let split = messages.iter().take_while(|m| is_system(m)).count();
+    if split == 0 {
+        return messages;
+    }
+    let system: Vec<&str> = messages[..split]
+        .iter()
+        .filter_map(|m| m.get("content").and_then(Value::as_str))
+        .collect();
+    let system = system.join("\n\n");
+    let mut rest: Vec<Value> = messages[split..].to_vec();
+    match rest.first_mut() {
+        Some(Value::Object(first)) if first.get("role").and_then(Value::as_str) == Some("user") => {
+            let content = first.get("content").and_then(Value::as_str).unwrap_or("");
+            let joined = format!("{system}\n\n{content}");
+            first.insert("content".into(), json!(joined));
+        }
+        _ => rest.insert(0, json!({"role": "user", "content": system})),
+    }
+    rest
 }
 
 /// The Hermes/Qwen tool instructions appended to the system prompt in `tools_in_prompt` mode.

@@ -37,7 +37,12 @@ fn opening_key(messages: &[Message]) -> String {
 impl ReplayPolicy {
     /// Reads the trajectories to replay from a Parquet file or a directory of part files.
     pub fn from_path(path: &Path) -> Result<Self> {
-        let rows = crate::store::read_dir_or_file(path)?;
+        let rows = crate::store::read_dir_or_file(path).map_err(|e| {
+            Error::InvalidArgument(format!(
+                "the replay policy cannot read trajectories from {}: {e}",
+                path.display()
+            ))
+        })?;
         if rows.is_empty() {
             return Err(Error::InvalidArgument(format!(
                 "{} holds no trajectories to replay",

@@ -10,6 +10,7 @@
 //! - [`read_dir_or_file`] / [`count_rows`]: read a part file or a whole output directory back.
 
 mod batch;
+mod policy_turns;
 mod reader;
 mod schema;
 mod writer;
