@@ -56,6 +56,8 @@ class OpenAIPolicy:
         send_tools: send the env's tool schemas as ``tools``.
         tools_in_prompt: describe the tools in the system prompt (Hermes format) and render tool calls
             and results as text, for servers whose chat template has no tools.
+        fold_system: put the system prompt at the head of the first user message, for chat templates
+            without a system role (llama.cpp's ``gemma`` format drops system messages).
         extra_body: extra fields for every request body (``{"top_k": 20}``, vLLM's
             ``{"chat_template_kwargs": {...}}``).
 
@@ -76,6 +78,7 @@ class OpenAIPolicy:
     parser: str = "auto"
     send_tools: bool = True
     tools_in_prompt: bool = False
+    fold_system: bool = False
     extra_body: dict[str, Any] | None = None
 
     def _spec(self) -> tuple[str, str, None]:

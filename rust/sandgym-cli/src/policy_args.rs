@@ -60,6 +60,10 @@ pub struct PolicyArgs {
     /// text, for servers whose chat template has no tools (e.g. llama.cpp with a plain chat format).
     #[arg(long)]
     pub tools_in_prompt: bool,
+    /// Put the system prompt at the head of the first user message, for chat templates without a
+    /// system role (llama.cpp's `gemma` format drops system messages).
+    #[arg(long)]
+    pub fold_system: bool,
     /// Do not send the env's tool schemas as `tools`.
     #[arg(long)]
     pub no_tools: bool,
@@ -119,6 +123,7 @@ impl PolicyArgs {
                 parser,
                 send_tools: !self.no_tools,
                 tools_in_prompt: self.tools_in_prompt,
+                fold_system: self.fold_system,
                 extra_body,
             },
             replay_from: self.replay.clone(),

@@ -375,6 +375,41 @@ fn model_is_discovered_and_settings_are_checked() {
     assert_eq!(parsed.timeout, Duration::from_millis(2500));
     assert_eq!(parsed.parser, Format::React);
     assert_eq!(parsed.seed, None);
+    let folded = OpenAiPolicy::new(OpenAiConfig {
+        fold_system: true,
+        tools_in_prompt: true,
+        ..config(&server.url)
+    })
+    .unwrap();
+    let messages = vec![Message::system("Rules."), Message::user("Task.")];
+    let tools = tools();
+    let body = folded.request_body(
+        &PolicyInput {
+            messages: &messages,
+            tools: &tools,
+            expert: None,
+            admissible: &[],
+            episode_seed: 0,
+            turn: 0,
+        },
+        1,
+    );
+    let sent = body["messages"].as_array().unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["role"], "user");
+    let text = sent[0]["content"].as_str().unwrap();
+    assert!(
+        text.starts_with("Rules.\n\n# Tools") && text.ends_with("\n\nTask."),
+        "{text}"
+    );
+    assert!(
+        text.contains("<tools>") && text.contains("\"submit\""),
+        "{text}"
+    );
+    assert!(
+        body.get("tools").is_none(),
+        "tools are in the prompt, not sent"
+    );
     let err = OpenAiConfig::from_json(&json!({"temprature": 1}))
         .unwrap_err()
         .to_string();
