@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import sandgym.cli
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "llm_countdown.py"
 GROUPS, GROUP_SIZE, MAX_TURNS = 2, 4, 2
@@ -57,13 +58,19 @@ def run(example, tmp_path_factory):
             max_tokens=48,
             native_tools=False,
         )
+        # The CLI's way: `sandgym collect --policy openai --base-url ... --group-size 4`.
+        cli_code = sandgym.cli.main(
+            ["collect", "--env", "countdown", "--policy", "openai", "--base-url", base_url, "--group-size",
+             str(GROUP_SIZE), "-n", "1", "--max-turns", "1", "--max-tokens", "32", "--temperature", "1.0",
+             "--tools-in-prompt", "--fold-system", "--concurrency", str(GROUP_SIZE), "-o", str(out / "cli"), "-q"]
+        )  # fmt: skip
     rows = pq.read_table(out / "trajectories").to_pylist()
     print(figures)  # shown with -s: what the model produced
-    return figures, rows, out
+    return figures, rows, out, cli_code
 
 
 def test_rows_groups_and_advantages(run):
-    figures, rows, out = run
+    figures, rows, out, _ = run
     assert len(rows) == GROUPS * GROUP_SIZE == figures["episodes"]
     by_group: dict[str, list[dict]] = {}
     for row in rows:
@@ -84,7 +91,7 @@ def test_rows_groups_and_advantages(run):
 
 
 def test_tokens_and_raw_output_per_turn(run):
-    _, rows, _ = run
+    _, rows, _, _ = run
     for row in rows:
         if row["error_kind"] is not None:
             continue
@@ -102,7 +109,7 @@ def test_tokens_and_raw_output_per_turn(run):
 
 
 def test_messy_output_becomes_observations(run):
-    figures, rows, _ = run
+    figures, rows, _, _ = run
     invalid = 0
     for row in rows:
         if row["error_kind"] is not None:
@@ -126,3 +133,16 @@ def test_messy_output_becomes_observations(run):
     # the episodes went on after them.
     assert invalid > 0
     assert 0.0 <= figures["format_error_rate"] <= 1.0
+
+
+def test_cli_collects_groups_with_advantages(run):
+    _, _, out, cli_code = run
+    assert cli_code == 0
+    rows = pq.read_table(out / "cli").to_pylist()
+    assert len(rows) == GROUP_SIZE
+    assert len({r["group_id"] for r in rows}) == 1
+    assert sorted(r["group_index"] for r in rows) == list(range(GROUP_SIZE))
+    for row in rows:
+        assert row["policy"].startswith("openai:")
+        assert row["advantage"] is not None or row["error_kind"] is not None
+        assert row["prompt_tokens"] > 0 or row["error_kind"] is not None
