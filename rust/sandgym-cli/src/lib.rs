@@ -3,6 +3,7 @@
 //! Progress and diagnostics go to stderr; stdout carries only results (tables, summaries, JSON).
 
 mod early;
+mod export;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -41,6 +42,9 @@ enum Command {
     EarlyExperience(Box<early::EarlyArgs>),
     /// Build self-reflection SFT rows from reflection prompts and the reflections a model wrote.
     ReflectionSft(Box<early::ReflectionArgs>),
+    /// Write a trainer dataset (TRL SFT/GRPO/DPO, verl RL/SFT, SkyRL, Early Experience) from
+    /// trajectories, optionally recomputing rewards and advantages.
+    Export(Box<export::ExportArgs>),
     /// Show the schema, counts and one trajectory of a Parquet file or output directory.
     Inspect {
         /// A `.parquet` file or a directory of them.
@@ -65,6 +69,10 @@ struct CollectArgs {
     /// `expert` or `random`.
     #[arg(long, default_value = "expert")]
     policy: String,
+    /// Policy that plays the simulated user when the env asks for user turns (tau envs with
+    /// `--config '{"mode": "user"}'`): `expert` (the env's scripted user) or `random`.
+    #[arg(long)]
+    user_policy: Option<String>,
     /// Turns after which an episode is truncated.
     #[arg(long, default_value_t = 64)]
     max_turns: u32,
@@ -72,10 +80,6 @@ struct CollectArgs {
     #[arg(long, short = 'o', default_value = "sandgym-out")]
     out: PathBuf,
     /// Tasks to play instead of generated ones: a JSONL file (one task per line) or a JSON array
-    /// Policy that plays the simulated user when the env asks for user turns (tau envs with
-    /// `--config '{"mode": "user"}'`): `expert` (the env's scripted user) or `random`.
-    #[arg(long)]
-    user_policy: Option<String>,
     /// (e.g. tau2's tasks.json).
     #[arg(long)]
     tasks: Option<PathBuf>,
@@ -107,6 +111,19 @@ struct CollectArgs {
     /// No progress bar.
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// Rollouts per task: each planned episode becomes a group of this many episodes on the same task
+    /// and seed, sampled with different seeds; advantages (GRPO by default) are computed per group.
+    #[arg(long, default_value_t = 1)]
+    group_size: u32,
+    #[command(flatten)]
+    advantage: export::AdvantageArgs,
+    /// Per-prompt pass-rate history (JSON, created if missing): prompts at or above --drop-pass-rate
+    /// are not played, and this run's outcomes are added to it.
+    #[arg(long)]
+    pass_rates: Option<PathBuf>,
+    /// Pass rate at or above which a prompt is dropped (ScaleRL: 0.9).
+    #[arg(long, default_value_t = sandgym_core::advantage::DEFAULT_DROP_PASS_RATE)]
+    drop_pass_rate: f64,
 }
 
 /// Runs the CLI with `args` (including the program name) and returns the process exit code.
@@ -123,6 +140,7 @@ pub fn main(args: Vec<String>) -> i32 {
         Command::Collect(args) => run_collect(*args),
         Command::EarlyExperience(args) => early::run_early(*args),
         Command::ReflectionSft(args) => early::run_reflection(*args),
+        Command::Export(args) => export::run_export(*args),
         Command::Inspect { path, row } => inspect(&path, row),
     };
     match result {
@@ -227,29 +245,56 @@ fn run_collect(args: CollectArgs) -> Result<(), Error> {
         }
     };
     let policy = policy::by_name(&args.policy)?;
-    let options = CollectOptions {
-        max_turns: args.max_turns,
-        env_options: EnvOptions {
-            config,
-            limits: limits_from(&args)?,
-        },
-        ..CollectOptions::default()
-    };
-    let mut plan = collect::plan(&env_ids, args.episodes, args.seed, tasks.as_deref());
     let user_policy = match &args.user_policy {
         Some(name) => Some(std::sync::Arc::from(policy::by_name(name)?)),
         None => None,
     };
-    if args.resume {
-        let (rest, skipped) = collect::skip_done(plan, &args.out)?;
+    let options = CollectOptions {
+        max_turns: args.max_turns,
         user_policy,
+        env_options: EnvOptions {
+            config,
+            limits: limits_from(&args)?,
+        },
+        group_size: args.group_size.max(1),
+        advantage: args.advantage.options(
+            sandgym_core::advantage::GroupBy::GroupId,
+            (args.group_size > 1).then_some(sandgym_core::advantage::Estimator::Grpo),
+        )?,
+        ..CollectOptions::default()
+    };
+    let mut plan = collect::plan(&env_ids, args.episodes, args.seed, tasks.as_deref());
+    let history = args
+        .pass_rates
+        .as_deref()
+        .map(sandgym_core::advantage::PassRateHistory::load)
+        .transpose()?;
+    if let Some(history) = &history {
+        let (kept, filter) = sandgym_core::groups::filter_plan(
+            plan,
+            history,
+            args.drop_pass_rate,
+            &options.env_options,
+        )?;
+        eprintln!(
+            "pass-rate filter: {} prompts dropped (pass rate >= {}), {} kept",
+            filter.dropped, args.drop_pass_rate, filter.kept
+        );
+        plan = kept;
+    }
+    if args.resume {
+        let (rest, skipped) =
+            sandgym_core::groups::skip_done_groups(plan, &args.out, options.group_size)?;
         eprintln!(
             "resuming: {skipped} episodes already in {}",
             args.out.display()
         );
         plan = rest;
     }
-    let progress = Progress::new(plan.len(), !args.quiet && std::io::stderr().is_terminal());
+    let progress = Progress::new(
+        plan.len() * options.group_size as usize,
+        !args.quiet && std::io::stderr().is_terminal(),
+    );
     let run = || {
         collect::collect_to_dir(
             &plan,
@@ -270,6 +315,17 @@ fn run_collect(args: CollectArgs) -> Result<(), Error> {
     };
     progress.finish();
     print_summary(&env_ids, &options.run_id, &summary, &written);
+    if let (Some(mut history), Some(path)) = (history, args.pass_rates.as_deref()) {
+        for file in &written.files {
+            history.record(&store::read_file(file)?);
+        }
+        history.save(path)?;
+        println!(
+            "pass rates of {} prompts in {}",
+            history.prompts.len(),
+            path.display()
+        );
+    }
     Ok(())
 }
 

@@ -64,6 +64,13 @@ pub struct CollectOptions {
     /// tools, and, if it asks, the env's scripted user reply and the user's admissible replies. An
     /// env that asks for a user turn when this is `None` ends the episode with a `policy` error.
     pub user_policy: Option<Arc<dyn Policy>>,
+    /// Rollouts per planned episode (`--group-size`): with `G > 1`, each planned episode becomes a
+    /// group of `G` episodes on the same task and seed, sampled with different seeds
+    /// (`groups::sample_seed`), sharing a `group_id`.
+    pub group_size: u32,
+    /// Advantages computed as each group completes (for `batch`, over the whole run); `None`
+    /// computes none.
+    pub advantage: Option<crate::advantage::AdvantageOptions>,
 }
 
 impl std::fmt::Debug for CollectOptions {
@@ -73,6 +80,8 @@ impl std::fmt::Debug for CollectOptions {
             .field("max_turns", &self.max_turns)
             .field("env_options", &self.env_options)
             .field("user_policy", &self.user_policy.as_ref().map(|p| p.name()))
+            .field("group_size", &self.group_size)
+            .field("advantage", &self.advantage)
             .finish()
     }
 }
@@ -84,6 +93,8 @@ impl Default for CollectOptions {
             max_turns: 64,
             env_options: EnvOptions::default(),
             user_policy: None,
+            group_size: 1,
+            advantage: None,
         }
     }
 }
@@ -180,7 +191,7 @@ fn play_user_turn(
     env: &mut Env,
     turn: &sandgym_abi::UserTurn,
     user_policy: Option<&dyn Policy>,
-    spec: &EpisodeSpec,
+    sample_seed: u64,
     index: u32,
 ) -> Result<sandgym_abi::StepOutput> {
     let Some(policy) = user_policy else {
@@ -202,7 +213,7 @@ fn play_user_turn(
         tools: &[],
         expert: expert.as_ref(),
         admissible: &admissible,
-        episode_seed: user_seed(spec.seed),
+        episode_seed: user_seed(sample_seed),
         turn: index,
     })?;
     if !action.tool_calls.is_empty() {
@@ -227,11 +238,53 @@ pub fn run_episode(
     policy: &dyn Policy,
     options: &CollectOptions,
 ) -> Trajectory {
+    run_member(env, spec, None, policy, options)
+}
+
+/// The row of a planned episode, or of member `member` of its group: the row without a group, or
+/// the group's `group_id`, `group_index` and sampling seed.
+fn blank_row(spec: &EpisodeSpec, member: Option<u32>, run_id: &str, policy: &str) -> Trajectory {
+    let (episode_id, group_id, group_index, sample_seed) = match member {
+        None => (spec.episode_id(), None, 0, spec.seed),
+        Some(j) => (
+            crate::groups::member_episode_id(spec, j),
+            Some(crate::groups::group_id(spec)),
+            j,
+            crate::groups::sample_seed(spec.seed, j),
+        ),
+    };
+    Trajectory {
+        run_id: run_id.to_string(),
+        episode_id,
+        episode_index: spec.episode_index,
+        env_id: spec.env_id.clone(),
+        seed: spec.seed,
+        policy: policy.to_string(),
+        group_id,
+        group_index,
+        sample_seed,
+        ..Trajectory::default()
+    }
+}
+
+/// [`run_episode`] for member `member` of the episode's group (`None`: no group).
+pub fn run_member(
+    env: &mut Env,
+    spec: &EpisodeSpec,
+    member: Option<u32>,
+    policy: &dyn Policy,
+    options: &CollectOptions,
+) -> Trajectory {
     let started = Instant::now();
     let info = env.info();
+    let row = blank_row(spec, member, &options.run_id, policy.name());
+    let sample_seed = row.sample_seed;
     let mut traj = Trajectory {
         run_id: options.run_id.clone(),
-        episode_id: spec.episode_id(),
+        episode_id: row.episode_id,
+        group_id: row.group_id,
+        group_index: row.group_index,
+        sample_seed,
         episode_index: spec.episode_index,
         env_id: env.id().to_string(),
         env_name: info.name.clone(),
@@ -272,7 +325,7 @@ pub fn run_episode(
                     return Ok(());
                 }
                 traj.user_policy = user_policy.map(|p| p.name().to_string());
-                let out = play_user_turn(env, &pending, user_policy, spec, user_turn)?;
+                let out = play_user_turn(env, &pending, user_policy, sample_seed, user_turn)?;
                 user_turn += 1;
                 for message in out.messages {
                     traj.user_turns.push(traj.messages.len() as u32);
@@ -306,7 +359,7 @@ pub fn run_episode(
                 tools: &tools,
                 expert: expert.as_ref(),
                 admissible: &admissible,
-                episode_seed: spec.seed,
+                episode_seed: sample_seed,
                 turn,
             })?;
             traj.messages.push(Message::assistant(&action));
@@ -346,6 +399,8 @@ pub fn collect(
     policy: &dyn Policy,
     options: &CollectOptions,
     sink: &(dyn Fn(Trajectory) -> Result<()> + Sync),
+    traj.num_tool_successes = crate::rewards::tool_successes(&traj.messages);
+    traj.response_chars = crate::rewards::response_chars(&traj.messages);
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<CollectSummary> {
     // Fail fast on what would break every episode (an unknown env, a configuration it rejects), and keep
@@ -364,42 +419,60 @@ pub fn collect(
     let steps = AtomicU64::new(0);
     let reward = Mutex::new(0.0f64);
     let first_sink_error: Mutex<Option<Error>> = Mutex::new(None);
-    plan.par_iter()
-        .for_each_init(HashMap::<String, Env>::new, |envs, spec| {
+    // One work item per episode: the planned episode itself, or each member of its group.
+    let group_size = options.group_size.max(1);
+    let work: Vec<(&EpisodeSpec, Option<u32>)> = plan
+        .iter()
+        .flat_map(|spec| (0..group_size).map(move |j| (spec, (group_size > 1).then_some(j))))
+        .collect();
+    // Rows wait here until their group is complete when advantages are computed.
+    let buffer = (group_size > 1 || options.advantage.is_some())
+        .then(|| crate::groups::GroupBuffer::new(group_size as usize, options.advantage));
+    // A group's rows reach the sink together, not interleaved with another thread's group.
+    let delivering = Mutex::new(());
+    let deliver = |rows: Vec<Trajectory>| -> Result<()> {
+        let _turn = delivering.lock().expect("deliver");
+        for row in rows {
+            sink(row)?;
+        }
+        Ok(())
+    };
+    work.par_iter()
+        .for_each_init(HashMap::<String, Env>::new, |envs, &(spec, member)| {
             if first_sink_error.lock().expect("sink error").is_some() {
                 return;
             }
             let traj = match envs.get_mut(&spec.env_id) {
-                Some(env) => run_episode(env, spec, policy, options),
-                None => match prototypes[spec.env_id.as_str()]
-                    .lock()
-                    .expect("prototype")
-                    .fork()
-                {
-                    Ok(env) => {
-                        let env = envs.entry(spec.env_id.clone()).or_insert(env);
-                        run_episode(env, spec, policy, options)
+                Some(env) => run_member(env, spec, member, policy, options),
+                None => {
+                    // Fork in a statement of its own: a guard in the match scrutinee would hold the
+                    // prototype's lock for the whole episode and serialize every worker's first one.
+                    let forked = prototypes[spec.env_id.as_str()]
+                        .lock()
+                        .expect("prototype")
+                        .fork();
+                    match forked {
+                        Ok(env) => {
+                            let env = envs.entry(spec.env_id.clone()).or_insert(env);
+                            run_member(env, spec, member, policy, options)
+                        }
+                        Err(err) => {
+                            let mut traj = blank_row(spec, member, &options.run_id, policy.name());
+                            record_error(&mut traj, &err);
+                            traj
+                        }
                     }
-                    Err(err) => {
-                        let mut traj = Trajectory {
-                            run_id: options.run_id.clone(),
-                            episode_id: spec.episode_id(),
-                            episode_index: spec.episode_index,
-                            env_id: spec.env_id.clone(),
-                            seed: spec.seed,
-                            policy: policy.name().to_string(),
-                            ..Trajectory::default()
-                        };
-                        record_error(&mut traj, &err);
-                        traj
-                    }
-                },
+                }
             };
             successes.fetch_add(u64::from(traj.success), Ordering::Relaxed);
             errors.fetch_add(u64::from(traj.error_kind.is_some()), Ordering::Relaxed);
             steps.fetch_add(u64::from(traj.num_turns), Ordering::Relaxed);
             *reward.lock().expect("reward") += traj.total_reward;
-            if let Err(err) = sink(traj) {
+            let sent = match &buffer {
+                Some(buffer) => deliver(buffer.push(traj)),
+                None => sink(traj),
+            };
+            if let Err(err) = sent {
                 first_sink_error
                     .lock()
                     .expect("sink error")
@@ -437,4 +510,7 @@ pub fn collect_to_dir(
     let written = writer.finish().map_err(Error::from);
     let summary = summary?;
     Ok((summary, written?))
+    if let Some(buffer) = &buffer {
+        deliver(buffer.finish())?;
+    }
 }

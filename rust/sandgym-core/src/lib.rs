@@ -6,18 +6,24 @@
 //! - [`registry`] maps env ids and `.wasm` paths to programs.
 //! - [`parse`] turns model text into actions; [`policy`] chooses actions.
 //! - [`files`] reads task files and inlines `{"$path": ...}` references in env configuration.
-//! - [`collect`] runs episodes (the one module that meets both policy and env).
+//! - [`collect`] runs episodes (the one module that meets both policy and env); [`groups`] makes them
+//!   groups of rollouts per task, [`rewards`] and [`advantage`] score them for RL.
+//! - [`export`] writes trainer datasets (TRL, verl, SkyRL, Early Experience) from trajectories.
 //! - [`early`] builds early-experience data (alternative actions on forks of expert states).
 //! - [`trajectory`] is the row; [`store`] writes rows to Parquet.
 
+pub mod advantage;
 pub mod collect;
 pub mod early;
 pub mod env;
 pub mod error;
+pub mod export;
 pub mod files;
+pub mod groups;
 pub mod parse;
 pub mod policy;
 pub mod registry;
+pub mod rewards;
 pub mod rng;
 pub mod sandbox;
 pub mod store;

@@ -57,4 +57,22 @@ pub struct Trajectory {
     pub wall_time_s: f64,
     /// `info` of the last step (or of the reset when no step was taken), as a JSON string.
     pub info: String,
+    /// The group this episode belongs to when several rollouts of one task were collected
+    /// (`--group-size G`): `{env_id}/{episode_index}`; `None` without groups.
+    pub group_id: Option<String>,
+    /// Index of the episode within its group (`0..G`); 0 without groups.
+    pub group_index: u32,
+    /// Seed of the policy's sampling (the random policy's stream, an LLM's `seed`): `seed` itself
+    /// without groups, a different reproducible value per group member otherwise.
+    pub sample_seed: u64,
+    /// Tool results that do not report an error (successful tool calls).
+    pub num_tool_successes: u32,
+    /// Characters the agent wrote: assistant contents plus tool-call names and arguments.
+    pub response_chars: u64,
+    /// The reward advantages were computed from (the reward preset applied to the episode); `None`
+    /// when no advantage was computed.
+    pub shaped_reward: Option<f64>,
+    /// The episode's advantage within its group (or batch), by the estimator chosen; `None` when none
+    /// was computed.
+    pub advantage: Option<f64>,
 }

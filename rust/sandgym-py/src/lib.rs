@@ -8,6 +8,7 @@ mod convert;
 mod early;
 mod env;
 mod error;
+mod export;
 
 use pyo3::prelude::*;
 
@@ -32,6 +33,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(collect::read_tasks, m)?)?;
     m.add_function(wrap_pyfunction!(early::early_experience, m)?)?;
     m.add_function(wrap_pyfunction!(early::build_reflection_sft, m)?)?;
+    m.add_function(wrap_pyfunction!(export::export_trajectories, m)?)?;
+    m.add_function(wrap_pyfunction!(export::compute_advantages, m)?)?;
     m.add_function(wrap_pyfunction!(error::_error_classes, m)?)?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     Ok(())

@@ -142,6 +142,7 @@ pub fn to_record_batch(rows: &[Trajectory]) -> Result<RecordBatch> {
     let mut user_turn_offsets = Offsets::new(col::USER_TURNS, n);
     let mut user_turns: Vec<u32> = Vec::new();
     let mut info = Utf8Buf::new(col::INFO, n, bytes(|r| r.info.len()));
+    let mut group_id = Utf8Buf::new(col::GROUP_ID, n, 0);
 
     let mut message_offsets = Offsets::new(col::MESSAGES, n);
     let mut role = Utf8Buf::new("messages.role", n_messages, n_messages * 6);
@@ -176,6 +177,7 @@ pub fn to_record_batch(rows: &[Trajectory]) -> Result<RecordBatch> {
         user_turns.extend_from_slice(&row.user_turns);
         user_turn_offsets.close_at(user_turns.len())?;
         info.push(&row.info)?;
+        group_id.push_opt(row.group_id.as_deref())?;
 
         for message in &row.messages {
             role.push(message.role.as_str())?;
@@ -283,6 +285,15 @@ pub fn to_record_batch(rows: &[Trajectory]) -> Result<RecordBatch> {
         Arc::new(user_turns),
         f64s(|r| r.wall_time_s),
         info.finish()?,
+        group_id.finish()?,
+        u32s(|r| r.group_index),
+        u64s(|r| r.sample_seed),
+        u32s(|r| r.num_tool_successes),
+        u64s(|r| r.response_chars),
+        Arc::new(Float64Array::from_iter(
+            rows.iter().map(|r| r.shaped_reward),
+        )),
+        Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.advantage))),
     ];
     Ok(RecordBatch::try_new(schema(), columns)?)
 }
@@ -469,6 +480,29 @@ pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<Trajectory>> {
         .map(|l| typed::<UInt32Array>(Some(l.values()), col::USER_TURNS))
         .transpose()?;
     let info = string(col::INFO)?;
+    let optional = |name: &str| batch.column_by_name(name);
+    let group_id = optional(col::GROUP_ID)
+        .map(|c| typed::<StringArray>(Some(c), col::GROUP_ID))
+        .transpose()?;
+    let group_index = optional(col::GROUP_INDEX)
+        .map(|c| typed::<UInt32Array>(Some(c), col::GROUP_INDEX))
+        .transpose()?;
+    let sample_seed = optional(col::SAMPLE_SEED)
+        .map(|c| typed::<UInt64Array>(Some(c), col::SAMPLE_SEED))
+        .transpose()?;
+    let num_tool_successes = optional(col::NUM_TOOL_SUCCESSES)
+        .map(|c| typed::<UInt32Array>(Some(c), col::NUM_TOOL_SUCCESSES))
+        .transpose()?;
+    let response_chars = optional(col::RESPONSE_CHARS)
+        .map(|c| typed::<UInt64Array>(Some(c), col::RESPONSE_CHARS))
+        .transpose()?;
+    let shaped_reward = optional(col::SHAPED_REWARD)
+        .map(|c| typed::<Float64Array>(Some(c), col::SHAPED_REWARD))
+        .transpose()?;
+    let advantage = optional(col::ADVANTAGE)
+        .map(|c| typed::<Float64Array>(Some(c), col::ADVANTAGE))
+        .transpose()?;
+    let opt_f64 = |a: &Float64Array, i: usize| a.is_valid(i).then(|| a.value(i));
 
     let u64s = |name: &str| typed::<UInt64Array>(batch.column_by_name(name), name);
     let episode_index = u64s(col::EPISODE_INDEX)?;
@@ -504,7 +538,28 @@ pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<Trajectory>> {
         for r in list_range(turn_rewards, i, col::TURN_REWARDS, i)? {
             rewards.push(num(reward_values, r, "turn_rewards.item", i)?);
         }
+        let seed = num(seed, i, col::SEED, i)?;
+        let messages = messages.row(i)?;
         rows.push(Trajectory {
+            group_id: group_id.and_then(|a| opt_text(a, i)),
+            group_index: group_index
+                .map(|a| num(a, i, col::GROUP_INDEX, i))
+                .transpose()?
+                .unwrap_or(0),
+            sample_seed: sample_seed
+                .map(|a| num(a, i, col::SAMPLE_SEED, i))
+                .transpose()?
+                .unwrap_or(seed),
+            num_tool_successes: match num_tool_successes {
+                Some(a) => num(a, i, col::NUM_TOOL_SUCCESSES, i)?,
+                None => crate::rewards::tool_successes(&messages),
+            },
+            response_chars: match response_chars {
+                Some(a) => num(a, i, col::RESPONSE_CHARS, i)?,
+                None => crate::rewards::response_chars(&messages),
+            },
+            shaped_reward: shaped_reward.and_then(|a| opt_f64(a, i)),
+            advantage: advantage.and_then(|a| opt_f64(a, i)),
             run_id: text(run_id, i, col::RUN_ID, i)?,
             episode_id: text(episode_id, i, col::EPISODE_ID, i)?,
             episode_index: num(episode_index, i, col::EPISODE_INDEX, i)?,
@@ -513,8 +568,8 @@ pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<Trajectory>> {
             env_version: num(env_version, i, col::ENV_VERSION, i)?,
             task_id: text(task_id, i, col::TASK_ID, i)?,
             task: text(task, i, col::TASK, i)?,
-            seed: num(seed, i, col::SEED, i)?,
-            messages: messages.row(i)?,
+            seed,
+            messages,
             tools: text(tools, i, col::TOOLS, i)?,
             turn_rewards: rewards,
             final_reward: num(final_reward, i, col::FINAL_REWARD, i)?,
@@ -586,6 +641,14 @@ mod tests {
             user_turns: vec![0, 2],
             wall_time_s: 0.25,
             info: "{}".into(),
+            group_id: Some("countdown-v0/3".into()),
+            group_index: 2,
+            sample_seed: 77,
+            // Consistent with `messages`, as the collector writes them (and decoding recounts them).
+            num_tool_successes: 1,
+            response_chars: 42,
+            shaped_reward: Some(-0.5),
+            advantage: Some(1.25),
         }
     }
 
@@ -611,6 +674,11 @@ mod tests {
         let mut want = sample();
         want.user_policy = None;
         want.user_turns = Vec::new();
+        want.group_id = None;
+        want.group_index = 0;
+        want.sample_seed = want.seed;
+        want.shaped_reward = None;
+        want.advantage = None;
         assert_eq!(rows, vec![want]);
     }
 

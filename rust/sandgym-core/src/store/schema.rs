@@ -42,6 +42,13 @@ pub(crate) mod col {
     pub const USER_TURNS: &str = "user_turns";
     pub const WALL_TIME_S: &str = "wall_time_s";
     pub const INFO: &str = "info";
+    pub const GROUP_ID: &str = "group_id";
+    pub const GROUP_INDEX: &str = "group_index";
+    pub const SAMPLE_SEED: &str = "sample_seed";
+    pub const NUM_TOOL_SUCCESSES: &str = "num_tool_successes";
+    pub const RESPONSE_CHARS: &str = "response_chars";
+    pub const SHAPED_REWARD: &str = "shaped_reward";
+    pub const ADVANTAGE: &str = "advantage";
 }
 
 /// Field names inside the `messages` list's struct.
@@ -131,16 +138,34 @@ fn build_schema() -> Schema {
         ),
         Field::new(col::WALL_TIME_S, DataType::Float64, false),
         utf8(col::INFO),
+        Field::new(col::GROUP_ID, DataType::Utf8, true),
+        Field::new(col::GROUP_INDEX, DataType::UInt32, false),
+        Field::new(col::SAMPLE_SEED, DataType::UInt64, false),
+        Field::new(col::NUM_TOOL_SUCCESSES, DataType::UInt32, false),
+        Field::new(col::RESPONSE_CHARS, DataType::UInt64, false),
+        Field::new(col::SHAPED_REWARD, DataType::Float64, true),
+        Field::new(col::ADVANTAGE, DataType::Float64, true),
     ];
     let metadata = HashMap::from([(SCHEMA_VERSION_KEY.to_string(), SCHEMA_VERSION.to_string())]);
     Schema::new_with_metadata(fields, metadata)
 }
 
-/// Columns added to schema version 1 after its first release (the simulated user's turns). Files
-/// written before may lack them: the check lets them be absent and decoding fills their empty value
-/// (no user policy, no user turns), so older datasets stay readable. Adding a column keeps the version
-/// only this way; changing or removing one bumps it.
-pub const ADDED_COLUMNS: [&str; 2] = [col::USER_POLICY, col::USER_TURNS];
+/// Columns added to schema version 1 after its first release (the simulated user's turns; groups,
+/// advantages and tool-use metrics). Files written before may lack them: the check lets them be absent
+/// and decoding fills their value (no user policy, no user turns, no group, `sample_seed = seed`,
+/// metrics recounted from `messages`, no advantage), so older datasets stay readable. Adding a column
+/// keeps the version only this way; changing or removing one bumps it.
+pub const ADDED_COLUMNS: [&str; 9] = [
+    col::USER_POLICY,
+    col::USER_TURNS,
+    col::GROUP_ID,
+    col::GROUP_INDEX,
+    col::SAMPLE_SEED,
+    col::NUM_TOOL_SUCCESSES,
+    col::RESPONSE_CHARS,
+    col::SHAPED_REWARD,
+    col::ADVANTAGE,
+];
 
 /// The trajectory table's schema: one column per `Trajectory` field, same names and order, with
 /// `sandgym.schema_version = "1"` as schema metadata. `docs/schema.md` documents every column.

@@ -7,15 +7,7 @@ use sandgym_core::{Action, Env, EnvOptions, Limits, registry};
 use serde_json::{Value, json};
 
 fn code_math(config: Value, limits: Limits) -> Env {
-    registry::make(
-        "code-math",
-        EnvOptions {
-            config,
-            limits,
-            ..EnvOptions::default()
-        },
-    )
-    .unwrap()
+    registry::make("code-math", EnvOptions { config, limits }).unwrap()
 }
 
 fn python(code: &str) -> Action {
