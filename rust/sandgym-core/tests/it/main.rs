@@ -6,6 +6,7 @@ mod common;
 mod docs;
 mod early;
 mod fork;
+mod groups;
 mod hostile;
 mod reasoning;
 mod sandbox;
