@@ -12,21 +12,27 @@ Quick start::
 
 from __future__ import annotations
 
-from sandgym import errors
+from sandgym import errors, policies
 from sandgym._core import ABI_VERSION, ArrowTable, Snapshot, __version__
 from sandgym._core import parse_action_text as parse_action
 from sandgym.collect import CollectResult, collect, list_envs, load_tasks, read_trajectories
 from sandgym.early import EarlyExperienceResult, ReflectionSftResult, build_reflection_sft, early_experience
 from sandgym.env import SandgymEnv, make
 from sandgym.errors import SandgymError
+from sandgym.export import ExportResult, compute_advantages, export
+from sandgym.policies import CallablePolicy, OpenAIPolicy, ReplayPolicy
 from sandgym.vector import VecEnv
 
 __all__ = [
     "ABI_VERSION",
     "ArrowTable",
+    "CallablePolicy",
     "CollectResult",
     "EarlyExperienceResult",
+    "ExportResult",
+    "OpenAIPolicy",
     "ReflectionSftResult",
+    "ReplayPolicy",
     "SandgymEnv",
     "SandgymError",
     "Snapshot",
@@ -34,8 +40,10 @@ __all__ = [
     "__version__",
     "build_reflection_sft",
     "collect",
+    "compute_advantages",
     "early_experience",
     "errors",
+    "export",
     "list_envs",
     "load_tasks",
     "make",

@@ -16,6 +16,8 @@ __all__ = [
     "read_tasks",
     "early_experience",
     "build_reflection_sft",
+    "export_trajectories",
+    "compute_advantages",
     "_error_classes",
     "cli_main",
 ]
@@ -132,7 +134,7 @@ def collect_episodes(
     envs: list[str],
     episodes: int,
     seed: int = 0,
-    policy: str = "expert",
+    policy: object | None = None,
     max_turns: int = 64,
     out_dir: str | None = None,
     tasks: list[str] | None = None,
@@ -143,7 +145,13 @@ def collect_episodes(
     threads: int | None = None,
     run_id: str | None = None,
     resume: bool = False,
-    user_policy: str | None = None,
+    user_policy: object | None = None,
+    group_size: int = 1,
+    advantage: str | None = None,
+    reward: str = "env",
+    overlong: tuple[int, int, float] | None = None,
+    pass_rates: str | None = None,
+    drop_pass_rate: float = 0.9,
 ) -> tuple[dict[str, Any], ArrowTable | None]:
     """Collect episodes; returns the summary and, without ``out_dir``, the rows."""
 
@@ -189,6 +197,35 @@ def build_reflection_sft(
     concluded_action: bool = False,
 ) -> dict[str, Any]:
     """Build reflection SFT rows from prompts and (id, reflection) pairs; returns counts and files."""
+
+def export_trajectories(
+    path: str,
+    to: str,
+    out: str,
+    group_by: str = "group",
+    advantage: str | None = None,
+    reward: str = "env",
+    overlong: tuple[int, int, float] | None = None,
+    success_only: bool = False,
+    include_errors: bool = False,
+    drop_zero_variance: bool = False,
+    pass_rates: str | None = None,
+    drop_pass_rate: float = 0.9,
+    split: str = "train",
+    data_source_prefix: str = "sandgym/",
+    env_class: str = "sandgym",
+) -> dict[str, Any]:
+    """Write a trainer dataset from trajectories; returns the export's figures."""
+
+def compute_advantages(
+    path: str,
+    estimator: str = "grpo",
+    reward: str = "env",
+    overlong: tuple[int, int, float] | None = None,
+    group_by: str = "group",
+    drop_zero_variance: bool = False,
+) -> ArrowTable:
+    """Read trajectories and recompute ``shaped_reward`` and ``advantage``."""
 
 def cli_main(argv: list[str]) -> int:
     """Run the ``sandgym`` command line."""

@@ -54,7 +54,7 @@ def collect(
     episodes: int = 100,
     *,
     seed: int = 0,
-    policy: str = "expert",
+    policy: PolicyLike = "expert",
     max_turns: int = 64,
     out_dir: str | Path | None = None,
     tasks: Sequence[dict] | None = None,
@@ -65,7 +65,13 @@ def collect(
     threads: int | None = None,
     run_id: str | None = None,
     resume: bool = False,
-    user_policy: str | None = None,
+    user_policy: PolicyLike | None = None,
+    group_size: int = 1,
+    advantage: str | None = None,
+    reward: str = "env",
+    overlong: tuple[int, int, float] | None = None,
+    pass_rates: str | Path | None = None,
+    drop_pass_rate: float = 0.9,
 ) -> CollectResult:
     """Run ``episodes`` episodes per env in parallel and keep the trajectories.
 
@@ -73,7 +79,9 @@ def collect(
         envs: env ids or ``.wasm`` paths; default every bundled env.
         episodes: episodes per env.
         seed: seed of each env's first episode; episode ``i`` uses ``seed + i``.
-        policy: ``"expert"`` or ``"random"``.
+        policy: ``"expert"``, ``"random"``, or a policy of :mod:`sandgym.policies`: ``OpenAIPolicy``
+            (an OpenAI-compatible server), ``ReplayPolicy`` (earlier trajectories), ``CallablePolicy``
+            or any callable mapping a batch of observations to a batch of actions.
         max_turns: turns after which an episode is truncated.
         out_dir: write Parquet part files there instead of returning a table.
         tasks: tasks to play in turn (each env's task format) instead of generated ones.
@@ -85,9 +93,20 @@ def collect(
         run_id: identifies the run in every row (default: generated).
         resume: skip episodes whose rows are already in ``out_dir`` (continue a killed run with the same
             arguments).
-        user_policy: ``"expert"`` (the env's scripted user) or ``"random"``: plays the simulated user
-            when an env asks for user turns (tau envs with ``config={"mode": "user"}``). Its messages
-            are listed in the ``user_turns`` column and its name in ``user_policy``.
+        user_policy: ``"expert"`` (the env's scripted user), ``"random"``, or a policy as for ``policy``:
+            plays the simulated user when an env asks for user turns (tau envs with
+            ``config={"mode": "user"}``). Its messages are listed in the ``user_turns`` column and its name
+            in ``user_policy``.
+        group_size: rollouts per task: each planned episode becomes a group of this many episodes on the
+            same task and seed, sampled with different (reproducible) seeds, sharing a ``group_id``.
+        advantage: ``"grpo"``, ``"dr-grpo"`` or ``"batch"``: advantages computed as each group completes
+            (default ``"grpo"`` when ``group_size > 1``); see :func:`sandgym.compute_advantages`.
+        reward: reward preset the advantages are computed from: ``"env"``, ``"outcome"``,
+            ``"demystify-paper"`` or ``"demystify-code"``.
+        overlong: overlong shaping ``(max_len, buffer, penalty)`` on the characters the agent wrote.
+        pass_rates: a per-prompt pass-rate history file (created if missing): prompts at or above
+            ``drop_pass_rate`` are not played, and this run's outcomes are added to it.
+        drop_pass_rate: the pass rate at or above which a prompt is dropped.
 
     Returns:
         A :class:`CollectResult`.
@@ -103,7 +122,7 @@ def collect(
         env_ids,
         episodes,
         seed,
-        policy,
+        as_policy(policy),
         max_turns,
         None if out_dir is None else str(out_dir),
         None if tasks is None else [json.dumps(t) for t in tasks],
@@ -114,7 +133,13 @@ def collect(
         threads,
         run_id,
         resume,
-        user_policy,
+        None if user_policy is None else as_policy(user_policy),
+        group_size,
+        advantage,
+        reward,
+        overlong,
+        None if pass_rates is None else str(pass_rates),
+        drop_pass_rate,
     )
     return CollectResult(table=table, **summary)
 

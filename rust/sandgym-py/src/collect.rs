@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use sandgym_core::collect::{self, CollectOptions};
 use sandgym_core::store::{self, WriterOptions};
-use sandgym_core::{Error, Trajectory, files, policy, registry};
+use sandgym_core::{Error, Trajectory, files, registry};
 use serde_json::Value;
 
 use crate::arrow::ArrowTable;
@@ -20,13 +20,20 @@ use crate::error::IntoPy;
 /// Args:
 ///     envs: env ids or `.wasm` paths.
 ///     episodes: episodes per env; episode i uses seed `seed + i`.
-///     policy: `"expert"` or `"random"`.
+///     policy: `"expert"` (the default), `"random"`, or a `sandgym.policies` object (`OpenAIPolicy`, `ReplayPolicy`,
+///         `CallablePolicy`).
 ///     out_dir: write Parquet part files there; when None, return the rows as an Arrow table.
 ///     tasks: JSON texts of tasks to play in turn instead of generated ones.
 ///     threads: worker threads (default: one per core).
 ///     resume: skip episodes whose rows are already in `out_dir`.
-///     user_policy: `"expert"` or `"random"`: plays the simulated user when an env asks for user
+///     user_policy: a policy as for `policy` (usually `"expert"` or `"random"`): plays the simulated user when an env asks for user
 ///         turns (tau envs with `{"mode": "user"}`).
+///     group_size: rollouts per planned episode (a group per task, different sampling seeds).
+///     advantage: estimator (`grpo`, `dr-grpo`, `batch`); default `grpo` with groups.
+///     reward: reward preset the advantages use (`env`, `outcome`, `demystify-paper`, `demystify-code`).
+///     overlong: overlong shaping `(max_len, buffer, penalty)` on response characters.
+///     pass_rates: pass-rate history file: retired prompts are skipped, outcomes are added.
+///     drop_pass_rate: pass rate at or above which a prompt is retired.
 ///
 /// Returns:
 ///     `(summary, table)`: a dict of run figures, and an `ArrowTable` (None when `out_dir` is given).
@@ -38,7 +45,7 @@ pub fn collect_episodes<'py>(
     envs: Vec<String>,
     episodes: u64,
     seed: u64,
-    policy: &str,
+    policy: Option<Bound<'py, PyAny>>,
     max_turns: u32,
     out_dir: Option<PathBuf>,
     tasks: Option<Vec<String>>,
@@ -49,13 +56,23 @@ pub fn collect_episodes<'py>(
     threads: Option<usize>,
     run_id: Option<String>,
     resume: bool,
-    user_policy: Option<&str>,
+    user_policy: Option<Bound<'py, PyAny>>,
+    group_size: u32,
+    advantage: Option<&str>,
+    reward: &str,
+    overlong: Option<(u64, u64, f64)>,
+    pass_rates: Option<PathBuf>,
+    drop_pass_rate: f64,
 ) -> PyResult<(Bound<'py, PyDict>, Option<ArrowTable>)> {
-    let policy = policy::by_name(policy).py_err()?;
+    let policy = match &policy {
+        Some(policy) => crate::policy::policy_from_py(policy)?,
+        None => sandgym_core::policy::build(&sandgym_core::policy::PolicySpec::named("expert"))
+            .py_err()?,
+    };
     let user_policy = user_policy
-        .map(|name| policy::by_name(name).map(std::sync::Arc::from))
-        .transpose()
-        .py_err()?;
+        .as_ref()
+        .map(crate::policy::policy_from_py)
+        .transpose()?;
     let tasks: Option<Vec<Value>> = tasks
         .map(|tasks| {
             tasks
@@ -74,21 +91,44 @@ pub fn collect_episodes<'py>(
         max_turns,
         env_options: env_options(config, fuel, memory_mb, deadline_s)?,
         user_policy,
+        group_size: group_size.max(1),
+        advantage: crate::export::advantage_of(
+            advantage,
+            reward,
+            overlong,
+            sandgym_core::advantage::GroupBy::GroupId,
+            (group_size > 1).then_some(sandgym_core::advantage::Estimator::Grpo),
+        )
+        .py_err()?,
         ..CollectOptions::default()
     };
+    let mut history = pass_rates
+        .as_deref()
+        .map(sandgym_core::advantage::PassRateHistory::load)
+        .transpose()
+        .py_err()?;
     if let Some(run_id) = run_id {
         options.run_id = run_id;
     }
-    let work = || -> Result<_, Error> {
+    let mut work = || -> Result<_, Error> {
         let env_ids: Vec<String> = envs
             .iter()
             .map(|id| registry::canonical_id(id))
             .collect::<Result<_, _>>()?;
         let mut plan = collect::plan(&env_ids, episodes, seed, tasks.as_deref());
+        if let Some(history) = history.as_ref() {
+            plan = sandgym_core::groups::filter_plan(
+                plan,
+                history,
+                drop_pass_rate,
+                &options.env_options,
+            )?
+            .0;
+        }
         match &out_dir {
             Some(dir) => {
                 if resume {
-                    plan = collect::skip_done(plan, dir)?.0;
+                    plan = sandgym_core::groups::skip_done_groups(plan, dir, options.group_size)?.0;
                 }
                 let (summary, written) = collect::collect_to_dir(
                     &plan,
@@ -98,6 +138,11 @@ pub fn collect_episodes<'py>(
                     WriterOptions::default(),
                     &|_| {},
                 )?;
+                if let Some(history) = history.as_mut() {
+                    for file in &written.files {
+                        history.record(&store::read_file(file)?);
+                    }
+                }
                 Ok((summary, Some(written), None))
             }
             None if resume => Err(Error::InvalidArgument("`resume` needs `out_dir`".into())),
@@ -112,7 +157,10 @@ pub fn collect_episodes<'py>(
                 // Plan order: env by env, episodes in index order.
                 let env_rank =
                     |id: &str| env_ids.iter().position(|e| e == id).unwrap_or(usize::MAX);
-                rows.sort_by_key(|t| (env_rank(&t.env_id), t.episode_index));
+                rows.sort_by_key(|t| (env_rank(&t.env_id), t.episode_index, t.group_index));
+                if let Some(history) = history.as_mut() {
+                    history.record(&rows);
+                }
                 let batch = store::to_record_batch(&rows)?;
                 Ok((
                     summary,
@@ -132,6 +180,9 @@ pub fn collect_episodes<'py>(
             None => work(),
         })
         .py_err()?;
+    if let (Some(history), Some(path)) = (&history, pass_rates.as_deref()) {
+        history.save(path).py_err()?;
+    }
     let dict = PyDict::new(py);
     dict.set_item("run_id", &options.run_id)?;
     dict.set_item("episodes", summary.episodes)?;

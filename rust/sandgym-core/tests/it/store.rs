@@ -95,6 +95,15 @@ fn row(i: u64) -> Trajectory {
         },
         wall_time_s: i as f64 * 1e-3,
         info: "{}".to_string(),
+        group_id: i
+            .is_multiple_of(3)
+            .then(|| format!("countdown-v0/{}", i / 4)),
+        group_index: (i % 4) as u32,
+        sample_seed: i.wrapping_mul(0x9E37_79B9),
+        num_tool_successes: (i % 5) as u32,
+        response_chars: i * 7,
+        shaped_reward: (i % 2 == 1).then_some(i as f64 * 0.1 - 1.0),
+        advantage: (i % 2 == 1).then_some(-(i as f64) / 8.0),
     }
 }
 
@@ -222,7 +231,20 @@ fn file_schema_equals_schema() {
         .map(|f| f.name().as_str())
         .collect();
     assert_eq!(names[..3], ["run_id", "episode_id", "episode_index"]);
-    assert_eq!(names.last(), Some(&"info"));
+    let info = names.iter().position(|n| *n == "info").unwrap();
+    // Columns added after the first release follow `info`, in the order they were added.
+    assert_eq!(
+        names[info + 1..info + 8],
+        [
+            "group_id",
+            "group_index",
+            "sample_seed",
+            "num_tool_successes",
+            "response_chars",
+            "shaped_reward",
+            "advantage"
+        ]
+    );
 }
 
 #[test]
