@@ -4,6 +4,7 @@
 
 mod early;
 mod export;
+mod policy_args;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -66,11 +67,12 @@ struct CollectArgs {
     /// Seed of the first episode; episode i uses seed + i.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// `expert` or `random`.
+    /// `expert`, `random`, `openai` (an OpenAI-compatible server: see --base-url and the policy
+    /// options) or `replay` (the actions of earlier trajectories: --replay PATH).
     #[arg(long, default_value = "expert")]
     policy: String,
     /// Policy that plays the simulated user when the env asks for user turns (tau envs with
-    /// `--config '{"mode": "user"}'`): `expert` (the env's scripted user) or `random`.
+    /// `--config '{"mode": "user"}'`): `expert` (the env's scripted user), `random`, or `openai`.
     #[arg(long)]
     user_policy: Option<String>,
     /// Turns after which an episode is truncated.
@@ -111,6 +113,8 @@ struct CollectArgs {
     /// No progress bar.
     #[arg(long, short = 'q')]
     quiet: bool,
+    #[command(flatten)]
+    policy_args: policy_args::PolicyArgs,
     /// Rollouts per task: each planned episode becomes a group of this many episodes on the same task
     /// and seed, sampled with different seeds; advantages (GRPO by default) are computed per group.
     #[arg(long, default_value_t = 1)]
@@ -244,9 +248,9 @@ fn run_collect(args: CollectArgs) -> Result<(), Error> {
             })
         }
     };
-    let policy = policy::by_name(&args.policy)?;
+    let policy = policy::build(&args.policy_args.spec(&args.policy)?)?;
     let user_policy = match &args.user_policy {
-        Some(name) => Some(std::sync::Arc::from(policy::by_name(name)?)),
+        Some(name) => Some(policy::build(&args.policy_args.spec(name)?)?),
         None => None,
     };
     let options = CollectOptions {

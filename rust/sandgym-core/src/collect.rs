@@ -354,14 +354,28 @@ pub fn run_member(
             } else {
                 Vec::new()
             };
-            let action = policy.act(&PolicyInput {
-                messages: &traj.messages,
-                tools: &tools,
-                expert: expert.as_ref(),
-                admissible: &admissible,
-                episode_seed: sample_seed,
-                turn,
-            })?;
+            let decision = crate::policy::decide(
+                policy,
+                &PolicyInput {
+                    messages: &traj.messages,
+                    tools: &tools,
+                    expert: expert.as_ref(),
+                    admissible: &admissible,
+                    episode_seed: sample_seed,
+                    turn,
+                },
+            )?;
+            let action = decision.action;
+            traj.prompt_tokens += u64::from(decision.usage.prompt_tokens);
+            traj.completion_tokens += u64::from(decision.usage.completion_tokens);
+            traj.policy_turns.push(crate::trajectory::PolicyTurn {
+                raw_output: decision.raw_output,
+                parser: decision.parser,
+                format_error: action.format_error.clone(),
+                prompt_tokens: decision.usage.prompt_tokens,
+                completion_tokens: decision.usage.completion_tokens,
+                latency_s: decision.latency_s,
+            });
             traj.messages.push(Message::assistant(&action));
             traj.num_tool_calls += action.tool_calls.len() as u32;
             turn += 1;
@@ -385,6 +399,8 @@ pub fn run_member(
     }
     traj.num_turns = turn;
     traj.num_tool_errors = count_tool_errors(&traj.messages);
+    traj.num_tool_successes = crate::rewards::tool_successes(&traj.messages);
+    traj.response_chars = crate::rewards::response_chars(&traj.messages);
     traj.final_reward = traj.turn_rewards.last().copied().unwrap_or(0.0);
     traj.total_reward = traj.turn_rewards.iter().sum();
     traj.wall_time_s = started.elapsed().as_secs_f64();
@@ -399,10 +415,20 @@ pub fn collect(
     policy: &dyn Policy,
     options: &CollectOptions,
     sink: &(dyn Fn(Trajectory) -> Result<()> + Sync),
-    traj.num_tool_successes = crate::rewards::tool_successes(&traj.messages);
-    traj.response_chars = crate::rewards::response_chars(&traj.messages);
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<CollectSummary> {
+    // A policy that declares its concurrency (requests to a model server) gets that many episodes in
+    // flight: the run moves to a pool of that many workers.
+    if let Some(threads) = policy
+        .concurrency()
+        .filter(|&n| n.max(1) != rayon::current_num_threads())
+    {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .build()
+            .map_err(|e| Error::InvalidArgument(format!("worker pool of {threads}: {e}")))?;
+        return pool.install(|| collect(plan, policy, options, sink, progress));
+    }
     // Fail fast on what would break every episode (an unknown env, a configuration it rejects), and keep
     // the configured env as the prototype each worker forks: configuring once per env id, not per worker.
     let mut prototypes: HashMap<&str, Mutex<Env>> = HashMap::new();
@@ -484,6 +510,9 @@ pub fn collect(
     if let Some(err) = first_sink_error.into_inner().expect("sink error") {
         return Err(err);
     }
+    if let Some(buffer) = &buffer {
+        deliver(buffer.finish())?;
+    }
     Ok(CollectSummary {
         episodes: finished.into_inner() as u64,
         successes: successes.into_inner(),
@@ -510,7 +539,4 @@ pub fn collect_to_dir(
     let written = writer.finish().map_err(Error::from);
     let summary = summary?;
     Ok((summary, written?))
-    if let Some(buffer) = &buffer {
-        deliver(buffer.finish())?;
-    }
 }

@@ -75,4 +75,28 @@ pub struct Trajectory {
     /// The episode's advantage within its group (or batch), by the estimator chosen; `None` when none
     /// was computed.
     pub advantage: Option<f64>,
+    /// Prompt tokens over the agent's turns, as the model server reported them (0 for policies without
+    /// a model, or servers that report no usage).
+    pub prompt_tokens: u64,
+    /// Completion tokens over the agent's turns, as the model server reported them.
+    pub completion_tokens: u64,
+    /// One entry per agent turn, in order: the model's raw output, how it was parsed, token usage.
+    pub policy_turns: Vec<PolicyTurn>,
+}
+
+/// How the policy produced one agent turn (the `policy_turns` column's struct).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PolicyTurn {
+    /// The model's raw output; empty for policies that choose structured actions.
+    pub raw_output: String,
+    /// The parser that read `raw_output` (`hermes`, `openai`, `react`, `answer`, `python`, `text`), or
+    /// `none` for a structured action.
+    pub parser: String,
+    /// Why the output could not be read as an action (the env answered with a format-error observation);
+    /// `None` when it parsed.
+    pub format_error: Option<String>,
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    /// Seconds the policy took to decide.
+    pub latency_s: f64,
 }

@@ -9,6 +9,7 @@ mod early;
 mod env;
 mod error;
 mod export;
+mod policy;
 
 use pyo3::prelude::*;
 

@@ -295,6 +295,8 @@ pub fn to_record_batch(rows: &[Trajectory]) -> Result<RecordBatch> {
         )),
         Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.advantage))),
     ];
+    let mut columns = columns;
+    columns.extend(super::policy_turns::encode(rows)?);
     Ok(RecordBatch::try_new(schema(), columns)?)
 }
 
@@ -503,6 +505,7 @@ pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<Trajectory>> {
         .map(|c| typed::<Float64Array>(Some(c), col::ADVANTAGE))
         .transpose()?;
     let opt_f64 = |a: &Float64Array, i: usize| a.is_valid(i).then(|| a.value(i));
+    let usage = super::policy_turns::Columns::new(batch)?;
 
     let u64s = |name: &str| typed::<UInt64Array>(batch.column_by_name(name), name);
     let episode_index = u64s(col::EPISODE_INDEX)?;
@@ -540,7 +543,11 @@ pub fn from_record_batch(batch: &RecordBatch) -> Result<Vec<Trajectory>> {
         }
         let seed = num(seed, i, col::SEED, i)?;
         let messages = messages.row(i)?;
+        let (prompt_tokens, completion_tokens, policy_turns) = usage.row(i)?;
         rows.push(Trajectory {
+            prompt_tokens,
+            completion_tokens,
+            policy_turns,
             group_id: group_id.and_then(|a| opt_text(a, i)),
             group_index: group_index
                 .map(|a| num(a, i, col::GROUP_INDEX, i))
@@ -649,6 +656,26 @@ mod tests {
             response_chars: 42,
             shaped_reward: Some(-0.5),
             advantage: Some(1.25),
+            prompt_tokens: 30,
+            completion_tokens: 7,
+            policy_turns: vec![
+                crate::trajectory::PolicyTurn {
+                    raw_output: "<tool_call>{\"name\": \"submit\"".into(),
+                    parser: "hermes".into(),
+                    format_error: Some("not closed ✗".into()),
+                    prompt_tokens: 10,
+                    completion_tokens: 3,
+                    latency_s: 0.5,
+                },
+                crate::trajectory::PolicyTurn {
+                    raw_output: String::new(),
+                    parser: "none".into(),
+                    format_error: None,
+                    prompt_tokens: 20,
+                    completion_tokens: 4,
+                    latency_s: 0.0,
+                },
+            ],
         }
     }
 
@@ -679,6 +706,9 @@ mod tests {
         want.sample_seed = want.seed;
         want.shaped_reward = None;
         want.advantage = None;
+        want.prompt_tokens = 0;
+        want.completion_tokens = 0;
+        want.policy_turns = Vec::new();
         assert_eq!(rows, vec![want]);
     }
 

@@ -49,6 +49,31 @@ pub(crate) mod col {
     pub const RESPONSE_CHARS: &str = "response_chars";
     pub const SHAPED_REWARD: &str = "shaped_reward";
     pub const ADVANTAGE: &str = "advantage";
+    pub const PROMPT_TOKENS: &str = "prompt_tokens";
+    pub const COMPLETION_TOKENS: &str = "completion_tokens";
+    pub const POLICY_TURNS: &str = "policy_turns";
+}
+
+/// Field names inside the `policy_turns` list's struct.
+pub(crate) mod turn {
+    pub const RAW_OUTPUT: &str = "raw_output";
+    pub const PARSER: &str = "parser";
+    pub const FORMAT_ERROR: &str = "format_error";
+    pub const PROMPT_TOKENS: &str = "prompt_tokens";
+    pub const COMPLETION_TOKENS: &str = "completion_tokens";
+    pub const LATENCY_S: &str = "latency_s";
+}
+
+/// The fields of one policy turn.
+pub(crate) fn policy_turn_fields() -> Fields {
+    Fields::from(vec![
+        Field::new(turn::RAW_OUTPUT, DataType::Utf8, false),
+        Field::new(turn::PARSER, DataType::Utf8, false),
+        Field::new(turn::FORMAT_ERROR, DataType::Utf8, true),
+        Field::new(turn::PROMPT_TOKENS, DataType::UInt32, false),
+        Field::new(turn::COMPLETION_TOKENS, DataType::UInt32, false),
+        Field::new(turn::LATENCY_S, DataType::Float64, false),
+    ])
 }
 
 /// Field names inside the `messages` list's struct.
@@ -145,17 +170,24 @@ fn build_schema() -> Schema {
         Field::new(col::RESPONSE_CHARS, DataType::UInt64, false),
         Field::new(col::SHAPED_REWARD, DataType::Float64, true),
         Field::new(col::ADVANTAGE, DataType::Float64, true),
+        Field::new(col::PROMPT_TOKENS, DataType::UInt64, false),
+        Field::new(col::COMPLETION_TOKENS, DataType::UInt64, false),
+        Field::new(
+            col::POLICY_TURNS,
+            DataType::List(list_item(DataType::Struct(policy_turn_fields()))),
+            false,
+        ),
     ];
     let metadata = HashMap::from([(SCHEMA_VERSION_KEY.to_string(), SCHEMA_VERSION.to_string())]);
     Schema::new_with_metadata(fields, metadata)
 }
 
 /// Columns added to schema version 1 after its first release (the simulated user's turns; groups,
-/// advantages and tool-use metrics). Files written before may lack them: the check lets them be absent
+/// advantages and tool-use metrics; token usage and policy turns). Files written before may lack them: the check lets them be absent
 /// and decoding fills their value (no user policy, no user turns, no group, `sample_seed = seed`,
 /// metrics recounted from `messages`, no advantage), so older datasets stay readable. Adding a column
 /// keeps the version only this way; changing or removing one bumps it.
-pub const ADDED_COLUMNS: [&str; 9] = [
+pub const ADDED_COLUMNS: [&str; 12] = [
     col::USER_POLICY,
     col::USER_TURNS,
     col::GROUP_ID,
@@ -165,6 +197,9 @@ pub const ADDED_COLUMNS: [&str; 9] = [
     col::RESPONSE_CHARS,
     col::SHAPED_REWARD,
     col::ADVANTAGE,
+    col::PROMPT_TOKENS,
+    col::COMPLETION_TOKENS,
+    col::POLICY_TURNS,
 ];
 
 /// The trajectory table's schema: one column per `Trajectory` field, same names and order, with

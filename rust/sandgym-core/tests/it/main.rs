@@ -8,6 +8,7 @@ mod early;
 mod fork;
 mod groups;
 mod hostile;
+mod policies;
 mod reasoning;
 mod sandbox;
 mod store;

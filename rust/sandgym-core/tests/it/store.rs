@@ -104,6 +104,18 @@ fn row(i: u64) -> Trajectory {
         response_chars: i * 7,
         shaped_reward: (i % 2 == 1).then_some(i as f64 * 0.1 - 1.0),
         advantage: (i % 2 == 1).then_some(-(i as f64) / 8.0),
+        prompt_tokens: i * 100,
+        completion_tokens: i * 10,
+        policy_turns: (0..i % 3)
+            .map(|t| sandgym_core::trajectory::PolicyTurn {
+                raw_output: format!("Action: calc ✓ {t}"),
+                parser: "react".to_string(),
+                format_error: (t == 1).then(|| "needs an `Action Input:`".to_string()),
+                prompt_tokens: 50 + t as u32,
+                completion_tokens: 5,
+                latency_s: 0.25,
+            })
+            .collect(),
     }
 }
 
