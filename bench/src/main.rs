@@ -143,8 +143,9 @@ fn env_section(id: &str, repeats: usize, quick: bool) {
     let per_env = rss_bytes().saturating_sub(before) / live;
     drop(envs);
     println!(
-        "{id} (mid-episode after {played} expert turns, {} KiB of guest memory):",
-        snapshot.memory_bytes() / 1024
+        "{id} (mid-episode after {played} expert turns; snapshot {} KiB of {} KiB guest memory):",
+        snapshot.memory_bytes() / 1024,
+        env.memory_bytes() / 1024
     );
     println!(
         "  step (repeated read)      {:>9.2} us",
@@ -290,8 +291,9 @@ fn main() {
         start.elapsed()
     });
     println!(
-        "mid-episode state (countdown, {} KiB of guest memory):",
-        snapshot.memory_bytes() / 1024
+        "mid-episode state (countdown; snapshot {} KiB of {} KiB guest memory):",
+        snapshot.memory_bytes() / 1024,
+        env.memory_bytes() / 1024
     );
     println!(
         "  instantiate + configure  {:>8.2} us",

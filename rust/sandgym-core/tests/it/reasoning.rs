@@ -52,7 +52,10 @@ fn every_task_expert_succeeds_in_the_sandbox() {
             assert_eq!(reset.task["task"], json!(name));
             assert!(!env.actions().unwrap().is_empty(), "{name} seed {seed}");
             let out = play_expert(&mut env);
-            assert!(out.success && out.reward == 1.0, "{name} seed {seed}: {out:?}");
+            assert!(
+                out.success && out.reward == 1.0,
+                "{name} seed {seed}: {out:?}"
+            );
         }
     }
 }
