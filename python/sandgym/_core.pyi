@@ -127,8 +127,8 @@ class ArrowTable:
 def list_envs() -> list[dict[str, Any]]:
     """Every bundled env as ``{"id", "info"}``."""
 
-def parse_action_text(text: str) -> dict[str, Any]:
-    """Parse model text into an action dict."""
+def parse_action_text(text: str, parser: str = "auto", tools: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Parse model text into an action dict with the named parser; ``tools`` are the env's schemas."""
 
 def collect_episodes(
     envs: list[str],

@@ -149,3 +149,20 @@ def test_unreachable_openai_server_gives_error_rows_not_a_failed_run():
     assert result.episodes == 3 and result.errors == 3
     for row in rows_of(result):
         assert row["error_kind"] == "policy" and "after 2 attempts" in row["error_message"]
+
+
+def test_parse_action_takes_a_parser_and_the_env_tools():
+    tools = sandgym.make("countdown-v0").unwrapped.tools
+    answer = "I think <answer>(25 - 5) * 4</answer>"
+    # Without tools an answer tag stays text; with the env's tools it is a call of its submit tool.
+    assert not sandgym.parse_action(answer).get("tool_calls")
+    call = sandgym.parse_action(answer, parser="answer", tools=tools)["tool_calls"][0]
+    assert call["name"] == "submit"
+    react = 'Thought: add\nAction: calc\nAction Input: {"expression": "1+2"}'
+    assert sandgym.parse_action(react, parser="react")["tool_calls"][0]["name"] == "calc"
+    # A fixed parser that does not match is a format error, not silent text.
+    assert sandgym.parse_action("just words", parser="hermes")["format_error"]
+    with pytest.raises(sandgym.errors.InvalidArgumentError, match="unknown parser"):
+        sandgym.parse_action("x", parser="yaml")
+    with pytest.raises(sandgym.errors.InvalidArgumentError, match="list of tool schemas"):
+        sandgym.parse_action("x", tools={"name": "calc"})  # type: ignore[arg-type]

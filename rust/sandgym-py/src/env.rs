@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use sandgym_core::parse::{action_from_json, parse_action};
+use sandgym_core::parse::{Format, action_from_json, parse_action, parse_completion};
 use sandgym_core::{Action, EnvOptions, Error, Limits, ResetOutput, StepOutput, registry};
 use serde_json::Value;
 
@@ -376,10 +376,32 @@ impl PyVecEnv {
     }
 }
 
-/// Parses a model completion into an action dict (`content`, `tool_calls`, `format_error`).
+/// Parses a model completion into an action dict (`content`, `tool_calls`, `format_error`) with the
+/// named parser (`auto` detects); `tools` (the env's schemas) let answer tags and python blocks become
+/// calls of the env's submit / python tool.
 #[pyfunction]
-pub fn parse_action_text<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
-    serialize_to_py(py, &parse_action(text))
+#[pyo3(signature = (text, parser = "auto", tools = None))]
+pub fn parse_action_text<'py>(
+    py: Python<'py>,
+    text: &str,
+    parser: &str,
+    tools: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let format: Format = parser
+        .parse()
+        .map_err(|message: String| Error::InvalidArgument(message))
+        .py_err()?;
+    let tools = match tools.map(from_py).transpose()? {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(tools)) => tools,
+        Some(_) => {
+            return Err(Error::InvalidArgument(
+                "`tools` must be a list of tool schemas".into(),
+            ))
+            .py_err();
+        }
+    };
+    serialize_to_py(py, &parse_completion(text, format, &tools).action)
 }
 
 /// Every bundled env as `{"id": ..., "info": {...}}`.
