@@ -40,12 +40,16 @@ pub struct EarlyArgs {
     /// tool-schema: never sample the expert's tool.
     #[arg(long)]
     exclude_expert_tool: bool,
-    /// policy: the proposing policy (`random`, `expert`).
+    /// policy: the proposing policy (`random`, `expert`, `openai`, `replay`).
     #[arg(long, default_value = "random")]
     policy: String,
     /// policy: temperatures, comma-separated; one proposing policy each.
     #[arg(long, value_delimiter = ',', default_value = "1.0")]
     temperatures: Vec<f64>,
+    /// Settings of the proposing policy when it is `openai` (endpoint, model, ...) or `replay`; each
+    /// temperature above becomes the `openai` policy's sampling temperature.
+    #[command(flatten)]
+    policy_args: crate::policy_args::PolicyArgs,
     /// How alternatives reach the expert state: `fork` (snapshot) or `replay` (from reset; the baseline).
     #[arg(long, default_value = "fork")]
     method: String,
@@ -106,6 +110,7 @@ pub fn run_early(args: EarlyArgs) -> Result<(), Error> {
         k: args.k,
         exclude_expert_tool: args.exclude_expert_tool,
         policy: args.policy.clone(),
+        policy_spec: Some(args.policy_args.spec(&args.policy)?),
         temperatures: args.temperatures.clone(),
     })?;
     let config = match &args.config {

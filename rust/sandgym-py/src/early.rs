@@ -68,6 +68,7 @@ pub fn early_experience<'py>(
         k,
         exclude_expert_tool,
         policy: policy.to_string(),
+        policy_spec: None,
         temperatures,
     })
     .py_err()?;

@@ -7,6 +7,7 @@
 //! the branching module hands it the state, the expert action and the admissible list.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use sandgym_abi::{Action, Message, Role, ToolCall};
 use serde_json::{Map, Value, json};
@@ -465,7 +466,7 @@ pub struct PolicySampler {
     pub proposals_per_temperature: usize,
     /// Top up to K with uniform admissible actions when the proposals fall short.
     pub fill: bool,
-    policies: Vec<(f64, Box<dyn Policy>)>,
+    policies: Vec<(f64, Arc<dyn Policy>)>,
     name: String,
 }
 
@@ -474,7 +475,7 @@ impl PolicySampler {
     pub fn new(
         k: usize,
         temperatures: &[f64],
-        factory: &dyn Fn(f64) -> Result<Box<dyn Policy>>,
+        factory: &dyn Fn(f64) -> Result<Arc<dyn Policy>>,
     ) -> Result<PolicySampler> {
         if temperatures.is_empty() {
             return Err(Error::InvalidArgument(
@@ -502,7 +503,21 @@ impl PolicySampler {
 
     /// A sampler over a built-in policy by name (`expert`, `random`), the same at every temperature.
     pub fn by_name(k: usize, policy: &str, temperatures: &[f64]) -> Result<PolicySampler> {
-        PolicySampler::new(k, temperatures, &|_| policy::by_name(policy))
+        PolicySampler::new(k, temperatures, &|_| policy::by_name(policy).map(Arc::from))
+    }
+
+    /// A sampler over any buildable policy (`openai` included): an `openai` policy is built once per
+    /// temperature with that sampling temperature; the others ignore it.
+    pub fn from_spec(
+        k: usize,
+        spec: &policy::PolicySpec,
+        temperatures: &[f64],
+    ) -> Result<PolicySampler> {
+        PolicySampler::new(k, temperatures, &|temperature| {
+            let mut spec = spec.clone();
+            spec.openai.temperature = Some(temperature);
+            policy::build(&spec)
+        })
     }
 }
 
@@ -596,8 +611,10 @@ pub struct SamplerSpec {
     pub k: Option<usize>,
     /// tool-schema: never sample the expert's tool.
     pub exclude_expert_tool: bool,
-    /// policy: the proposing policy (`expert`, `random`).
+    /// policy: the proposing policy (`expert`, `random`), when `policy_spec` is not given.
     pub policy: String,
+    /// policy: the full spec of the proposing policy (e.g. `openai` with its endpoint settings).
+    pub policy_spec: Option<policy::PolicySpec>,
     /// policy: temperatures, one proposing policy each.
     pub temperatures: Vec<f64>,
 }
@@ -609,6 +626,7 @@ impl Default for SamplerSpec {
             k: None,
             exclude_expert_tool: false,
             policy: "random".into(),
+            policy_spec: None,
             temperatures: vec![1.0],
         }
     }
@@ -628,11 +646,18 @@ pub fn by_name(spec: &SamplerSpec) -> Result<Box<dyn Sampler>> {
             k: spec.k.unwrap_or(DEFAULT_K_TOOL_SCHEMA),
             exclude_expert_tool: spec.exclude_expert_tool,
         }),
-        "policy" => Box::new(PolicySampler::by_name(
-            spec.k.unwrap_or(DEFAULT_K_POLICY),
-            &spec.policy,
-            &spec.temperatures,
-        )?),
+        "policy" => Box::new(match &spec.policy_spec {
+            Some(policy_spec) => PolicySampler::from_spec(
+                spec.k.unwrap_or(DEFAULT_K_POLICY),
+                policy_spec,
+                &spec.temperatures,
+            )?,
+            None => PolicySampler::by_name(
+                spec.k.unwrap_or(DEFAULT_K_POLICY),
+                &spec.policy,
+                &spec.temperatures,
+            )?,
+        }),
         other => {
             return Err(Error::InvalidArgument(format!(
                 "unknown sampler `{other}` (available: {})",

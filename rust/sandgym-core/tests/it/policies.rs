@@ -644,3 +644,63 @@ fn replay_reproduces_recorded_episodes() {
     .to_string();
     assert!(err.contains("--replay"), "{err}");
 }
+
+/// The early-experience `policy` sampler over an `openai` policy: one policy per temperature, each
+/// request sampled at its temperature, the model's proposals kept when valid and the expert's dropped.
+#[test]
+fn early_experience_policy_sampler_asks_the_endpoint_at_each_temperature() {
+    use sandgym_core::early::Sampler;
+    use sandgym_core::early::samplers::{PolicySampler, SampleContext};
+    let server = serve(Arc::new(|body: &Value, _| {
+        // Propose the expert's call at the low temperature and another call at the high one.
+        let text = if body["temperature"].as_f64() == Some(0.25) {
+            r#"<tool_call>{"name": "submit", "arguments": {"expression": "3*8"}}</tool_call>"#
+        } else {
+            r#"<tool_call>{"name": "submit", "arguments": {"expression": "8*3"}}</tool_call>"#
+        };
+        ok(completion(&[text]))
+    }));
+    let spec = PolicySpec {
+        name: "openai".into(),
+        openai: config(&server.url),
+        ..PolicySpec::default()
+    };
+    let sampler = PolicySampler::from_spec(2, &spec, &[0.25, 0.75]).unwrap();
+    let messages = vec![
+        Message::system("sys"),
+        Message::user("Numbers: 3 8. Target 24."),
+    ];
+    let tools = tools();
+    let expert = sandgym_core::Action::tool("submit", &json!({"expression": "3*8"}));
+    let out = sampler
+        .sample(&SampleContext {
+            messages: &messages,
+            tools: &tools,
+            expert: &expert,
+            admissible: &[],
+            seed: 7,
+            step: 0,
+        })
+        .unwrap();
+    let temperatures: Vec<f64> = server
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|seen| seen.body["temperature"].as_f64())
+        .collect();
+    assert!(
+        temperatures.contains(&0.25) && temperatures.contains(&0.75),
+        "{temperatures:?}"
+    );
+    assert!(!out.is_empty());
+    assert!(
+        out.iter()
+            .all(|a| a.tool_calls[0].arguments != expert.tool_calls[0].arguments)
+    );
+    assert!(
+        out.iter()
+            .any(|a| a.tool_calls[0].arguments.contains("8*3")),
+        "{out:?}"
+    );
+}
