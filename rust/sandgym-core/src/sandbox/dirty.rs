@@ -30,24 +30,25 @@ pub(crate) fn written_pages(memory: &[u8]) -> Vec<Range<usize>> {
     if let Some(ranges) = linux::scan(memory) {
         return ranges;
     }
-    vec![0..pages]
+    all_pages(memory.len())
 }
 
-/// Makes the pages of `region` (page-aligned) private and writable in one system call, where writing
-/// them one by one would take a page fault each: a fresh instance's pages are still the shared image.
-pub(crate) fn prefault(region: &mut [u8]) {
-    #[cfg(target_os = "linux")]
-    #[expect(unsafe_code, reason = "madvise on memory we hold exclusively")]
-    // SAFETY: MADV_POPULATE_WRITE only faults the pages in as if written, without changing contents;
-    // `region` is exclusively borrowed and lies in one mapping. Failure (old kernels) is harmless: the
-    // copy that follows faults the pages in anyway.
-    unsafe {
-        libc::madvise(
-            region.as_mut_ptr().cast(),
-            region.len(),
-            libc::MADV_POPULATE_WRITE,
-        );
-    }
+/// Every page of a memory of `len` bytes, as one range.
+pub(crate) fn all_pages(len: usize) -> Vec<Range<usize>> {
+    vec![0..len.div_ceil(PAGE)]
+}
+
+/// The bytes that the pages `pages` cover in a memory of `len` bytes (the last page may be partial).
+pub(crate) fn byte_range(pages: &Range<usize>, len: usize) -> Range<usize> {
+    (pages.start * PAGE).min(len)..(pages.end * PAGE).min(len)
+}
+
+/// Writes into `dest` the initial contents of the memory bytes starting at `start`: `image` (the
+/// module's initial memory up to its last initialized byte) and zeros beyond it.
+pub(crate) fn fill_initial(dest: &mut [u8], start: usize, image: &[u8]) {
+    let from_image = image.len().saturating_sub(start).min(dest.len());
+    dest[..from_image].copy_from_slice(&image[start.min(image.len())..][..from_image]);
+    dest[from_image..].fill(0);
 }
 
 /// The pages of `a` not in `b` (both sorted and disjoint, as `written_pages` returns them).
@@ -195,7 +196,21 @@ mod linux {
 
 #[cfg(test)]
 mod subtract_tests {
-    use super::subtract;
+    use super::{PAGE, byte_range, fill_initial, subtract};
+
+    #[test]
+    fn initial_contents_are_the_image_then_zeros() {
+        let image = [1u8, 2, 3, 4, 5];
+        let mut dest = [9u8; 4];
+        fill_initial(&mut dest, 3, &image);
+        assert_eq!(dest, [4, 5, 0, 0]);
+        fill_initial(&mut dest, 7, &image);
+        assert_eq!(dest, [0; 4]);
+        fill_initial(&mut dest, 0, &image);
+        assert_eq!(dest, [1, 2, 3, 4]);
+        assert_eq!(byte_range(&(1..3), 2 * PAGE + 10), PAGE..2 * PAGE + 10);
+        assert_eq!(byte_range(&(5..6), PAGE), PAGE..PAGE);
+    }
 
     #[test]
     fn subtract_removes_overlaps() {

@@ -541,8 +541,10 @@ impl Sandbox {
     /// Bytes of linear memory the guest has written since this instance was created.
     pub fn written_bytes(&self) -> usize {
         let memory = self.memory.data(&self.store);
-        let pages: usize = dirty::written_pages(memory).iter().map(|r| r.len()).sum();
-        (pages * dirty::PAGE).min(memory.len())
+        dirty::written_pages(memory)
+            .iter()
+            .map(|pages| dirty::byte_range(pages, memory.len()).len())
+            .sum()
     }
 
     /// A digest of the guest's complete state (memory, mutable globals, host RNG), equal for two
@@ -566,21 +568,19 @@ impl Sandbox {
         let initial = self.program.initial_memory().cloned();
         let memory = self.memory.data(&self.store);
         hasher.update((memory.len() as u64).to_le_bytes());
-        let pages: Box<dyn Iterator<Item = usize>> = match &initial {
-            Some(_) => Box::new(dirty::written_pages(memory).into_iter().flatten()),
-            None => Box::new(0..memory.len().div_ceil(dirty::PAGE)),
+        // Without a known image every page is compared with zeros, which is just as canonical.
+        let pages = match &initial {
+            Some(_) => dirty::written_pages(memory),
+            None => dirty::all_pages(memory.len()),
         };
         let image = initial.as_deref().unwrap_or(&[]);
         let mut original = [0u8; dirty::PAGE];
-        for page in pages {
-            let start = page * dirty::PAGE;
-            let bytes = &memory[start..(start + dirty::PAGE).min(memory.len())];
-            let from_image = image.len().clamp(start, start + bytes.len()) - start;
-            if from_image > 0 {
-                original[..from_image].copy_from_slice(&image[start..start + from_image]);
-            }
-            original[from_image..].fill(0);
-            if bytes != &original[..bytes.len()] {
+        for page in pages.into_iter().flatten() {
+            let range = dirty::byte_range(&(page..page + 1), memory.len());
+            let bytes = &memory[range.clone()];
+            let original = &mut original[..bytes.len()];
+            dirty::fill_initial(original, range.start, image);
+            if bytes != original {
                 hasher.update((page as u64).to_le_bytes());
                 hasher.update(bytes);
             }
@@ -601,8 +601,7 @@ impl Sandbox {
         let mut bytes =
             Vec::with_capacity(pages.iter().map(|r| r.len()).sum::<usize>() * dirty::PAGE);
         for range in &pages {
-            let end = (range.end * dirty::PAGE).min(memory.len());
-            bytes.extend_from_slice(&memory[range.start * dirty::PAGE..end]);
+            bytes.extend_from_slice(&memory[dirty::byte_range(range, memory.len())]);
         }
         Ok(Snapshot {
             program: self.program.clone(),
@@ -660,6 +659,11 @@ impl Sandbox {
     /// state: the pages it wrote that the snapshot did not are copied back from `initial` first, so only
     /// pages either side wrote are touched — pages already private to this instance, so no page faults.
     fn write_state(&mut self, snapshot: &Snapshot, initial: Option<&[u8]>) -> Result<()> {
+        if snapshot.globals.len() != self.globals.len() {
+            return Err(Error::Sandbox(
+                "snapshot globals do not match the module".into(),
+            ));
+        }
         let wasm_page = self.memory.page_size(&self.store) as usize;
         let current = self.memory_bytes();
         if snapshot.memory_size > current {
@@ -671,29 +675,16 @@ impl Sandbox {
         let memory = self.memory.data_mut(&mut self.store);
         if let Some(initial) = initial {
             for range in dirty::subtract(&dirty::written_pages(memory), &snapshot.pages) {
-                let start = range.start * dirty::PAGE;
-                let end = (range.end * dirty::PAGE).min(memory.len());
-                let from_image = initial.len().clamp(start, end);
-                if from_image > start {
-                    memory[start..from_image].copy_from_slice(&initial[start..from_image]);
-                }
-                memory[from_image..end].fill(0);
+                let range = dirty::byte_range(&range, memory.len());
+                dirty::fill_initial(&mut memory[range.clone()], range.start, initial);
             }
         }
         let mut offset = 0;
         for range in snapshot.pages.iter() {
-            let start = range.start * dirty::PAGE;
-            let end = (range.end * dirty::PAGE).min(snapshot.memory_size);
-            if initial.is_none() {
-                dirty::prefault(&mut memory[start..end]);
-            }
-            memory[start..end].copy_from_slice(&snapshot.bytes[offset..offset + end - start]);
-            offset += end - start;
-        }
-        if snapshot.globals.len() != self.globals.len() {
-            return Err(Error::Sandbox(
-                "snapshot globals do not match the module".into(),
-            ));
+            let range = dirty::byte_range(range, snapshot.memory_size);
+            let len = range.len();
+            memory[range].copy_from_slice(&snapshot.bytes[offset..offset + len]);
+            offset += len;
         }
         for ((_, global), value) in self.globals.iter().zip(snapshot.globals.iter()) {
             global.set(&mut self.store, *value).map_err(sandbox_err)?;
