@@ -473,17 +473,8 @@ impl TauAirline {
     /// Plays the customer's reply: their message goes to the agent; `###STOP###` ends the episode
     /// with the verifier.
     fn user_step(&mut self, action: &Action) -> StepOutput {
-        let reply = self.user.reply(action);
-        let mut out = StepOutput {
-            messages: vec![reply.message],
-            reward: 0.0,
-            terminated: false,
-            truncated: false,
-            success: false,
-            info: json!({"reason": "user turn", "user_turns": self.user.turns_taken()}),
-            user_turn: None,
-        };
-        if reply.stop {
+        let (mut out, stop) = self.user.reply_step(action);
+        if stop {
             self.verify(Ending::UserStop, &mut out);
             self.user.end();
             self.turns.end();

@@ -13,7 +13,7 @@
 //! turns. The env keeps everything else (tools, verifier), and calls [`UserSim::hand_over`] after
 //! each agent turn: every `respond` of that turn goes to the customer, who then answers.
 
-use sandgym_sdk::{Action, Message, Role, UserTurn, Value};
+use sandgym_sdk::{Action, Message, Role, StepOutput, UserTurn, Value};
 
 /// tau-bench's end-of-conversation marker: a customer message containing it ends the episode.
 pub const STOP: &str = "###STOP###";
@@ -209,6 +209,23 @@ impl UserSim {
             stop: content.contains(STOP),
             message: Message::user(content),
         }
+    }
+
+    /// Records the customer's reply (see [`UserSim::reply`]) and returns the step the agent sees: the
+    /// customer's message, no reward yet. The flag is [`UserReply::stop`]: the env must then end the
+    /// episode with its verifier.
+    pub fn reply_step(&mut self, action: &Action) -> (StepOutput, bool) {
+        let reply = self.reply(action);
+        let out = StepOutput {
+            messages: vec![reply.message],
+            reward: 0.0,
+            terminated: false,
+            truncated: false,
+            success: false,
+            info: serde_json::json!({"reason": "user turn", "user_turns": self.taken}),
+            user_turn: None,
+        };
+        (out, reply.stop)
     }
 
     /// The scripted customer's next message, from the task's instruction and the state of the task:

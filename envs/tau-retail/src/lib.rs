@@ -276,17 +276,8 @@ impl TauRetail {
         else {
             return sandgym_sdk::episode_over(action);
         };
-        let reply = ep.user.reply(action);
-        let mut out = StepOutput {
-            messages: vec![reply.message],
-            reward: 0.0,
-            terminated: false,
-            truncated: false,
-            success: false,
-            info: json!({"reason": "user turn", "user_turns": ep.user.turns_taken()}),
-            user_turn: None,
-        };
-        if reply.stop {
+        let (mut out, stop) = ep.user.reply_step(action);
+        if stop {
             let v = Self::verify(db, db_hash, ep, Ending::UserStop);
             out.terminated = true;
             out.reward = v.reward;
