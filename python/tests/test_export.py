@@ -1,6 +1,7 @@
 """Exports, each loaded by its consumer's own code: Hugging Face ``datasets``, TRL's dataset helpers
 (``trl.data_utils``, which import without torch), verl's dataset classes when verl is installed (it
-needs torch; otherwise its layout is checked by schema), SkyRL and Early Experience by schema."""
+needs torch; otherwise its layout is checked by schema), Early Experience by schema. SkyRL's layout is
+checked here by schema and played by SkyRL-Gym through sandgym's adapter in ``test_skyrl.py``."""
 
 import json
 import shutil

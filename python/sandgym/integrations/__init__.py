@@ -1,0 +1,9 @@
+"""Adapters that plug sandgym envs into training frameworks.
+
+Each adapter lives in its own module and imports its framework only when that module is imported, so
+``import sandgym`` never needs any of them:
+
+- :mod:`sandgym.integrations.skyrl`: a SkyRL-Gym environment (``SandgymSkyRLEnv``) for the datasets
+  ``sandgym export --to skyrl`` writes, and ``register()`` to add it to SkyRL-Gym's registry
+  (needs ``pip install skyrl-gym``).
+"""
