@@ -16,6 +16,7 @@
 //! `#### 72`; generated tasks add `kind`, `difficulty` and `program` (the expert's solution).
 
 pub mod answer;
+pub mod pyrandom;
 pub mod session;
 pub mod tasks;
 
@@ -40,9 +41,10 @@ const SYSTEM_PROMPT: &str = "You solve math problems and may use a Python interp
 defined across calls. You see what the code prints, then the value of its last expression (like a \
 notebook cell), or the error with its traceback. Long output is truncated. The interpreter is a \
 sandboxed subset of Python 3: no files, network, clock or third-party packages; modules available \
-include math, re, json, itertools, functools, collections, dataclasses, typing and datetime (without \
-now/today). Each call has limits on steps, memory and recursion depth; a call that exceeds one \
-stops with an error and the session keeps everything defined before.\n\
+include math, re, json, itertools, functools, collections, dataclasses, typing, datetime (without \
+now/today) and random (seeded: the same code gives the same numbers). Each call has limits on \
+steps, memory and recursion depth; a call that exceeds one stops with an error and the session \
+keeps everything defined before.\n\
 - submit(answer): submits your final answer as an exact number: an integer, a fraction a/b, or a \
 terminating decimal (no units). You have one submission; it ends the episode.";
 
@@ -92,6 +94,8 @@ pub struct CodeMath {
     turns: Turns,
     /// Whether the task's program has been run in this episode (the expert then submits).
     expert_ran_program: bool,
+    /// The episode's seed, which seeds the session's Python `random`.
+    seed: u64,
 }
 
 impl CodeMath {
@@ -115,7 +119,7 @@ impl CodeMath {
         }
         let session = self
             .session
-            .get_or_insert_with(|| Session::new(self.config.cell_limits));
+            .get_or_insert_with(|| Session::new(self.config.cell_limits, self.seed));
         Message::tool(call, session.run(&code).observation)
     }
 
@@ -282,6 +286,7 @@ impl Env for CodeMath {
         // A fresh interpreter per episode, created on the first python call: an episode that never
         // runs code pays nothing, and no state leaks from the previous episode.
         self.session = None;
+        self.seed = seed;
         self.task = Some(task);
         self.expert_ran_program = false;
         self.turns.start(self.config.max_turns);

@@ -1,6 +1,7 @@
 //! One Python interpreter session per episode: monty's `MontyRepl`, which keeps globals and heap
 //! between cells. Everything it owns lives in guest memory, so the host's snapshot and fork copy a live
-//! session like any other env state.
+//! session like any other env state. Cells run through monty's suspendable API: the session answers
+//! the calls of Python's `random` itself ([`crate::pyrandom`], whose generator is part of the session).
 //!
 //! The sandbox's own limits (fuel, deadline, memory) trap the *whole guest*, which ends the episode. A
 //! runaway cell must instead end only its own tool call, so every cell runs under monty's resource
@@ -24,11 +25,13 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use monty::MontyRepl;
+use monty::{MontyRepl, ReplProgress, ReplStartError};
 use monty_types::{
-    CompileOptions, ExcType, MontyException, MontyObject, PrintWriter, PrintWriterCallback,
-    ResourceLimits, ResourceTracker,
+    CompileOptions, ExcType, ExtFunctionResult, MontyException, MontyObject, NameLookupResult,
+    PrintWriter, PrintWriterCallback, ResourceLimits, ResourceTracker,
 };
+
+use crate::pyrandom::{self, PyRandom};
 
 /// Natively the tracker reads the real clock; one step then allows this much time. Generous, because
 /// native tests run unoptimized builds.
@@ -80,8 +83,13 @@ pub struct CellOutcome {
 
 /// A live interpreter session. Dropping it frees the whole Python heap.
 pub struct Session {
-    repl: MontyRepl,
+    /// Taken while a cell runs (monty's suspendable API consumes it) and always put back.
+    repl: Option<MontyRepl>,
     limits: CellLimits,
+    /// The generator behind Python's `random` module ([`pyrandom`]).
+    random: PyRandom,
+    /// Whether the `random` module object has been built in this session.
+    random_loaded: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -93,7 +101,8 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    pub fn new(limits: CellLimits) -> Session {
+    /// A fresh session; `seed` (the episode's) seeds Python's `random`.
+    pub fn new(limits: CellLimits, seed: u64) -> Session {
         let resource_limits = ResourceLimits::default()
             .max_duration(limits.duration())
             .max_memory(limits.memory_bytes)
@@ -103,7 +112,12 @@ impl Session {
             ResourceTracker::new(resource_limits),
             CompileOptions::default(),
         );
-        Session { repl, limits }
+        Session {
+            repl: Some(repl),
+            limits,
+            random: PyRandom::new(seed),
+            random_loaded: false,
+        }
     }
 
     /// Runs one cell against the session's state. Never fails: syntax errors, exceptions and limit
@@ -120,6 +134,10 @@ impl Session {
                 failed: true,
             };
         }
+        // `import random` names a module monty does not have: it becomes an assignment from the
+        // env's module object, built by the prelude the first time a cell imports it.
+        let rewritten = pyrandom::rewrite_imports(code);
+        let code = rewritten.as_deref().unwrap_or(code);
         let shape = source_shape(code);
         let refusal = if shape.nesting > MAX_NESTING {
             Some(format!(
@@ -140,17 +158,26 @@ impl Session {
                 failed: true,
             };
         }
-        // The tracker accumulates execution time over the whole session; a fresh budget per cell
-        // keeps one runaway cell from starving the next.
-        self.repl.tracker_mut().set_max_duration(limits.duration());
-        virtual_clock::start_cell();
+        if rewritten.is_some() && !self.random_loaded {
+            let mut ignored = CappedOutput::new(limits.output_bytes);
+            if let Err(error) = self.execute(pyrandom::PRELUDE, &mut ignored) {
+                return CellOutcome {
+                    observation: format!(
+                        "Error: the random module could not be loaded: {}",
+                        describe_error(&error, &limits)
+                    ),
+                    failed: true,
+                };
+            }
+            self.random_loaded = true;
+        }
         let mut output = CappedOutput::new(limits.output_bytes);
-        let result = self
-            .repl
-            .feed_run(code, Vec::new(), PrintWriter::Callback(&mut output));
+        let result = self.execute(code, &mut output);
         let failed = result.is_err();
         match result {
             Ok(MontyObject::None) => {}
+            // Values monty cannot convert (classes, functions) arrive as their repr.
+            Ok(MontyObject::Repr(text)) => output.push_line(&text),
             Ok(value) => {
                 output.push_line(&value.py_repr());
             }
@@ -159,6 +186,82 @@ impl Session {
         CellOutcome {
             observation: output.finish(),
             failed,
+        }
+    }
+
+    /// Runs code to completion under a fresh per-cell budget, answering what monty suspends on:
+    /// lookups and calls of the env's `random` functions ([`pyrandom`]); any other unknown name
+    /// is undefined (`NameError`), as without a host. OS calls (`datetime.now()`, files) raise
+    /// `NotImplementedError`, uncatchably, as monty does without a host.
+    fn execute(
+        &mut self,
+        code: &str,
+        output: &mut CappedOutput,
+    ) -> Result<MontyObject, MontyException> {
+        let limits = self.limits;
+        let mut repl = self.repl.take().expect("the session is not running a cell");
+        // The tracker accumulates execution time over the whole session; a fresh budget per cell
+        // keeps one runaway cell from starving the next.
+        repl.tracker_mut().set_max_duration(limits.duration());
+        virtual_clock::start_cell();
+        // Lists the env builds for one `random` call: at most a sixty-fourth of the cell's memory
+        // budget in items (each becomes a Python int in the session's heap).
+        let max_items = limits.memory_bytes / 64;
+        let mut progress = repl.feed_start(code, Vec::new(), PrintWriter::Callback(output));
+        loop {
+            let print = PrintWriter::Callback(output);
+            progress = match progress {
+                Err(failure) => {
+                    let ReplStartError { repl, error } = *failure;
+                    self.repl = Some(repl);
+                    return Err(error);
+                }
+                Ok(ReplProgress::Complete { repl, value }) => {
+                    self.repl = Some(repl);
+                    return Ok(value);
+                }
+                Ok(ReplProgress::NameLookup(lookup)) => {
+                    let answer = match lookup.object_id() {
+                        None => pyrandom::lookup(&lookup.name).into(),
+                        Some(_) => NameLookupResult::Undefined,
+                    };
+                    lookup.resume(answer, print)
+                }
+                Ok(ReplProgress::FunctionCall(call)) => {
+                    let answer = match call.object_id {
+                        None => self.random.call(
+                            &call.function_name,
+                            &call.args,
+                            &call.kwargs,
+                            max_items,
+                        ),
+                        Some(_) => None,
+                    };
+                    let result = match answer {
+                        Some(Ok(value)) => ExtFunctionResult::Return(value),
+                        Some(Err(error)) => ExtFunctionResult::Error(error),
+                        None => ExtFunctionResult::NotFound(call.function_name.clone()),
+                    };
+                    call.resume(result, print)
+                }
+                Ok(ReplProgress::OsCall(call)) => {
+                    let message = format!(
+                        "OS function '{}' not implemented with standard execution",
+                        call.function_call.name()
+                    );
+                    call.abort(
+                        MontyException::new(ExcType::NotImplementedError, Some(message)),
+                        print,
+                    )
+                }
+                Ok(ReplProgress::ResolveFutures(state)) => state.abort(
+                    MontyException::new(
+                        ExcType::NotImplementedError,
+                        Some("async futures not supported by standard execution.".to_string()),
+                    ),
+                    print,
+                ),
+            };
         }
     }
 }

@@ -282,3 +282,209 @@ fn source_shape_skips_strings_and_comments() {
     assert_eq!(python(&mut env, &strings), "10000");
     assert_eq!(python(&mut env, &format!("1{}", "+1".repeat(20))), "21");
 }
+
+/// Draws from Python's `random` in a fresh episode with `seed`.
+fn draws(seed: u64, code: &str) -> String {
+    let mut env = env(Value::Null);
+    env.reset(seed, None).unwrap();
+    python(&mut env, code)
+}
+
+const DRAW: &str =
+    "import random\n[random.random(), random.randint(1, 10**6), random.choice('abcdefgh')]";
+
+#[test]
+fn random_is_seeded_by_the_episode_and_by_random_seed() {
+    assert_eq!(draws(5, DRAW), draws(5, DRAW), "same seed, same numbers");
+    assert_ne!(
+        draws(5, DRAW),
+        draws(6, DRAW),
+        "another seed, other numbers"
+    );
+    // The task generator's choices do not depend on what the cells draw, nor the draws on the task.
+    let task = json!({"question": "q", "answer": "1"});
+    let mut imported = env(Value::Null);
+    imported.reset(5, Some(task)).unwrap();
+    assert_eq!(python(&mut imported, DRAW), draws(5, DRAW));
+
+    // random.seed(n) restarts the stream from n, whatever the episode seed; seed() restarts the
+    // episode's own stream.
+    let seeded = "random.seed(2024)\n[random.randrange(1000) for _ in range(8)]";
+    let mut a = env(json!({"max_turns": 20}));
+    let mut b = env(json!({"max_turns": 20}));
+    a.reset(1, None).unwrap();
+    b.reset(2, None).unwrap();
+    let first_a = python(&mut a, DRAW);
+    python(&mut b, DRAW);
+    let stream = python(&mut a, seeded);
+    assert_eq!(python(&mut b, seeded), stream);
+    assert_eq!(
+        python(&mut a, seeded),
+        stream,
+        "seed(n) again restarts the same stream"
+    );
+    assert_ne!(
+        python(&mut a, "random.seed(2025)\nrandom.randrange(10**9)"),
+        stream
+    );
+    assert_eq!(
+        python(&mut a, &format!("random.seed()\n{DRAW}")),
+        first_a,
+        "seed() is the episode's stream again"
+    );
+    assert_eq!(
+        python(
+            &mut a,
+            "random.seed('abc'); x = random.random()\nrandom.seed(b'abc')\nx == random.random()"
+        ),
+        "True"
+    );
+    // A new episode starts a new session: the stream restarts from the new seed.
+    a.reset(2, None).unwrap();
+    b.reset(2, None).unwrap();
+    assert_eq!(python(&mut a, DRAW), python(&mut b, DRAW));
+}
+
+#[test]
+fn random_has_cpythons_ranges_and_errors() {
+    let mut env = env(json!({"max_turns": 100}));
+    env.reset(9, None).unwrap();
+    assert!(
+        python(&mut env, "random.random()").contains("NameError"),
+        "no import, no module"
+    );
+    python(&mut env, "import random");
+    let checks = [
+        "all(1 <= random.randint(1, 6) <= 6 for _ in range(500))",
+        "sorted(set(random.randint(1, 3) for _ in range(300))) == [1, 2, 3]",
+        "all(random.randrange(10, 20, 3) in (10, 13, 16, 19) for _ in range(200))",
+        "all(random.randrange(10, 0, -4) in (10, 6, 2) for _ in range(200))",
+        "all(0 <= random.randrange(7) < 7 for _ in range(200))",
+        "all(0.0 <= random.random() < 1.0 for _ in range(500))",
+        "all(2.0 <= random.uniform(2, 5) <= 5.0 for _ in range(200))",
+        "0 <= random.randrange(10**30) < 10**30",
+        "random.getrandbits(0) == 0 and 0 <= random.getrandbits(80) < 2**80",
+        "xs = list(range(20))\nrandom.shuffle(xs)\nsorted(xs) == list(range(20)) and xs != list(range(20))",
+        "s = random.sample(range(10**12), 5)\nlen(set(s)) == 5 and all(0 <= v < 10**12 for v in s)",
+        "sorted(random.sample('abcde', 5)) == list('abcde')",
+        "sorted(random.sample(['x', 'y'], 5, counts=[1, 4])) == ['x', 'y', 'y', 'y', 'y']",
+        "set(random.choices('ab', [0, 1], k=20)) == {'b'}",
+        "len(random.choices(range(3), k=7)) == 7",
+        "inner = [[1], [2]]\nrandom.choice(inner).append(3)\n[3] in [x[1:] for x in inner]",
+        "random.choice(range(5, 6)) == 5",
+        "isinstance(random.gauss(10, 2), float) and random.expovariate(3) >= 0",
+        "from random import randint as r, shuffle\nr(4, 4) == 4",
+        "import math, random as rnd\nrnd.randint(2, 2) == 2 and math.pi > 3",
+        "def roll():\n    import random\n    return random.randint(1, 6)\n1 <= roll() <= 6",
+    ];
+    for code in checks {
+        assert_eq!(python(&mut env, code), "True", "{code}");
+    }
+    // Errors are Python exceptions in the observation, catchable, and the session goes on.
+    let errors = [
+        (
+            "random.randint(5, 1)",
+            "ValueError: empty range in randrange(5, 2)",
+        ),
+        (
+            "random.randrange(0)",
+            "ValueError: empty range for randrange()",
+        ),
+        (
+            "random.randrange(1, 5, 0)",
+            "ValueError: zero step for randrange()",
+        ),
+        (
+            "random.randrange(1.5)",
+            "TypeError: 'float' object cannot be interpreted as an integer",
+        ),
+        (
+            "random.choice([])",
+            "IndexError: Cannot choose from an empty sequence",
+        ),
+        (
+            "random.sample([1, 2], 3)",
+            "ValueError: Sample larger than population or is negative",
+        ),
+        (
+            "random.sample({1, 2}, 1)",
+            "TypeError: Population must be a sequence.",
+        ),
+        (
+            "random.choices('ab', [1])",
+            "ValueError: The number of weights does not match",
+        ),
+        (
+            "random.getrandbits(-1)",
+            "ValueError: number of bits must be non-negative",
+        ),
+        (
+            "random.getrandbits(10**12)",
+            "MemoryError: getrandbits(1000000000000)",
+        ),
+        (
+            "random.choices('ab', k=10**9)",
+            "MemoryError: choices(k=1000000000)",
+        ),
+        (
+            "random.randint(1)",
+            "TypeError: Random.randint() missing 1 required positional argument: 'b'",
+        ),
+        (
+            "random.seed([1])",
+            "TypeError: The only supported seed types are",
+        ),
+        (
+            "t = (1, 2)\nrandom.shuffle(t)",
+            "TypeError: 'tuple' object does not support item assignment",
+        ),
+        ("random.Random()", "AttributeError"),
+        (
+            "from random import Random",
+            "ImportError: cannot import name 'Random' from 'random'",
+        ),
+        ("import random.shuffle", "ModuleNotFoundError"),
+    ];
+    for (code, expected) in errors {
+        let observation = python(&mut env, code);
+        assert!(
+            observation.starts_with("Traceback"),
+            "{code}: {observation}"
+        );
+        assert!(observation.contains(expected), "{code}: {observation}");
+        assert_eq!(
+            python(&mut env, "random.randint(7, 7)"),
+            "7",
+            "after {code}"
+        );
+    }
+    assert_eq!(
+        python(
+            &mut env,
+            "try:\n    random.randint(3, 1)\nexcept ValueError as e:\n    print('caught:', e)"
+        ),
+        "caught: empty range in randrange(3, 2)\n"
+    );
+    assert_eq!(python(&mut env, "random"), "<class 'random'>");
+    // Other unknown names stay undefined.
+    assert!(
+        python(&mut env, "randint(1, 2)").ends_with("NameError: name 'randint' is not defined")
+    );
+    assert!(python(&mut env, "x = nothing").ends_with("NameError: name 'nothing' is not defined"));
+}
+
+#[test]
+fn the_docs_list_the_random_functions() {
+    let doc = include_str!("../../../docs/envs/code-math.md");
+    let start = doc
+        .find("Module functions, `random` (seeded)")
+        .expect("docs/envs/code-math.md lists the random module's functions");
+    let line = &doc[start..start + doc[start..].find("**Not provided**").unwrap()];
+    for name in pyrandom::EXPORTS {
+        assert!(
+            line.contains(&format!("`{name}`")),
+            "docs miss random.{name}: {line}"
+        );
+    }
+    assert!(!doc.contains("Missing modules** (`ModuleNotFoundError`): `random`"));
+}

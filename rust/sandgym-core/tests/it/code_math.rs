@@ -1,7 +1,8 @@
 //! The bundled code-math env through the sandbox: the monty interpreter in the wasm guest runs every
 //! kind's expert program, stops runaway cells itself (well inside the host's fuel and memory limits,
 //! so the episode survives), and a live interpreter session forks: both copies keep the variables
-//! defined before the fork and continue independently and deterministically.
+//! defined before the fork and continue independently and deterministically, and Python's `random`
+//! continues the same stream in both.
 
 use sandgym_core::{Action, Env, EnvOptions, Limits, registry};
 use serde_json::{Value, json};
@@ -85,6 +86,12 @@ fn runaway_cells_are_stopped_inside_the_guest_and_the_session_survives() {
             "MemoryError",
         ),
         ("huge = 2 ** (10**10)", "MemoryError"),
+        // Every call into the env's `random` suspends the interpreter and counts as a step.
+        (
+            "import random\nwhile True:\n    random.random()",
+            "TimeoutError",
+        ),
+        ("import random\nrandom.getrandbits(10**12)", "MemoryError"),
         (
             "def deep(n):\n    return deep(n + 1)\ndeep(0)",
             "RecursionError",
@@ -166,4 +173,60 @@ fn a_forked_session_continues_independently_and_deterministically() {
         assert_eq!(cell(&mut left, code), cell(&mut right, code), "{code}");
         assert_eq!(left.state_digest(), right.state_digest(), "after {code}");
     }
+}
+
+#[test]
+fn a_forked_session_continues_the_same_random_stream() {
+    let draw = "[random.randint(1, 10**9) for _ in range(4)], random.choice('abcdefgh')";
+    let mut env = code_math(json!({"max_turns": 20}), Limits::default());
+    env.reset(11, None).unwrap();
+    let first = cell(&mut env, &format!("import random\n{draw}"));
+
+    // Both copies continue the stream from the fork point, with the same numbers and state.
+    let mut fork = env.fork().unwrap();
+    assert_eq!(env.state_digest(), fork.state_digest());
+    let next = cell(&mut env, draw);
+    assert_ne!(next, first);
+    assert_eq!(cell(&mut fork, draw), next);
+    assert_eq!(env.state_digest(), fork.state_digest());
+
+    // The episode replayed from its seed draws the same numbers; another seed, others.
+    let mut replay = code_math(json!({"max_turns": 20}), Limits::default());
+    replay.reset(11, None).unwrap();
+    assert_eq!(cell(&mut replay, &format!("import random\n{draw}")), first);
+    assert_eq!(cell(&mut replay, draw), next);
+    replay.reset(12, None).unwrap();
+    assert_ne!(cell(&mut replay, &format!("import random\n{draw}")), first);
+
+    // Diverged copies meet again after random.seed(n).
+    cell(&mut fork, "random.random()");
+    let seeded = format!("random.seed(7)\n{draw}");
+    assert_eq!(cell(&mut env, &seeded), cell(&mut fork, &seeded));
+
+    // Errors are Python exceptions in the observation; the guest and the session survive.
+    let error = cell(&mut env, "random.randint(5, 1)");
+    assert!(
+        error.ends_with("ValueError: empty range in randrange(5, 2)"),
+        "{error}"
+    );
+    let error = cell(&mut env, "random.choice([])");
+    assert!(
+        error.ends_with("IndexError: Cannot choose from an empty sequence"),
+        "{error}"
+    );
+    let error = cell(&mut env, "random.choices('ab', k=10**9)");
+    assert!(error.contains("MemoryError"), "{error}");
+    assert_eq!(cell(&mut env, "random.randint(3, 3)"), "3");
+    // Many numbers in one call fit easily; a few thousand calls fit in the default budget.
+    assert_eq!(
+        cell(&mut env, "len(random.choices(range(6), k=100_000))"),
+        "100000"
+    );
+    assert_eq!(
+        cell(
+            &mut env,
+            "s = 0\nfor _ in range(2000):\n    s += random.random()\n0 < s < 2000"
+        ),
+        "True"
+    );
 }
