@@ -153,7 +153,14 @@ fn compare(
         Verify::Full,
         env_options,
     );
+    let only = std::env::var("EARLY_BENCH_VERIFY").ok();
     for verify in [Verify::State, Verify::Full, Verify::Expert] {
+        if only
+            .as_deref()
+            .is_some_and(|v| v != format!("{verify:?}").to_lowercase())
+        {
+            continue;
+        }
         compare_with(title, inputs, sampler, verify, env_options, repeats);
     }
 }
@@ -257,67 +264,77 @@ fn main() {
         rayon::current_num_threads()
     );
 
+    // For profiling one workload: EARLY_BENCH_WORKLOAD=countdown|tau|tau-expert.
+    let workload = std::env::var("EARLY_BENCH_WORKLOAD").ok();
+    let wanted = |name: &str| workload.as_deref().is_none_or(|w| w == name);
+
     let countdown = EnvOptions {
         config: json!({"max_turns": 64}),
         ..EnvOptions::default()
     };
-    let demos = record(
-        "countdown-v0",
-        episodes,
-        &CalcThenExpert { calcs: 14 },
-        &countdown,
-    );
-    assert!(demos.iter().all(|t| t.num_turns == 15));
-    let (inputs, _) = branch::inputs_from_trajectories(&demos).unwrap();
-    costs("countdown-v0", &inputs, &countdown);
-    compare(
-        "countdown, 15-step demonstrations, K = 8 uniform admissible:",
-        &inputs,
-        &UniformSampler { k: 8 },
-        &countdown,
-        repeats,
-    );
+    if wanted("countdown") {
+        let demos = record(
+            "countdown-v0",
+            episodes,
+            &CalcThenExpert { calcs: 14 },
+            &countdown,
+        );
+        assert!(demos.iter().all(|t| t.num_turns == 15));
+        let (inputs, _) = branch::inputs_from_trajectories(&demos).unwrap();
+        costs("countdown-v0", &inputs, &countdown);
+        compare(
+            "countdown, 15-step demonstrations, K = 8 uniform admissible:",
+            &inputs,
+            &UniformSampler { k: 8 },
+            &countdown,
+            repeats,
+        );
+    }
 
     let tau = EnvOptions::default();
-    let demos = record(
-        "tau-retail-v0",
-        episodes,
-        &ReadsThenExpert { reads: 13 },
-        &tau,
-    );
-    let turns: Vec<u32> = demos.iter().map(|t| t.num_turns).collect();
-    assert!(
-        demos.iter().all(|t| t.success),
-        "read-then-expert demos must still succeed"
-    );
-    let (inputs, _) = branch::inputs_from_trajectories(&demos).unwrap();
-    costs("tau-retail-v0", &inputs, &tau);
-    compare(
-        &format!(
-            "tau-retail, demonstrations of {}-{} steps (reads, then the expert), K = 5 tool-schema \
+    if wanted("tau") {
+        let demos = record(
+            "tau-retail-v0",
+            episodes,
+            &ReadsThenExpert { reads: 13 },
+            &tau,
+        );
+        let turns: Vec<u32> = demos.iter().map(|t| t.num_turns).collect();
+        assert!(
+            demos.iter().all(|t| t.success),
+            "read-then-expert demos must still succeed"
+        );
+        let (inputs, _) = branch::inputs_from_trajectories(&demos).unwrap();
+        costs("tau-retail-v0", &inputs, &tau);
+        compare(
+            &format!(
+                "tau-retail, demonstrations of {}-{} steps (reads, then the expert), K = 5 tool-schema \
              (expert's tool excluded):",
-            turns.iter().min().unwrap(),
-            turns.iter().max().unwrap()
-        ),
-        &inputs,
-        &ToolSchemaSampler {
-            k: 5,
-            exclude_expert_tool: true,
-        },
-        &tau,
-        repeats,
-    );
+                turns.iter().min().unwrap(),
+                turns.iter().max().unwrap()
+            ),
+            &inputs,
+            &ToolSchemaSampler {
+                k: 5,
+                exclude_expert_tool: true,
+            },
+            &tau,
+            repeats,
+        );
+    }
 
-    let demos = record("tau-retail-v0", episodes, &ExpertPolicy, &tau);
-    let (inputs, _) = branch::inputs_from_trajectories(&demos).unwrap();
-    compare(
-        "tau-retail, expert demonstrations, K = 5 tool-schema (expert's tool excluded):",
-        &inputs,
-        &ToolSchemaSampler {
-            k: 5,
-            exclude_expert_tool: true,
-        },
-        &tau,
-        repeats,
-    );
+    if wanted("tau-expert") {
+        let demos = record("tau-retail-v0", episodes, &ExpertPolicy, &tau);
+        let (inputs, _) = branch::inputs_from_trajectories(&demos).unwrap();
+        compare(
+            "tau-retail, expert demonstrations, K = 5 tool-schema (expert's tool excluded):",
+            &inputs,
+            &ToolSchemaSampler {
+                k: 5,
+                exclude_expert_tool: true,
+            },
+            &tau,
+            repeats,
+        );
+    }
 }

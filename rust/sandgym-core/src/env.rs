@@ -345,12 +345,12 @@ impl Env {
 
     /// A digest of the env's complete state: equal for two envs of the same program and configuration
     /// exactly when every later call would behave the same (e.g. a fork and the state it came from).
-    pub fn state_digest(&mut self) -> [u8; 32] {
-        use sha2::{Digest, Sha256};
-        let mut hasher = Sha256::new();
-        hasher.update(self.sandbox.state_digest());
-        hasher.update([self.phase as u8]);
-        hasher.finalize().into()
+    /// 128-bit XXH3 (see [`Sandbox::state_digest`] for why not a cryptographic hash).
+    pub fn state_digest(&mut self) -> [u8; 16] {
+        let mut hasher = twox_hash::XxHash3_128::new();
+        hasher.write(&self.sandbox.state_digest());
+        hasher.write(&[self.phase as u8]);
+        hasher.finish_128().to_le_bytes()
     }
 
     /// Current guest memory in bytes.

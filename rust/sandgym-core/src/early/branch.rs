@@ -11,8 +11,9 @@
 //! **Fingerprint.** Before every step on a copy, the copy's fingerprint must equal the one taken on the
 //! expert path in `s_i`, or the run fails with a `drift` error naming episode, step and branch. By
 //! default ([`Verify::State`]) the fingerprint is the env's state digest (memory, globals, host RNG,
-//! phase), taken before any query; [`Verify::Full`] and [`Verify::Expert`] fingerprint what the env shows
-//! instead (its expert action and admissible actions, or its expert action alone).
+//! phase), taken before any query, and the expert path rewinds its queries before it steps, so its states
+//! are what the bare action prefix produces; [`Verify::Full`] and [`Verify::Expert`] fingerprint what
+//! the env shows instead (its expert action and admissible actions, or its expert action alone).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,9 +23,8 @@ use std::time::Instant;
 use rayon::prelude::*;
 use sandgym_abi::{Action, Message, Role, StepOutput};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
-use super::samplers::{SampleContext, Sampler};
+use super::samplers::{SampleContext, Sampler, SamplerMemo};
 use super::table::{Branch, is_error_observation};
 use crate::collect::EpisodeSpec;
 use crate::env::{Env, EnvOptions, EnvSnapshot};
@@ -192,7 +192,7 @@ impl std::str::FromStr for Verify {
     }
 }
 
-/// The fingerprint of the env's current state (hex SHA-256; see the module docs). With
+/// The fingerprint of the env's current state (hex 128-bit XXH3; see the module docs). With
 /// [`Verify::State`] it makes no guest call; otherwise it queries the env.
 pub fn fingerprint(env: &mut Env, verify: Verify) -> Result<String> {
     match verify {
@@ -231,14 +231,14 @@ fn probe(env: &mut Env, verify: Verify, admissible: bool) -> Result<Probe> {
     let digest = match state {
         Some(state) => hex(&state),
         None => {
-            let mut hasher = Sha256::new();
-            hasher.update(b"sandgym-early-fingerprint-v1\0");
-            hasher.update(serde_json::to_vec(&expert).expect("actions encode"));
+            let mut hasher = twox_hash::XxHash3_128::new();
+            hasher.write(b"sandgym-early-fingerprint-v2\0");
+            hasher.write(&serde_json::to_vec(&expert).expect("actions encode"));
             if full {
-                hasher.update([0]);
-                hasher.update(serde_json::to_vec(&admissible).expect("actions encode"));
+                hasher.write(&[0]);
+                hasher.write(&serde_json::to_vec(&admissible).expect("actions encode"));
             }
-            hex(&hasher.finalize())
+            hex(&hasher.finish_128().to_le_bytes())
         }
     };
     Ok(Probe {
@@ -404,34 +404,21 @@ impl Run<'_> {
         env.step(action)
     }
 
-    /// A copy of the episode in `s_i` by resetting and replaying the expert prefix `a_0 … a_{i-1}`.
-    ///
-    /// A state digest also sees the traces the expert path's queries left in guest memory, so under
-    /// [`Verify::State`] the replay asks the same queries in every prefix state (and checks each prefix
-    /// state's digest on the way).
-    fn replayed(
-        &self,
-        pool: &Pool,
-        input: &EpisodeInput,
-        prefix: &[Action],
-        digests: &[String],
-    ) -> Result<Env> {
-        let mut env = pool.fresh()?;
-        env.reset(input.spec.seed, input.spec.task.clone())?;
-        for (k, action) in prefix.iter().enumerate() {
-            if self.options.verify == Verify::State {
-                let seen = probe(&mut env, Verify::State, self.sampler.wants_admissible())?.digest;
-                if seen != digests[k] {
-                    return Err(drift(
-                        input,
-                        k,
-                        format!(
-                            "the replayed state has digest {seen}, the expert path {}",
-                            digests[k]
-                        ),
-                    ));
-                }
+    /// A copy of the episode in `s_i` by resetting and replaying the expert prefix `a_0 … a_{i-1}`, as
+    /// the authors did. A state digest also sees what earlier episodes left in a reused instance's
+    /// memory, so under [`Verify::State`] every replay starts from a new instance; otherwise a spare is
+    /// reset, as the authors reset their env.
+    fn replayed(&self, pool: &Pool, input: &EpisodeInput, prefix: &[Action]) -> Result<Env> {
+        let mut env = match pool.spare() {
+            Some(env) if self.options.verify != Verify::State => env,
+            Some(env) => {
+                pool.give(env);
+                pool.fresh()?
             }
+            None => pool.fresh()?,
+        };
+        env.reset(input.spec.seed, input.spec.task.clone())?;
+        for action in prefix {
             self.step(&mut env, action)?;
         }
         Ok(env)
@@ -447,16 +434,15 @@ impl Run<'_> {
         branch: usize,
         snapshot: Option<&EnvSnapshot>,
         prefix: &[Action],
-        digests: &[String],
+        digest: &str,
         action: &Action,
     ) -> Result<Outcome> {
         let mut env = match snapshot {
             Some(snapshot) => pool.at(snapshot)?,
-            None => self.replayed(pool, input, prefix, digests)?,
+            None => self.replayed(pool, input, prefix)?,
         };
-        let digest = &digests[step];
         let seen = fingerprint(&mut env, self.options.verify)?;
-        if &seen != digest {
+        if seen != digest {
             return Err(drift(
                 input,
                 step,
@@ -466,7 +452,7 @@ impl Run<'_> {
             ));
         }
         let outcome = Outcome::of(self.step(&mut env, action));
-        if snapshot.is_some() {
+        if snapshot.is_some() || self.options.verify != Verify::State {
             pool.give(env);
         }
         Ok(outcome)
@@ -512,7 +498,11 @@ impl Run<'_> {
         let tools = env.info().tools.clone();
         let mut messages = reset.messages;
         let mut prefix: Vec<Action> = Vec::new();
-        let mut digests: Vec<String> = Vec::new();
+        // A state digest also sees what queries leave in guest memory, so under `Verify::State` the
+        // expert path rewinds its queries (to the snapshot taken before them) before it steps: every
+        // state on it is then what the bare prefix of actions produces, which a replay can check.
+        let rewind_queries = self.options.verify == Verify::State;
+        let memo = SamplerMemo::default();
         let steps = match &input.demo {
             Some(demo) => demo.steps.len(),
             None => self.options.max_steps as usize,
@@ -521,12 +511,16 @@ impl Run<'_> {
             if !env.is_running() {
                 break;
             }
-            let snapshot = match self.options.method {
-                Method::Fork => Some(env.snapshot()?),
-                Method::Replay => None,
+            let snapshot = if self.options.method == Method::Fork || rewind_queries {
+                Some(env.snapshot()?)
+            } else {
+                None
             };
             let probe = probe(env, self.options.verify, self.sampler.wants_admissible())?;
-            digests.push(probe.digest.clone());
+            let copies_from = match self.options.method {
+                Method::Fork => snapshot.as_ref(),
+                Method::Replay => None,
+            };
             let expert = match &input.demo {
                 Some(demo) => demo.steps[i].0.clone(),
                 None => match probe.expert {
@@ -542,6 +536,7 @@ impl Run<'_> {
                 admissible: &probe.admissible,
                 seed,
                 step: i as u32,
+                memo: Some(&memo),
             })?;
             let outcomes: Vec<Outcome> = alternatives
                 .par_iter()
@@ -552,13 +547,16 @@ impl Run<'_> {
                         input,
                         i,
                         j + 1,
-                        snapshot.as_ref(),
+                        copies_from,
                         &prefix,
-                        &digests,
+                        &probe.digest,
                         action,
                     )
                 })
                 .collect::<Result<_>>()?;
+            if let (true, Some(snapshot)) = (rewind_queries, &snapshot) {
+                env.restore(snapshot)?;
+            }
             let expert_outcome = Outcome::of(self.step(env, &expert));
             if let (Some(demo), None) = (&input.demo, &expert_outcome.error)
                 && demo.steps[i].1 != expert_outcome.next_state

@@ -6,8 +6,9 @@
 //! (uniform admissible, tool schema, policy-proposed, exhaustive) and their defaults. Never touches an env:
 //! the branching module hands it the state, the expert action and the admissible list.
 
+use std::any::Any;
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use sandgym_abi::{Action, Message, Role, ToolCall};
 use serde_json::{Map, Value, json};
@@ -38,6 +39,36 @@ pub struct SampleContext<'a> {
     pub seed: u64,
     /// Index of the expert state in its episode.
     pub step: u32,
+    /// Scratch kept across the states of one episode (`None`: nothing is kept).
+    pub memo: Option<&'a SamplerMemo>,
+}
+
+/// Scratch a sampler may keep across the states of one episode. The branching walk hands the states of
+/// an episode over in order, each state's messages extending the previous state's, so what a sampler
+/// derived from a conversation prefix need not be derived again (the tool-schema sampler's scan of
+/// seen values would otherwise grow with the square of the episode length).
+#[derive(Default)]
+pub struct SamplerMemo(Mutex<Option<Box<dyn Any + Send>>>);
+
+impl SamplerMemo {
+    /// The scratch of type `T` (a new default one when it holds none or another type), under a lock.
+    fn with<T: Any + Send + Default, R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if !slot.as_ref().is_some_and(|b| b.is::<T>()) {
+            *slot = Some(Box::new(T::default()));
+        }
+        let scratch = slot
+            .as_mut()
+            .and_then(|b| b.downcast_mut::<T>())
+            .expect("the slot holds a T");
+        f(scratch)
+    }
+}
+
+impl std::fmt::Debug for SamplerMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SamplerMemo")
+    }
 }
 
 /// Chooses alternative actions for an expert state.
@@ -243,12 +274,19 @@ struct SeenValues {
     strings: Vec<String>,
     known: HashSet<String>,
     numbers: Vec<Value>,
+    /// Messages scanned so far: a later state's conversation extends an earlier one's.
+    scanned: usize,
 }
 
 impl SeenValues {
-    fn from_messages(messages: &[Message]) -> SeenValues {
-        let mut seen = SeenValues::default();
-        for message in messages {
+    /// Scans the messages not seen yet (all of them again if `messages` is shorter than what was
+    /// scanned, i.e. another conversation). The result equals a scan of `messages` from scratch.
+    fn extend_to(&mut self, messages: &[Message]) {
+        if messages.len() < self.scanned {
+            *self = SeenValues::default();
+        }
+        let seen = self;
+        for message in &messages[seen.scanned..] {
             if message.role == Role::System {
                 continue;
             }
@@ -278,7 +316,7 @@ impl SeenValues {
             }
         }
         seen.strings.sort();
-        seen
+        seen.scanned = messages.len();
     }
 
     fn walk(&mut self, key: Option<&str>, value: &Value, depth: u32) {
@@ -435,18 +473,24 @@ impl Sampler for ToolSchemaSampler {
                     .into()
             }));
         }
-        let seen = SeenValues::from_messages(ctx.messages);
-        let mut rng = SplitMix64::for_stream(ctx.seed, 2);
-        let mut picked = Picked::new(ctx.expert);
-        // Distinct draws can run out (a tool without parameters has one call): bounded attempts.
-        let mut attempts = 0;
-        while picked.actions.len() < self.k && attempts < self.k * 20 + 20 {
-            attempts += 1;
-            let (name, parameters) = tools[rng.below(tools.len())];
-            let arguments = schema_object(parameters, &seen, &mut rng, 0);
-            picked.add(&Action::tool(name, &arguments));
-        }
-        Ok(picked.actions)
+        let draw = |seen: &mut SeenValues| {
+            seen.extend_to(ctx.messages);
+            let mut rng = SplitMix64::for_stream(ctx.seed, 2);
+            let mut picked = Picked::new(ctx.expert);
+            // Distinct draws can run out (a tool without parameters has one call): bounded attempts.
+            let mut attempts = 0;
+            while picked.actions.len() < self.k && attempts < self.k * 20 + 20 {
+                attempts += 1;
+                let (name, parameters) = tools[rng.below(tools.len())];
+                let arguments = schema_object(parameters, seen, &mut rng, 0);
+                picked.add(&Action::tool(name, &arguments));
+            }
+            picked.actions
+        };
+        Ok(match ctx.memo {
+            Some(memo) => memo.with(draw),
+            None => draw(&mut SeenValues::default()),
+        })
     }
 }
 
@@ -688,6 +732,7 @@ mod tests {
             admissible,
             seed: 7,
             step: 0,
+            memo: None,
         }
     }
 
@@ -751,6 +796,50 @@ mod tests {
             out.iter()
                 .any(|a| a.tool_calls[0].arguments.contains("#W123"))
         );
+    }
+
+    #[test]
+    fn tool_schema_memo_samples_what_a_scan_from_scratch_samples() {
+        let tools = vec![
+            json!({"type": "function", "function": {"name": "get_order", "parameters": {
+                "type": "object", "properties": {"order_id": {"type": "string"},
+                "quantity": {"type": "integer"}, "price": {"type": "number"}}}}}),
+            json!({"type": "function", "function": {"name": "find_user", "parameters": {
+                "type": "object", "properties": {"email": {"type": "string"}}}}}),
+        ];
+        let mut conversation = vec![
+            Message::system("sys"),
+            Message::user("Order #W1 for carol@example.com please"),
+        ];
+        for turn in 0..8 {
+            let call = Action::tool("get_order", &json!({"order_id": format!("#W{turn}")}));
+            conversation.push(Message::assistant(&call));
+            conversation.push(Message::user(
+                json!({"order_id": format!("#W{}", turn + 1), "quantity": turn, "price": turn as f64 * 1.5,
+                       "items": [{"item_id": format!("i{turn}x"), "email": format!("u{turn}@x.org")}]})
+                .to_string(),
+            ));
+        }
+        let s = ToolSchemaSampler {
+            k: 5,
+            exclude_expert_tool: false,
+        };
+        let expert = Action::tool("find_user", &json!({"email": "carol@example.com"}));
+        let memo = SamplerMemo::default();
+        // States of one episode in order (with the memo), then a shorter, other conversation.
+        for end in (2..=conversation.len()).step_by(2).chain([3]) {
+            let messages = &conversation[..end];
+            let mut with_memo = ctx(&expert, &[], &tools, messages);
+            with_memo.memo = Some(&memo);
+            with_memo.seed = end as u64;
+            let mut scratch = with_memo;
+            scratch.memo = None;
+            assert_eq!(
+                s.sample(&with_memo).unwrap(),
+                s.sample(&scratch).unwrap(),
+                "{end} messages"
+            );
+        }
     }
 
     #[test]

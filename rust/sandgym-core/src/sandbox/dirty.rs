@@ -77,6 +77,20 @@ pub(crate) fn subtract(a: &[Range<usize>], b: &[Range<usize>]) -> Vec<Range<usiz
     out
 }
 
+/// The pages in `a` or `b` (both sorted and disjoint), sorted, disjoint and with touching ranges joined.
+pub(crate) fn union(a: &[Range<usize>], b: &[Range<usize>]) -> Vec<Range<usize>> {
+    let mut all: Vec<Range<usize>> = a.iter().chain(b).cloned().collect();
+    all.sort_by_key(|r| r.start);
+    let mut out: Vec<Range<usize>> = Vec::with_capacity(all.len());
+    for range in all.into_iter().filter(|r| !r.is_empty()) {
+        match out.last_mut() {
+            Some(last) if range.start <= last.end => last.end = last.end.max(range.end),
+            _ => out.push(range),
+        }
+    }
+    out
+}
+
 #[cfg(target_os = "linux")]
 #[expect(
     unsafe_code,
@@ -196,7 +210,7 @@ mod linux {
 
 #[cfg(test)]
 mod subtract_tests {
-    use super::{PAGE, byte_range, fill_initial, subtract};
+    use super::{PAGE, byte_range, fill_initial, subtract, union};
 
     #[test]
     fn initial_contents_are_the_image_then_zeros() {
@@ -224,6 +238,14 @@ mod subtract_tests {
             Vec::<std::ops::Range<usize>>::new()
         );
         assert_eq!(subtract(&[3..8], &[0..4, 6..7]), vec![4..6, 7..8]);
+    }
+
+    #[test]
+    fn union_joins_overlapping_and_touching_ranges() {
+        assert_eq!(union(&[0..2, 5..6], &[2..3, 8..9]), vec![0..3, 5..6, 8..9]);
+        assert_eq!(union(&[1..4], &[0..10]), vec![0..10]);
+        assert_eq!(union(&[], &[3..4, 4..4]), vec![3..4]);
+        assert_eq!(union(&[0..1], &[]), vec![0..1]);
     }
 }
 

@@ -8,6 +8,7 @@ mod freeze;
 mod wasi;
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -314,6 +315,9 @@ pub struct Sandbox {
     globals: Vec<(String, wasmtime::Global)>,
     /// Set once a call faulted: a trapped guest may hold broken invariants, so it is never called again.
     poisoned: bool,
+    /// The written pages as last scanned (or known after a restore), until guest code runs again: a
+    /// restore, the state digest and the snapshot that follow it then share one page-table scan.
+    written: Option<Vec<Range<usize>>>,
 }
 
 impl Sandbox {
@@ -362,6 +366,7 @@ impl Sandbox {
             exports,
             globals,
             poisoned: false,
+            written: None,
         };
         sandbox.arm()?;
         let guest = version
@@ -407,7 +412,9 @@ impl Sandbox {
         self.store.data_mut().stderr.take_text()
     }
 
+    /// Prepares a call into the guest: fresh fuel and deadline, and the written-page set forgotten.
     fn arm(&mut self) -> Result<()> {
+        self.written = None;
         self.store
             .set_fuel(self.limits.fuel_per_call)
             .map_err(sandbox_err)?;
@@ -547,32 +554,45 @@ impl Sandbox {
             .sum()
     }
 
+    /// The pages written since instantiation (see [`Sandbox::written`]).
+    fn written_pages(&mut self) -> Vec<Range<usize>> {
+        if let Some(written) = &self.written {
+            return written.clone();
+        }
+        let written = dirty::written_pages(self.memory.data(&self.store));
+        self.written = Some(written.clone());
+        written
+    }
+
     /// A digest of the guest's complete state (memory, mutable globals, host RNG), equal for two
     /// instances of the same program exactly when their states are equal. Cheap: only written pages
     /// are read, and those that equal the initial memory again are skipped, so the digest does not
     /// depend on which pages happen to be private.
-    pub fn state_digest(&mut self) -> [u8; 32] {
-        use sha2::{Digest, Sha256};
-        let mut hasher = Sha256::new();
-        hasher.update(self.program.digest());
+    ///
+    /// The hash is 128-bit XXH3, not SHA-256: it guards against drift (nondeterminism, a wrong restore),
+    /// not against an adversary, and SHA-256 of a tau-bench state's written pages took longer than the
+    /// restore and the step it was verifying (it was a third of a forked branch's time).
+    pub fn state_digest(&mut self) -> [u8; 16] {
+        let mut hasher = twox_hash::XxHash3_128::new();
+        hasher.write(&self.program.digest());
         for (_, global) in &self.globals {
             match global.get(&mut self.store) {
-                Val::I32(v) => hasher.update(v.to_le_bytes()),
-                Val::I64(v) => hasher.update(v.to_le_bytes()),
-                Val::F32(v) => hasher.update(v.to_le_bytes()),
-                Val::F64(v) => hasher.update(v.to_le_bytes()),
+                Val::I32(v) => hasher.write(&v.to_le_bytes()),
+                Val::I64(v) => hasher.write(&v.to_le_bytes()),
+                Val::F32(v) => hasher.write(&v.to_le_bytes()),
+                Val::F64(v) => hasher.write(&v.to_le_bytes()),
                 _ => {}
             }
         }
-        hasher.update(self.store.data().rng.0.to_le_bytes());
+        hasher.write(&self.store.data().rng.0.to_le_bytes());
         let initial = self.program.initial_memory().cloned();
-        let memory = self.memory.data(&self.store);
-        hasher.update((memory.len() as u64).to_le_bytes());
         // Without a known image every page is compared with zeros, which is just as canonical.
         let pages = match &initial {
-            Some(_) => dirty::written_pages(memory),
-            None => dirty::all_pages(memory.len()),
+            Some(_) => self.written_pages(),
+            None => dirty::all_pages(self.memory_bytes()),
         };
+        let memory = self.memory.data(&self.store);
+        hasher.write(&(memory.len() as u64).to_le_bytes());
         let image = initial.as_deref().unwrap_or(&[]);
         let mut original = [0u8; dirty::PAGE];
         for page in pages.into_iter().flatten() {
@@ -581,11 +601,11 @@ impl Sandbox {
             let original = &mut original[..bytes.len()];
             dirty::fill_initial(original, range.start, image);
             if bytes != original {
-                hasher.update((page as u64).to_le_bytes());
-                hasher.update(bytes);
+                hasher.write(&(page as u64).to_le_bytes());
+                hasher.write(bytes);
             }
         }
-        hasher.finalize().into()
+        hasher.finish_128().to_le_bytes()
     }
 
     /// Copies the guest's state between calls: only the pages written since instantiation.
@@ -596,8 +616,8 @@ impl Sandbox {
             .iter()
             .map(|(_, global)| global.get(&mut self.store))
             .collect();
+        let pages = self.written_pages();
         let memory = self.memory.data(&self.store);
-        let pages = dirty::written_pages(memory);
         let mut bytes =
             Vec::with_capacity(pages.iter().map(|r| r.len()).sum::<usize>() * dirty::PAGE);
         for range in &pages {
@@ -672,9 +692,11 @@ impl Sandbox {
                 Error::Sandbox(format!("cannot grow memory to restore a snapshot: {e}"))
             })?;
         }
+        // Grown pages are unwritten, so a written-page set known before the growth still holds.
+        let before = initial.map(|_| self.written_pages());
         let memory = self.memory.data_mut(&mut self.store);
-        if let Some(initial) = initial {
-            for range in dirty::subtract(&dirty::written_pages(memory), &snapshot.pages) {
+        if let (Some(initial), Some(before)) = (initial, &before) {
+            for range in dirty::subtract(before, &snapshot.pages) {
                 let range = dirty::byte_range(&range, memory.len());
                 dirty::fill_initial(&mut memory[range.clone()], range.start, initial);
             }
@@ -693,6 +715,9 @@ impl Sandbox {
         state.rng = snapshot.rng.clone();
         state.cap.refused = None;
         self.poisoned = false;
+        // Now written: what was before, and every page copied in. (A fresh instance's own set is not
+        // known without a scan.)
+        self.written = before.map(|before| dirty::union(&before, &snapshot.pages));
         Ok(())
     }
 

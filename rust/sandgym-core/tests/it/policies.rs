@@ -680,6 +680,7 @@ fn early_experience_policy_sampler_asks_the_endpoint_at_each_temperature() {
             admissible: &[],
             seed: 7,
             step: 0,
+            memo: None,
         })
         .unwrap();
     let temperatures: Vec<f64> = server
