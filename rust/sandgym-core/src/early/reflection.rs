@@ -429,12 +429,69 @@ pub struct FilledReflection {
     pub reflection: String,
 }
 
-/// Reads filled reflections from JSONL: one `{"id": ..., "reflection": ...}` object per line.
+/// Reads filled reflections: from JSONL, one `{"id": ..., "reflection": ...}` object per line, or from a
+/// `.parquet` file with `id` and `reflection` string columns (other columns are ignored).
 pub fn read_reflections(path: &Path) -> Result<Vec<FilledReflection>> {
+    if path.extension().is_some_and(|e| e == "parquet") {
+        return read_reflections_parquet(path);
+    }
     read_jsonl(path, |line| {
         serde_json::from_str::<FilledReflection>(line)
             .map_err(|e| format!("{e} (expected {{\"id\": ..., \"reflection\": ...}})"))
     })
+}
+
+fn read_reflections_parquet(path: &Path) -> Result<Vec<FilledReflection>> {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use parquet::arrow::ProjectionMask;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let bad = |what: String| Error::InvalidArgument(format!("{}: {what}", path.display()));
+    let file = File::open(path).map_err(|e| Error::io_path("open", path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| bad(e.to_string()))?;
+    let wanted = ["id", "reflection"];
+    if let Some(missing) = wanted
+        .iter()
+        .find(|name| builder.schema().field_with_name(name).is_err())
+    {
+        return Err(bad(format!(
+            "no `{missing}` column (expected string columns `id` and `reflection`)"
+        )));
+    }
+    let mask = ProjectionMask::columns(builder.parquet_schema(), wanted);
+    let reader = builder
+        .with_projection(mask)
+        .build()
+        .map_err(|e| bad(e.to_string()))?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| bad(e.to_string()))?;
+        let column = |name: &str| -> Result<Vec<Option<String>>> {
+            let array = batch.column_by_name(name).expect("projected");
+            let strings: Vec<Option<String>> = if let Some(a) = array.as_string_opt::<i32>() {
+                a.iter().map(|v| v.map(str::to_owned)).collect()
+            } else if let Some(a) = array.as_string_opt::<i64>() {
+                a.iter().map(|v| v.map(str::to_owned)).collect()
+            } else if let Some(a) = array.as_string_view_opt() {
+                a.iter().map(|v| v.map(str::to_owned)).collect()
+            } else {
+                return Err(bad(format!(
+                    "column `{name}` is {}, not a string column",
+                    array.data_type()
+                )));
+            };
+            Ok(strings)
+        };
+        let first_row = out.len();
+        for (n, (id, reflection)) in column("id")?.into_iter().zip(column("reflection")?).enumerate() {
+            match (id, reflection) {
+                (Some(id), Some(reflection)) => out.push(FilledReflection { id, reflection }),
+                _ => return Err(bad(format!("row {} has a null id or reflection", first_row + n))),
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn read_jsonl<T>(

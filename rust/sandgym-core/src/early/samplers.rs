@@ -159,14 +159,13 @@ impl Picked {
         }
     }
 
-    fn is_new(&self, action: &Action) -> bool {
-        !self.seen.contains(&action_key(action))
-    }
 }
 
-/// Uniform without replacement from `pool` (already excluding picked keys), up to `want` more actions.
+/// Uniform without replacement from `pool`, up to `want` more actions; drawn actions that are the
+/// expert's or already picked are passed over, which leaves the draw uniform over the others. (Only
+/// drawn actions are canonicalized: admissible lists run to hundreds of actions.)
 fn take_uniform(pool: &[Action], picked: &mut Picked, want: usize, rng: &mut SplitMix64) {
-    let mut candidates: Vec<&Action> = pool.iter().filter(|a| picked.is_new(a)).collect();
+    let mut candidates: Vec<&Action> = pool.iter().collect();
     let mut added = 0;
     while added < want && !candidates.is_empty() {
         let i = rng.below(candidates.len());
