@@ -16,6 +16,7 @@ __all__ = [
     "read_tasks",
     "early_experience",
     "build_reflection_sft",
+    "read_reflections",
     "export_trajectories",
     "compute_advantages",
     "_error_classes",
@@ -186,6 +187,9 @@ def early_experience(
     run_id: str | None = None,
 ) -> dict[str, Any]:
     """Branch expert states with alternatives; write the early-experience files; returns the run figures."""
+
+def read_reflections(path: str) -> list[tuple[str, str]]:
+    """Read filled reflections (JSONL or Parquet ``id``/``reflection`` columns) as (id, reflection) pairs."""
 
 def build_reflection_sft(
     prompts: str,

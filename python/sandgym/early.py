@@ -138,24 +138,7 @@ def early_experience(
 def _read_reflections(reflections: str | Path | Mapping[str, str]) -> list[tuple[str, str]]:
     if isinstance(reflections, Mapping):
         return [(str(key), str(value)) for key, value in reflections.items()]
-    path = Path(reflections)
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq  # type: ignore[import-untyped]
-
-        table = pq.read_table(path, columns=["id", "reflection"])
-        return [(str(row["id"]), str(row["reflection"])) for row in table.to_pylist()]
-    pairs = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                pairs.append((str(row["id"]), str(row["reflection"])))
-            except (json.JSONDecodeError, KeyError, TypeError) as err:
-                message = f'{path} line {number}: expected {{"id": ..., "reflection": ...}} ({err})'
-                raise ValueError(message) from err
-    return pairs
+    return _core.read_reflections(str(reflections))
 
 
 def build_reflection_sft(

@@ -2,6 +2,7 @@
 
 import json
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import sandgym
@@ -97,6 +98,19 @@ def test_the_three_files_load_with_datasets_and_share_the_state_text(tau_run):
         assert assistant["content"].startswith("Checking first, then ")
     dropped = [json.loads(line) for line in (out / "sr2" / "reflection_sft_dropped.jsonl").read_text().splitlines()]
     assert dropped[0]["id"] == first and "label" in dropped[0]["reason"]
+    # The same reflections from a Parquet file and from JSONL give the same rows as the mapping.
+    ids = list(reflections)
+    pq.write_table(pa.table({"id": ids, "reflection": [reflections[i] for i in ids]}), out / "r.parquet")
+    lines = [json.dumps({"id": i, "reflection": reflections[i]}) for i in ids]
+    (out / "r.jsonl").write_text("\n".join(lines) + "\n")
+    for source in ("r.parquet", "r.jsonl"):
+        from_file = sandgym.build_reflection_sft(out / "reflection_prompts.jsonl", out / source, out / source[2:])
+        assert from_file.kept == kept.kept
+        written = (out / source[2:] / "reflection_sft.jsonl").read_text()
+        assert written == (out / "sr" / "reflection_sft.jsonl").read_text()
+    (out / "bad.jsonl").write_text('{"id": "x"}\n')
+    with pytest.raises(errors.InvalidArgumentError, match="line 1"):
+        sandgym.build_reflection_sft(out / "reflection_prompts.jsonl", out / "bad.jsonl", out / "bad")
 
 
 def test_recorded_trajectories_replay_and_bad_input_raises(tmp_path):
@@ -127,4 +141,6 @@ def test_policy_sampler_and_replay_method_give_the_same_rows(tmp_path):
         return (r["episode_id"], r["step"], r["branch"])
 
     assert sorted(fork, key=key) == sorted(replay, key=key)
+    # Rows are written in input order whatever the scheduling, so the files are the same row for row.
+    assert fork == replay
     assert {r["sampler"] for r in fork} == {"expert", "policy:random"}

@@ -82,7 +82,8 @@ pub struct ReflectionArgs {
     /// Prompts written by `early-experience` (reflection_prompts.jsonl or the de-leaked file).
     #[arg(long)]
     prompts: PathBuf,
-    /// Filled reflections: JSONL, one `{"id": ..., "reflection": ...}` per line.
+    /// Filled reflections: JSONL, one `{"id": ..., "reflection": ...}` per line, or a `.parquet` file
+    /// with `id` and `reflection` string columns.
     #[arg(long)]
     reflections: PathBuf,
     /// Output directory for reflection_sft.{jsonl,parquet} and reflection_sft_dropped.jsonl.

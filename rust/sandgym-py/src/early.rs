@@ -166,6 +166,17 @@ pub fn early_experience<'py>(
     Ok(dict)
 }
 
+/// Reads filled reflections from JSONL (`{"id", "reflection"}` per line) or Parquet (`id` and
+/// `reflection` string columns) as `(prompt id, reflection)` pairs.
+#[pyfunction]
+pub fn read_reflections(py: Python<'_>, path: PathBuf) -> PyResult<Vec<(String, String)>> {
+    let reflections = py.detach(|| reflection::read_reflections(&path)).py_err()?;
+    Ok(reflections
+        .into_iter()
+        .map(|r| (r.id, r.reflection))
+        .collect())
+}
+
 /// Builds reflection SFT rows from a prompts file and `(prompt id, reflection)` pairs.
 ///
 /// Returns:

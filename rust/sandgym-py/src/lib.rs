@@ -34,6 +34,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(collect::read_tasks, m)?)?;
     m.add_function(wrap_pyfunction!(early::early_experience, m)?)?;
     m.add_function(wrap_pyfunction!(early::build_reflection_sft, m)?)?;
+    m.add_function(wrap_pyfunction!(early::read_reflections, m)?)?;
     m.add_function(wrap_pyfunction!(export::export_trajectories, m)?)?;
     m.add_function(wrap_pyfunction!(export::compute_advantages, m)?)?;
     m.add_function(wrap_pyfunction!(error::_error_classes, m)?)?;

@@ -15,7 +15,7 @@
 //! are what the bare action prefix produces; [`Verify::Full`] and [`Verify::Expert`] fingerprint what
 //! the env shows instead (its expert action and admissible actions, or its expert action alone).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
@@ -350,6 +350,70 @@ impl Pool {
     }
 }
 
+/// Hands groups to the sink in input order whatever order the workers finish in, so a run's files do
+/// not depend on scheduling: the episode whose turn it is streams straight through; groups of episodes
+/// ahead of their turn wait in memory until it comes.
+struct InOrder<'s> {
+    sink: &'s (dyn Fn(Vec<Branch>) -> Result<()> + Sync),
+    state: Mutex<Queue>,
+}
+
+#[derive(Default)]
+struct Queue {
+    /// The input index whose groups go straight to the sink.
+    turn: usize,
+    /// Groups of later episodes, and whether each has finished.
+    waiting: BTreeMap<usize, (Vec<Vec<Branch>>, bool)>,
+}
+
+impl InOrder<'_> {
+    fn group(&self, episode: usize, rows: Vec<Branch>) -> Result<()> {
+        let mut queue = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if episode == queue.turn {
+            (self.sink)(rows)
+        } else {
+            queue.waiting.entry(episode).or_default().0.push(rows);
+            Ok(())
+        }
+    }
+
+    /// Marks an episode finished (or abandoned) and passes the turn on through every waiting episode
+    /// that has finished too.
+    fn finished(&self, episode: usize) -> Result<()> {
+        let mut queue = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if episode != queue.turn {
+            queue.waiting.entry(episode).or_default().1 = true;
+            return Ok(());
+        }
+        queue.turn += 1;
+        loop {
+            let turn = queue.turn;
+            let Some((groups, done)) = queue.waiting.remove(&turn) else {
+                break;
+            };
+            for rows in groups {
+                (self.sink)(rows)?;
+            }
+            if !done {
+                break;
+            }
+            queue.turn += 1;
+        }
+        Ok(())
+    }
+
+    /// After a failed run: everything still waiting, in input order (finished states are kept).
+    fn drain(&self) -> Result<()> {
+        let mut queue = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        for (_, (groups, _)) in std::mem::take(&mut queue.waiting) {
+            for rows in groups {
+                (self.sink)(rows)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What a run shares across its workers.
 struct Run<'a> {
     options: &'a BranchOptions,
@@ -622,7 +686,8 @@ impl Run<'_> {
 }
 
 /// Runs the branching over every input in parallel (episodes and, within a state, branches on rayon);
-/// each state's rows go to `sink` as one group, the expert row first. The first error (drift, a demo
+/// each state's rows go to `sink` as one group, the expert row first, in input order (episode by episode,
+/// states in order), whatever order the workers finish in. The first error (drift, a demo
 /// that does not replay, a sink failure) stops the run and is returned.
 pub fn branch_episodes(
     inputs: &[EpisodeInput],
@@ -669,11 +734,18 @@ pub fn branch_episodes(
     let summary = Mutex::new(BranchSummary::default());
     let failed = AtomicBool::new(false);
     let first_error: Mutex<Option<Error>> = Mutex::new(None);
-    inputs.par_iter().for_each(|input| {
+    let in_order = InOrder {
+        sink,
+        state: Mutex::default(),
+    };
+    inputs.par_iter().enumerate().for_each(|(index, input)| {
         if failed.load(Ordering::Relaxed) {
             return;
         }
-        match run.episode(input, sink, &summary) {
+        let result = run
+            .episode(input, &|rows| in_order.group(index, rows), &summary)
+            .and_then(|()| in_order.finished(index));
+        match result {
             Ok(()) => summary.lock().expect("summary").episodes += 1,
             Err(err) => {
                 failed.store(true, Ordering::Relaxed);
@@ -682,6 +754,8 @@ pub fn branch_episodes(
         }
     });
     if let Some(err) = first_error.into_inner().expect("error") {
+        // Keep the states that did finish (a sink failure is the error already being returned).
+        let _ = in_order.drain();
         return Err(err);
     }
     let mut summary = summary.into_inner().expect("summary");

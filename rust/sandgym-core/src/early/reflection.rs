@@ -484,10 +484,19 @@ fn read_reflections_parquet(path: &Path) -> Result<Vec<FilledReflection>> {
             Ok(strings)
         };
         let first_row = out.len();
-        for (n, (id, reflection)) in column("id")?.into_iter().zip(column("reflection")?).enumerate() {
+        for (n, (id, reflection)) in column("id")?
+            .into_iter()
+            .zip(column("reflection")?)
+            .enumerate()
+        {
             match (id, reflection) {
                 (Some(id), Some(reflection)) => out.push(FilledReflection { id, reflection }),
-                _ => return Err(bad(format!("row {} has a null id or reflection", first_row + n))),
+                _ => {
+                    return Err(bad(format!(
+                        "row {} has a null id or reflection",
+                        first_row + n
+                    )));
+                }
             }
         }
     }

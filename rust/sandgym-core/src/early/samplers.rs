@@ -158,7 +158,6 @@ impl Picked {
             false
         }
     }
-
 }
 
 /// Uniform without replacement from `pool`, up to `want` more actions; drawn actions that are the

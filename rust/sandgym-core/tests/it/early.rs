@@ -463,6 +463,135 @@ fn run_to_dir_writes_every_file_and_refuses_to_overwrite() {
     );
 }
 
+/// Workers finish episodes in any order; the files list them in input order, so two runs write the
+/// same bytes.
+#[test]
+fn run_to_dir_writes_in_input_order_whatever_the_scheduling() {
+    let dir = tempfile::tempdir().unwrap();
+    let (inputs, _) = branch::inputs_from_trajectories(&countdown_demos(8, 3)).unwrap();
+    let sampler = samplers::UniformSampler { k: 2 };
+    let options = BranchOptions {
+        run_id: "fixed".into(),
+        ..BranchOptions::default()
+    };
+    let write = |name: &str| {
+        let out = dir.path().join(name);
+        early::run_to_dir(
+            &inputs,
+            &sampler,
+            &options,
+            &DatasetOptions::default(),
+            &out,
+        )
+        .unwrap();
+        out
+    };
+    let (first, second) = (write("a"), write("b"));
+    let prompts = early::reflection::read_prompts(&first.join(early::files::PROMPTS)).unwrap();
+    let order: Vec<(usize, u32)> = prompts
+        .iter()
+        .map(|p| {
+            let episode = inputs
+                .iter()
+                .position(|i| i.episode_id == p.episode_id)
+                .unwrap();
+            (episode, p.step)
+        })
+        .collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted, "prompts follow the inputs, states in order");
+    assert_eq!(order.first(), Some(&(0, 0)));
+    for name in [
+        early::files::PROMPTS,
+        early::files::PROMPTS_DELEAKED,
+        "expert_sft.jsonl",
+        "iwm_sft.jsonl",
+    ] {
+        assert_eq!(
+            std::fs::read(first.join(name)).unwrap(),
+            std::fs::read(second.join(name)).unwrap(),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn reflections_are_read_from_jsonl_and_parquet() {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, LargeStringArray, RecordBatch, StringArray};
+
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("r.jsonl");
+    std::fs::write(
+        &jsonl,
+        "{\"id\": \"a\", \"reflection\": \"one\"}\n\n{\"id\": \"b\", \"reflection\": \"two\"}\n",
+    )
+    .unwrap();
+    let want = vec![
+        early::reflection::FilledReflection {
+            id: "a".into(),
+            reflection: "one".into(),
+        },
+        early::reflection::FilledReflection {
+            id: "b".into(),
+            reflection: "two".into(),
+        },
+    ];
+    assert_eq!(early::reflection::read_reflections(&jsonl).unwrap(), want);
+    let write = |name: &str, columns: Vec<(&str, ArrayRef)>| {
+        let path = dir.path().join(name);
+        let batch = RecordBatch::try_from_iter(columns).unwrap();
+        let file = std::fs::File::create(&path).unwrap();
+        let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        path
+    };
+    // Extra columns are ignored; polars-style large strings are read too.
+    let parquet = write(
+        "r.parquet",
+        vec![
+            (
+                "score",
+                Arc::new(StringArray::from(vec!["x", "y"])) as ArrayRef,
+            ),
+            (
+                "reflection",
+                Arc::new(LargeStringArray::from(vec!["one", "two"])),
+            ),
+            ("id", Arc::new(StringArray::from(vec!["a", "b"]))),
+        ],
+    );
+    assert_eq!(early::reflection::read_reflections(&parquet).unwrap(), want);
+    let missing = write(
+        "m.parquet",
+        vec![("id", Arc::new(StringArray::from(vec!["a"])) as ArrayRef)],
+    );
+    let err = early::reflection::read_reflections(&missing)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no `reflection` column"), "{err}");
+    let nulls = write(
+        "n.parquet",
+        vec![
+            (
+                "id",
+                Arc::new(StringArray::from(vec![Some("a"), None])) as ArrayRef,
+            ),
+            (
+                "reflection",
+                Arc::new(StringArray::from(vec!["one", "two"])),
+            ),
+        ],
+    );
+    let err = early::reflection::read_reflections(&nulls)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("row 1 has a null id"), "{err}");
+}
+
 #[test]
 fn episodes_without_expert_or_actions_are_refused_up_front() {
     let spec = EpisodeSpec {
