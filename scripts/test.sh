@@ -22,11 +22,15 @@ elif ! CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}" \
 fi
 # TRL's dataset helpers (trl.data_utils) check the TRL exports; they import without torch, so TRL goes in
 # without its dependencies (~2 s instead of ~4 min and ~5.5 GB for torch + accelerate). verl's dataset
-# classes need torch: SANDGYM_TEST_VERL=1 installs verl too (measured ~6.5 min, ~6 GB with torch on a
-# 2-core machine); without it the verl layouts are checked by schema and the verl-class tests skip.
+# classes need torch: SANDGYM_TEST_VERL=1 installs verl (with torch, ~6 GB; measured 1 min 51 s to 6.5 min
+# depending on the network) into its own virtualenv, which sees this environment's packages, so verl's
+# pins (Ray, transformers) never replace the ones the rest of the suite runs with; the verl-class tests
+# then run there too. Without it the verl layouts are checked by schema and those tests skip.
 python3 -m pip install --quiet --disable-pip-version-check --no-deps "trl>=0.20"
+verl_venv="${SANDGYM_VERL_VENV:-$HOME/.cache/sandgym/verl-venv}"
 if [ "${SANDGYM_TEST_VERL:-0}" = "1" ]; then
-    python3 -m pip install --quiet --disable-pip-version-check verl
+    [ -x "$verl_venv/bin/python" ] || python3 -m venv --system-site-packages "$verl_venv"
+    "$verl_venv/bin/python" -m pip install --quiet --disable-pip-version-check verl
 fi
 
 # Release profile: the dependencies pip just built for the extension are reused instead of rebuilt.
@@ -46,3 +50,6 @@ python3 -m mypy.stubtest sandgym._core
 python3 -m mypy -p sandgym
 
 python3 -m pytest -q python/tests
+if [ "${SANDGYM_TEST_VERL:-0}" = "1" ]; then
+    SANDGYM_REQUIRE_VERL=1 "$verl_venv/bin/python" -m pytest -q python/tests/test_export.py -k verl
+fi

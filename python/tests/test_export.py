@@ -3,7 +3,9 @@
 needs torch; otherwise its layout is checked by schema), Early Experience by schema. SkyRL's layout is
 checked here by schema and played by SkyRL-Gym through sandgym's adapter in ``test_skyrl.py``."""
 
+import importlib
 import json
+import os
 import shutil
 import subprocess
 
@@ -149,6 +151,13 @@ def test_trl_dpo_pairs_best_and_worst_of_a_group(groups, tmp_path, tokenizer):
     assert extracted["prompt"] == row["prompt"]
 
 
+def verl_module(name: str):
+    """A verl module; skips without verl (it needs torch) unless SANDGYM_REQUIRE_VERL=1 demands it."""
+    if os.environ.get("SANDGYM_REQUIRE_VERL") == "1":
+        return importlib.import_module(name)
+    return pytest.importorskip(name, reason="verl needs torch; opt-in install (SANDGYM_TEST_VERL=1)")
+
+
 def test_verl_rl_layout(groups, tmp_path):
     sandgym.export(groups, "verl-rl", tmp_path / "rl.parquet", split="train")
     table = pq.read_table(tmp_path / "rl.parquet")
@@ -164,7 +173,7 @@ def test_verl_rl_layout(groups, tmp_path):
 
 
 def test_verl_rl_loads_with_rlhf_dataset(groups, tmp_path, tokenizer):
-    rl_dataset = pytest.importorskip("verl.utils.dataset.rl_dataset", reason="verl needs torch; opt-in install")
+    rl_dataset = verl_module("verl.utils.dataset.rl_dataset")
     from omegaconf import OmegaConf
 
     sandgym.export(groups, "verl-rl", tmp_path / "rl.parquet")
@@ -180,7 +189,7 @@ def test_verl_sft_layout_and_multiturn_dataset(groups, tmp_path, tokenizer):
     ds = load(tmp_path / "sft.parquet")
     assert ds.column_names == ["messages", "tools"]
     assert {m["role"] for m in ds[0]["messages"]} >= {"system", "user", "assistant", "tool"}
-    sft = pytest.importorskip("verl.utils.dataset.multiturn_sft_dataset", reason="verl needs torch; opt-in install")
+    sft = verl_module("verl.utils.dataset.multiturn_sft_dataset")
     from omegaconf import OmegaConf
 
     config = OmegaConf.create(
