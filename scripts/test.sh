@@ -22,15 +22,22 @@ elif ! CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}" \
 fi
 # TRL's dataset helpers (trl.data_utils) check the TRL exports; they import without torch, so TRL goes in
 # without its dependencies (~2 s instead of ~4 min and ~5.5 GB for torch + accelerate). verl's dataset
-# classes need torch: SANDGYM_TEST_VERL=1 installs verl (with torch, ~6 GB; measured 1 min 51 s to 6.5 min
-# depending on the network) into its own virtualenv, which sees this environment's packages, so verl's
-# pins (Ray, transformers) never replace the ones the rest of the suite runs with; the verl-class tests
-# then run there too. Without it the verl layouts are checked by schema and those tests skip.
+# classes need torch, so verl (with torch, ~6 GB; measured 1 min 51 s to 6.5 min depending on the network,
+# seconds once pip has cached the wheels) goes into its own virtualenv, which sees this environment's
+# packages, so verl's pins (Ray, transformers) never replace the ones the rest of the suite runs with; the
+# verl-class tests then run there with verl required. SANDGYM_SKIP_VERL=1 skips that; if the install fails
+# the suite goes on, and those tests skip (the verl layouts are still checked by schema).
 python3 -m pip install --quiet --disable-pip-version-check --no-deps "trl>=0.20"
 verl_venv="${SANDGYM_VERL_VENV:-$HOME/.cache/sandgym/verl-venv}"
-if [ "${SANDGYM_TEST_VERL:-0}" = "1" ]; then
-    [ -x "$verl_venv/bin/python" ] || python3 -m venv --system-site-packages "$verl_venv"
-    "$verl_venv/bin/python" -m pip install --quiet --disable-pip-version-check verl
+run_verl=0
+if [ "${SANDGYM_SKIP_VERL:-0}" != "1" ]; then
+    verl_log=$(mktemp -t sandgym-verl-install.XXXXXX)
+    if { [ -x "$verl_venv/bin/python" ] || python3 -m venv --system-site-packages "$verl_venv"; } >"$verl_log" 2>&1 &&
+        "$verl_venv/bin/python" -m pip install --quiet --disable-pip-version-check verl >>"$verl_log" 2>&1; then
+        run_verl=1
+    else
+        echo "warning: installing verl failed (see $verl_log); its dataset-class tests will skip" >&2
+    fi
 fi
 
 # Release profile: the dependencies pip just built for the extension are reused instead of rebuilt.
@@ -50,6 +57,6 @@ python3 -m mypy.stubtest sandgym._core
 python3 -m mypy -p sandgym
 
 python3 -m pytest -q python/tests
-if [ "${SANDGYM_TEST_VERL:-0}" = "1" ]; then
+if [ "$run_verl" = "1" ]; then
     SANDGYM_REQUIRE_VERL=1 "$verl_venv/bin/python" -m pytest -q python/tests/test_export.py -k verl
 fi

@@ -1,6 +1,7 @@
 """Exports, each loaded by its consumer's own code: Hugging Face ``datasets``, TRL's dataset helpers
-(``trl.data_utils``, which import without torch), verl's dataset classes when verl is installed (it
-needs torch; otherwise its layout is checked by schema), Early Experience by schema. SkyRL's layout is
+(``trl.data_utils``, which import without torch), verl's dataset classes where verl is installed
+(it needs torch, so ``scripts/test.sh`` runs those tests again in a virtualenv with verl, and there they
+must not skip), Early Experience by schema. SkyRL's layout is
 checked here by schema and played by SkyRL-Gym through sandgym's adapter in ``test_skyrl.py``."""
 
 import importlib
@@ -155,7 +156,7 @@ def verl_module(name: str):
     """A verl module; skips without verl (it needs torch) unless SANDGYM_REQUIRE_VERL=1 demands it."""
     if os.environ.get("SANDGYM_REQUIRE_VERL") == "1":
         return importlib.import_module(name)
-    return pytest.importorskip(name, reason="verl needs torch; opt-in install (SANDGYM_TEST_VERL=1)")
+    return pytest.importorskip(name, reason="verl needs torch: scripts/test.sh runs this in its verl virtualenv")
 
 
 def test_verl_rl_layout(groups, tmp_path):
