@@ -292,6 +292,10 @@ fn main() {
     }
 
     let tau = EnvOptions::default();
+    let tool_schema = ToolSchemaSampler {
+        k: 5,
+        exclude_expert_tool: true,
+    };
     if wanted("tau") {
         let demos = record(
             "tau-retail-v0",
@@ -314,10 +318,7 @@ fn main() {
                 turns.iter().max().unwrap()
             ),
             &inputs,
-            &ToolSchemaSampler {
-                k: 5,
-                exclude_expert_tool: true,
-            },
+            &tool_schema,
             &tau,
             repeats,
         );
@@ -329,10 +330,7 @@ fn main() {
         compare(
             "tau-retail, expert demonstrations, K = 5 tool-schema (expert's tool excluded):",
             &inputs,
-            &ToolSchemaSampler {
-                k: 5,
-                exclude_expert_tool: true,
-            },
+            &tool_schema,
             &tau,
             repeats,
         );

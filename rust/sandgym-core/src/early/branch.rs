@@ -197,7 +197,7 @@ impl std::str::FromStr for Verify {
 pub fn fingerprint(env: &mut Env, verify: Verify) -> Result<String> {
     match verify {
         Verify::State => Ok(hex(&env.state_digest())),
-        _ => probe(env, verify, false).map(|p| p.digest),
+        _ => probe(env, verify, false, true).map(|p| p.digest),
     }
 }
 
@@ -218,10 +218,15 @@ struct Probe {
 }
 
 /// Fingerprints the state (first, so a state digest sees no query's traces), then queries its expert
-/// action and, when `verify` covers them or `admissible` asks for them, its admissible actions.
-fn probe(env: &mut Env, verify: Verify, admissible: bool) -> Result<Probe> {
+/// action when the fingerprint covers it or `expert` asks for it (a recorded demonstration brings its
+/// own), and, when `verify` covers them or `admissible` asks for them, its admissible actions.
+fn probe(env: &mut Env, verify: Verify, admissible: bool, expert: bool) -> Result<Probe> {
     let state = (verify == Verify::State).then(|| env.state_digest());
-    let expert = env.expert()?;
+    let expert = if state.is_none() || expert {
+        env.expert()?
+    } else {
+        None
+    };
     let full = verify == Verify::Full;
     let admissible = if full || admissible {
         env.actions()?
@@ -468,17 +473,21 @@ impl Run<'_> {
         env.step(action)
     }
 
+    /// Whether a replay may start from a reused instance: not under [`Verify::State`], whose digest
+    /// also sees what earlier episodes left in a reused instance's memory.
+    fn replays_reuse_instances(&self) -> bool {
+        self.options.verify != Verify::State
+    }
+
     /// A copy of the episode in `s_i` by resetting and replaying the expert prefix `a_0 … a_{i-1}`, as
-    /// the authors did. A state digest also sees what earlier episodes left in a reused instance's
-    /// memory, so under [`Verify::State`] every replay starts from a new instance; otherwise a spare is
-    /// reset, as the authors reset their env.
+    /// the authors did: from a reset spare when [`Run::replays_reuse_instances`], else a new instance.
     fn replayed(&self, pool: &Pool, input: &EpisodeInput, prefix: &[Action]) -> Result<Env> {
-        let mut env = match pool.spare() {
-            Some(env) if self.options.verify != Verify::State => env,
-            Some(env) => {
-                pool.give(env);
-                pool.fresh()?
-            }
+        let spare = self
+            .replays_reuse_instances()
+            .then(|| pool.spare())
+            .flatten();
+        let mut env = match spare {
+            Some(env) => env,
             None => pool.fresh()?,
         };
         env.reset(input.spec.seed, input.spec.task.clone())?;
@@ -516,7 +525,7 @@ impl Run<'_> {
             ));
         }
         let outcome = Outcome::of(self.step(&mut env, action));
-        if snapshot.is_some() || self.options.verify != Verify::State {
+        if snapshot.is_some() || self.replays_reuse_instances() {
             pool.give(env);
         }
         Ok(outcome)
@@ -580,7 +589,12 @@ impl Run<'_> {
             } else {
                 None
             };
-            let probe = probe(env, self.options.verify, self.sampler.wants_admissible())?;
+            let probe = probe(
+                env,
+                self.options.verify,
+                self.sampler.wants_admissible(),
+                input.demo.is_none(),
+            )?;
             let copies_from = match self.options.method {
                 Method::Fork => snapshot.as_ref(),
                 Method::Replay => None,
