@@ -173,7 +173,6 @@ fn compare_with(
     env_options: &EnvOptions,
     repeats: usize,
 ) {
-    let mut best: Vec<(BranchSummary, Vec<Branch>)> = Vec::new();
     let only = std::env::var("EARLY_BENCH_ONLY").ok();
     if only.as_deref() == Some("fork") {
         for _ in 0..repeats * 4 {
@@ -181,38 +180,50 @@ fn compare_with(
         }
         return;
     }
-    for method in [Method::Fork, Method::Replay] {
-        let mut runs: Vec<(BranchSummary, Vec<Branch>)> = (0..repeats)
-            .map(|_| run(inputs, sampler, method, verify, env_options))
-            .collect();
-        runs.sort_by(|a, b| a.0.wall_time_s.total_cmp(&b.0.wall_time_s));
-        best.push(runs.swap_remove(runs.len() / 2));
+    // Fork and replay runs alternate, and each pair gives a ratio: load on this machine that comes and
+    // goes then slows both sides of a pair alike instead of one method's whole series.
+    let mut forks = Vec::with_capacity(repeats);
+    let mut replays = Vec::with_capacity(repeats);
+    let mut ratios = Vec::with_capacity(repeats);
+    for _ in 0..repeats {
+        let fork = run(inputs, sampler, Method::Fork, verify, env_options);
+        let replay = run(inputs, sampler, Method::Replay, verify, env_options);
+        assert_eq!(
+            fork.1, replay.1,
+            "fork and replay must produce the same rows"
+        );
+        ratios.push(fork.0.branches_per_second() / replay.0.branches_per_second());
+        forks.push(fork.0);
+        replays.push(replay.0);
     }
-    let (fork, replay) = (&best[0], &best[1]);
-    assert_eq!(
-        fork.1, replay.1,
-        "fork and replay must produce the same rows"
-    );
-    let steps_per_episode = fork.0.states as f64 / inputs.len() as f64;
+    let median_by = |runs: &mut Vec<BranchSummary>| {
+        runs.sort_by(|a, b| a.wall_time_s.total_cmp(&b.wall_time_s));
+        runs[runs.len() / 2].clone()
+    };
+    let (fork, replay) = (median_by(&mut forks), median_by(&mut replays));
+    ratios.sort_by(f64::total_cmp);
     println!("{title} (verify {verify:?})");
     println!(
         "  {} episodes, {:.1} expert states each, {} branches ({} alternatives)",
         inputs.len(),
-        steps_per_episode,
-        fork.0.branches,
-        fork.0.alternatives
+        fork.states as f64 / inputs.len() as f64,
+        fork.branches,
+        fork.alternatives
     );
-    for (name, (s, _)) in [("fork", fork), ("replay from reset", replay)] {
+    for (name, s) in [("fork", &fork), ("replay from reset", &replay)] {
         println!(
-            "  {name:<18} {:>9.0} branches/s  {:>8} env steps  {:.3} s",
+            "  {name:<18} {:>9.0} branches/s  {:>8} env steps  {:.3} s (median of {repeats})",
             s.branches_per_second(),
             s.env_steps,
             s.wall_time_s
         );
     }
     println!(
-        "  ratio fork / replay: {:.1}x (identical rows: yes)\n",
-        fork.0.branches_per_second() / replay.0.branches_per_second()
+        "  ratio fork / replay: {:.1}x median of {repeats} alternating pairs, range {:.1}-{:.1}x \
+         (identical rows: yes)\n",
+        ratios[ratios.len() / 2],
+        ratios[0],
+        ratios[ratios.len() - 1]
     );
 }
 
@@ -240,8 +251,15 @@ fn costs(env_id: &str, inputs: &[EpisodeInput], env_options: &EnvOptions) {
         env.expert().unwrap();
     });
     let actions = time(&mut || {
-        env.actions().unwrap();
+        env.admissible().unwrap();
     });
+    let snapshot_cost = time(&mut || {
+        env.snapshot().unwrap();
+    });
+    let digest = time(&mut || {
+        env.restore(&snapshot).unwrap();
+        env.state_digest();
+    }) - restore;
     let step = time(&mut || {
         env.restore(&snapshot).unwrap();
         env.step(&demo.steps[mid].0).unwrap();
@@ -250,8 +268,9 @@ fn costs(env_id: &str, inputs: &[EpisodeInput], env_options: &EnvOptions) {
         env.reset(input.spec.seed, input.spec.task.clone()).unwrap();
     });
     println!(
-        "  per op at step {mid}: restore {restore:.1} us, expert() {expert:.1} us, actions() {actions:.1} us, \
-         step {step:.1} us, reset {reset:.1} us"
+        "  per op at step {mid}: snapshot {snapshot_cost:.1} us, restore {restore:.1} us, state digest \
+         {digest:.1} us, expert() {expert:.1} us, actions() {actions:.1} us, step {step:.1} us, reset \
+         {reset:.1} us"
     );
 }
 

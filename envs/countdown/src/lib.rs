@@ -520,11 +520,33 @@ impl Countdown {
 }
 
 fn submit(expression: &str) -> Action {
-    Action::tool("submit", &json!({"expression": expression}))
+    expression_call("submit", expression)
 }
 
-fn calc(expression: &str) -> Action {
-    Action::tool("calc", &json!({"expression": expression}))
+/// A call of `tool` with `{"expression": expression}`.
+fn expression_call(tool: &str, expression: &str) -> Action {
+    call_with_arguments(tool, expression_arguments(expression))
+}
+
+/// `{"expression": expression}` serialized exactly as `json!(..).to_string()` would, without building
+/// the map: `actions()` makes up to 32 of these in every state it is asked.
+fn expression_arguments(expression: &str) -> String {
+    let mut out = Vec::with_capacity(expression.len() + 18);
+    out.extend_from_slice(b"{\"expression\":");
+    serde_json::to_writer(&mut out, expression).expect("a string serializes");
+    out.push(b'}');
+    String::from_utf8(out).expect("JSON is UTF-8")
+}
+
+fn call_with_arguments(tool: &str, arguments: String) -> Action {
+    Action {
+        tool_calls: vec![ToolCall {
+            id: "call_0".into(),
+            name: tool.into(),
+            arguments,
+        }],
+        ..Action::default()
+    }
 }
 
 impl ToolEnv for Countdown {
@@ -625,33 +647,49 @@ impl sandgym_sdk::Env for Countdown {
         let Some(task) = self.task.as_ref().filter(|_| self.turns.is_active()) else {
             return Vec::new();
         };
-        let mut actions: Vec<Action> = Vec::new();
-        let push = |actions: &mut Vec<Action>, action: Action| {
-            if actions.len() < LIMIT && !actions.contains(&action) {
-                actions.push(action);
-            }
-        };
+        // This query runs in every state an early-experience collector branches from, so duplicates
+        // are found on strings and number pairs before any action is built.
+        let mut submissions: Vec<String> = Vec::with_capacity(4);
         if let Some(solution) = &self.solution {
-            push(&mut actions, submit(solution));
+            submissions.push(solution.clone());
         }
         let numbers: Vec<String> = task.numbers.iter().map(i64::to_string).collect();
         // Plausible but (almost always) wrong submissions, kept only when they really are wrong.
         for wrong in [numbers.join(" + "), numbers.join(" * "), numbers[0].clone()] {
-            if verify(&task.numbers, task.target, self.config.use_all, &wrong).is_err() {
-                push(&mut actions, submit(&wrong));
+            if !submissions.contains(&wrong)
+                && verify(&task.numbers, task.target, self.config.use_all, &wrong).is_err()
+            {
+                submissions.push(wrong);
             }
         }
+        let mut actions: Vec<Action> = submissions
+            .iter()
+            .take(LIMIT)
+            .map(|expression| expression_call("submit", expression))
+            .collect();
+        let mut pairs: Vec<(i64, i64)> = Vec::new();
         for i in 0..task.numbers.len() {
             for j in i + 1..task.numbers.len() {
                 let (a, b) = (
                     task.numbers[i].max(task.numbers[j]),
                     task.numbers[i].min(task.numbers[j]),
                 );
-                push(&mut actions, calc(&format!("{a} + {b}")));
-                push(&mut actions, calc(&format!("{a} * {b}")));
-                push(&mut actions, calc(&format!("{a} - {b}")));
-                if b != 0 && a % b == 0 {
-                    push(&mut actions, calc(&format!("{a} / {b}")));
+                if pairs.contains(&(a, b)) {
+                    continue;
+                }
+                pairs.push((a, b));
+                let ops: &[char] = if b != 0 && a % b == 0 {
+                    &['+', '*', '-', '/']
+                } else {
+                    &['+', '*', '-']
+                };
+                for op in ops {
+                    if actions.len() == LIMIT {
+                        return actions;
+                    }
+                    // Integers and operators never need JSON escaping.
+                    let arguments = format!("{{\"expression\":\"{a} {op} {b}\"}}");
+                    actions.push(call_with_arguments("calc", arguments));
                 }
             }
         }

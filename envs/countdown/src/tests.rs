@@ -4,6 +4,10 @@
 use super::*;
 use sandgym_sdk::{Env, Envelope, Host, Role};
 
+fn calc(expression: &str) -> Action {
+    expression_call("calc", expression)
+}
+
 fn host(config: Value) -> Host<Countdown> {
     let mut host = Host::<Countdown>::default();
     let out: Envelope<()> =
@@ -464,4 +468,90 @@ fn info_describes_the_env() {
     let info: Envelope<EnvInfo> = serde_json::from_slice(host.info()).unwrap();
     let Envelope::Ok(info) = info else { panic!() };
     assert_eq!(info.abi_version, sandgym_sdk::ABI_VERSION);
+}
+
+#[test]
+fn expression_calls_serialize_like_a_json_object() {
+    for expression in ["3 + 4", "(25 - 3) * 4", "say \"hi\"\\n", "", "ünïcode ✓"] {
+        for tool in TOOLS {
+            assert_eq!(
+                expression_call(tool, expression),
+                Action::tool(tool, &json!({"expression": expression}))
+            );
+        }
+    }
+}
+
+#[test]
+fn listed_actions_are_distinct() {
+    for seed in 0..200 {
+        let mut env = Countdown::default();
+        env.configure(&json!({"min_numbers": 2, "max_numbers": 6}))
+            .unwrap();
+        env.reset(seed, None).unwrap();
+        let actions = env.actions();
+        for (i, action) in actions.iter().enumerate() {
+            assert!(
+                !actions[..i].contains(action),
+                "seed {seed}: {action:?} twice"
+            );
+        }
+    }
+}
+
+/// The admissible list by its definition: the solution, the wrong submissions, then every pair's
+/// operations, each action once, at most 32.
+fn actions_by_definition(env: &Countdown) -> Vec<Action> {
+    let task = env.task.as_ref().unwrap();
+    let mut actions: Vec<Action> = Vec::new();
+    let mut push = |action: Action| {
+        if actions.len() < 32 && !actions.contains(&action) {
+            actions.push(action);
+        }
+    };
+    if let Some(solution) = &env.solution {
+        push(Action::tool("submit", &json!({"expression": solution})));
+    }
+    let numbers: Vec<String> = task.numbers.iter().map(i64::to_string).collect();
+    for wrong in [numbers.join(" + "), numbers.join(" * "), numbers[0].clone()] {
+        if verify(&task.numbers, task.target, env.config.use_all, &wrong).is_err() {
+            push(Action::tool("submit", &json!({"expression": wrong})));
+        }
+    }
+    for i in 0..task.numbers.len() {
+        for j in i + 1..task.numbers.len() {
+            let (a, b) = (
+                task.numbers[i].max(task.numbers[j]),
+                task.numbers[i].min(task.numbers[j]),
+            );
+            for op in ["+", "*", "-", "/"] {
+                if op != "/" || (b != 0 && a % b == 0) {
+                    let expression = format!("{a} {op} {b}");
+                    push(Action::tool("calc", &json!({"expression": expression})));
+                }
+            }
+        }
+    }
+    actions
+}
+
+#[test]
+fn listed_actions_follow_their_definition() {
+    let configs = [
+        json!({"min_numbers": 2, "max_numbers": 6}),
+        json!({"min_numbers": 6, "max_numbers": 6, "max_value": 5}),
+        json!({"min_numbers": 3, "max_numbers": 4, "max_value": 3, "use_all": true}),
+    ];
+    for config in configs {
+        for seed in 0..300 {
+            let mut env = Countdown::default();
+            env.configure(&config).unwrap();
+            env.reset(seed, None).unwrap();
+            assert_eq!(
+                env.actions(),
+                actions_by_definition(&env),
+                "{config} seed {seed}"
+            );
+        }
+    }
 }

@@ -48,6 +48,9 @@ pub struct Env {
     info: Arc<EnvInfo>,
     sandbox: Sandbox,
     phase: Phase,
+    /// The last admissible-action list decoded, with the guest output it came from (see
+    /// [`Env::admissible`]).
+    last_admissible: Option<(Vec<u8>, Arc<[Action]>)>,
 }
 
 /// A copy of an env's complete state between two calls; restores into the env it came from or any fork.
@@ -140,6 +143,7 @@ impl Env {
                 options,
                 info,
                 phase: Phase::Idle,
+                last_admissible: None,
             });
         }
         let mut sandbox = Sandbox::new(program, &options.limits)?;
@@ -170,6 +174,7 @@ impl Env {
             info,
             sandbox,
             phase: Phase::Idle,
+            last_admissible: None,
         })
     }
 
@@ -284,8 +289,29 @@ impl Env {
 
     /// The admissible actions in this state (empty when the env cannot list them).
     pub fn actions(&mut self) -> Result<Vec<Action>> {
-        self.query_optional(Query::Actions, Output::Actions)
-            .map(Option::unwrap_or_default)
+        self.admissible().map(|actions| actions.to_vec())
+    }
+
+    /// [`Env::actions`], shared. An answer byte for byte equal to this env's previous one is not decoded
+    /// again: many envs list the same actions state after state (countdown's list is fixed per task),
+    /// and decoding the list cost about a third of the query, which an early-experience collector makes
+    /// in every state it branches from.
+    pub fn admissible(&mut self) -> Result<Arc<[Action]>> {
+        if !self.is_running() {
+            return Err(Error::ResetNeeded);
+        }
+        let Some(bytes) = self.sandbox.query(Query::Actions)? else {
+            return Ok(Arc::from([]));
+        };
+        if let Some((last, actions)) = &self.last_admissible
+            && *last == bytes
+        {
+            return Ok(actions.clone());
+        }
+        let actions: Arc<[Action]> =
+            decode::<Vec<Action>>(&mut self.sandbox, &bytes, Output::Actions)?.into();
+        self.last_admissible = Some((bytes, actions.clone()));
+        Ok(actions)
     }
 
     fn query_optional<T: DeserializeOwned>(
@@ -327,6 +353,7 @@ impl Env {
             info: self.info.clone(),
             sandbox: self.sandbox.fork()?,
             phase: self.phase,
+            last_admissible: None,
         })
     }
 
@@ -340,6 +367,7 @@ impl Env {
             info: self.info.clone(),
             sandbox: Sandbox::from_snapshot(&self.base, &self.options.limits, &snapshot.sandbox)?,
             phase: snapshot.phase,
+            last_admissible: None,
         })
     }
 

@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -214,7 +214,7 @@ fn hex(bytes: &[u8]) -> String {
 struct Probe {
     digest: String,
     expert: Option<Action>,
-    admissible: Vec<Action>,
+    admissible: Arc<[Action]>,
 }
 
 /// Fingerprints the state (first, so a state digest sees no query's traces), then queries its expert
@@ -229,9 +229,9 @@ fn probe(env: &mut Env, verify: Verify, admissible: bool, expert: bool) -> Resul
     };
     let full = verify == Verify::Full;
     let admissible = if full || admissible {
-        env.actions()?
+        env.admissible()?
     } else {
-        Vec::new()
+        Arc::from([])
     };
     let digest = match state {
         Some(state) => hex(&state),
@@ -241,7 +241,7 @@ fn probe(env: &mut Env, verify: Verify, admissible: bool, expert: bool) -> Resul
             hasher.write(&serde_json::to_vec(&expert).expect("actions encode"));
             if full {
                 hasher.write(&[0]);
-                hasher.write(&serde_json::to_vec(&admissible).expect("actions encode"));
+                hasher.write(&serde_json::to_vec(&*admissible).expect("actions encode"));
             }
             hex(&hasher.finish_128().to_le_bytes())
         }
@@ -645,7 +645,7 @@ impl Run<'_> {
                     input.episode_id
                 )));
             }
-            let state = std::sync::Arc::new(messages.clone());
+            let state = Arc::new(messages.clone());
             let row = |branch: usize, action: &Action, outcome: &Outcome| Branch {
                 run_id: self.options.run_id.clone(),
                 episode_id: input.episode_id.clone(),

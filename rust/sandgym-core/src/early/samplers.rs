@@ -125,13 +125,19 @@ pub fn canonicalize(action: &Action) -> Action {
 /// A key that two actions share iff they are the same action up to call ids, argument key order and
 /// surrounding whitespace.
 pub fn action_key(action: &Action) -> String {
-    let canonical = canonicalize(action);
-    let calls: Vec<Value> = canonical
+    canonical_key(&canonicalize(action))
+}
+
+/// [`action_key`] of an action already in canonical form: `[content, [[name, arguments], …],
+/// format_error]` as JSON text.
+fn canonical_key(canonical: &Action) -> String {
+    let calls: Vec<(&str, &str)> = canonical
         .tool_calls
         .iter()
-        .map(|c| json!([c.name, c.arguments]))
+        .map(|c| (c.name.as_str(), c.arguments.as_str()))
         .collect();
-    json!([canonical.content, calls, canonical.format_error]).to_string()
+    serde_json::to_string(&(&canonical.content, calls, &canonical.format_error))
+        .expect("strings serialize")
 }
 
 /// Collects distinct canonical alternatives, skipping the expert's key and repeats.
@@ -151,7 +157,7 @@ impl Picked {
     /// Adds `action` unless it is the expert's or already picked; returns whether it was added.
     fn add(&mut self, action: &Action) -> bool {
         let canonical = canonicalize(action);
-        if self.seen.insert(action_key(&canonical)) {
+        if self.seen.insert(canonical_key(&canonical)) {
             self.actions.push(canonical);
             true
         } else {

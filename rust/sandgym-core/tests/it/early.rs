@@ -629,3 +629,45 @@ fn schema_doc_lists_every_branches_column_in_order() {
         .collect();
     assert_eq!(documented, actual);
 }
+
+/// `Env::admissible` shares its previous list when the guest answers with the same bytes, and decodes
+/// a changed answer: along an episode, every list equals the one a fresh env lists in that state.
+#[test]
+fn admissible_lists_are_shared_exactly_while_unchanged() {
+    let (mut shared, mut changed) = (0, 0);
+    for env_id in ["countdown", "tau-retail"] {
+        let mut env = registry::make(env_id, EnvOptions::default()).unwrap();
+        env.reset(5, None).unwrap();
+        let mut prefix = Vec::new();
+        let mut previous: Option<std::sync::Arc<[Action]>> = None;
+        while env.is_running() && prefix.len() < 12 {
+            let listed = env.admissible().unwrap();
+            let mut fresh = registry::make(env_id, EnvOptions::default()).unwrap();
+            fresh.reset(5, None).unwrap();
+            for action in &prefix {
+                fresh.step(action).unwrap();
+            }
+            assert_eq!(
+                *listed,
+                *fresh.actions().unwrap(),
+                "{env_id} step {}",
+                prefix.len()
+            );
+            if let Some(previous) = &previous {
+                let same = **previous == *listed;
+                assert_eq!(std::sync::Arc::ptr_eq(previous, &listed), same);
+                if same { shared += 1 } else { changed += 1 }
+            }
+            // The last listed action: a calc in countdown (the expert would end the episode at once).
+            let action = listed.last().cloned().unwrap();
+            env.step(&action).unwrap();
+            prefix.push(action);
+            previous = Some(listed);
+        }
+    }
+    // Both cases occurred: countdown lists the same actions all episode, tau-retail's list changes.
+    assert!(
+        shared > 0 && changed > 0,
+        "{shared} shared, {changed} changed"
+    );
+}
