@@ -51,6 +51,18 @@ pub(crate) fn fill_initial(dest: &mut [u8], start: usize, image: &[u8]) {
     dest[from_image..].fill(0);
 }
 
+/// Whether `bytes`, the memory bytes starting at `start`, hold their initial contents (see
+/// [`fill_initial`]), compared in place.
+pub(crate) fn is_initial(bytes: &[u8], start: usize, image: &[u8]) -> bool {
+    let from_image = image.len().saturating_sub(start).min(bytes.len());
+    static ZEROS: [u8; PAGE] = [0; PAGE];
+    // Slice equality is a memcmp; a byte loop over the zeros would be several times slower.
+    bytes[..from_image] == image[start.min(image.len())..][..from_image]
+        && bytes[from_image..]
+            .chunks(PAGE)
+            .all(|chunk| chunk == &ZEROS[..chunk.len()])
+}
+
 /// The pages of `a` not in `b` (both sorted and disjoint, as `written_pages` returns them).
 pub(crate) fn subtract(a: &[Range<usize>], b: &[Range<usize>]) -> Vec<Range<usize>> {
     let mut out = Vec::new();
@@ -210,7 +222,7 @@ mod linux {
 
 #[cfg(test)]
 mod subtract_tests {
-    use super::{PAGE, byte_range, fill_initial, subtract, union};
+    use super::{PAGE, byte_range, fill_initial, is_initial, subtract, union};
 
     #[test]
     fn initial_contents_are_the_image_then_zeros() {
@@ -224,6 +236,21 @@ mod subtract_tests {
         assert_eq!(dest, [1, 2, 3, 4]);
         assert_eq!(byte_range(&(1..3), 2 * PAGE + 10), PAGE..2 * PAGE + 10);
         assert_eq!(byte_range(&(5..6), PAGE), PAGE..PAGE);
+    }
+
+    #[test]
+    fn initial_contents_are_recognized_in_place() {
+        let image = [1u8, 2, 3, 4, 5];
+        for start in 0..8 {
+            let mut initial = [9u8; 4];
+            fill_initial(&mut initial, start, &image);
+            assert!(is_initial(&initial, start, &image));
+            for i in 0..initial.len() {
+                let mut changed = initial;
+                changed[i] ^= 0x40;
+                assert!(!is_initial(&changed, start, &image), "start {start}, byte {i}");
+            }
+        }
     }
 
     #[test]

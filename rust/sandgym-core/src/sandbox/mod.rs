@@ -594,13 +594,10 @@ impl Sandbox {
         let memory = self.memory.data(&self.store);
         hasher.write(&(memory.len() as u64).to_le_bytes());
         let image = initial.as_deref().unwrap_or(&[]);
-        let mut original = [0u8; dirty::PAGE];
         for page in pages.into_iter().flatten() {
             let range = dirty::byte_range(&(page..page + 1), memory.len());
             let bytes = &memory[range.clone()];
-            let original = &mut original[..bytes.len()];
-            dirty::fill_initial(original, range.start, image);
-            if bytes != original {
+            if !dirty::is_initial(bytes, range.start, image) {
                 hasher.write(&(page as u64).to_le_bytes());
                 hasher.write(bytes);
             }
