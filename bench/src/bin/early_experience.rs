@@ -268,15 +268,16 @@ fn costs(env_id: &str, inputs: &[EpisodeInput], env_options: &EnvOptions) {
         env.reset(input.spec.seed, input.spec.task.clone()).unwrap();
     });
     println!(
-        "  per op at step {mid}: snapshot {snapshot_cost:.1} us, restore {restore:.1} us, state digest \
+        "  per op at step {mid}: snapshot ({} KiB) {snapshot_cost:.1} us, restore {restore:.1} us, state digest \
          {digest:.1} us, expert() {expert:.1} us, actions() {actions:.1} us, step {step:.1} us, reset \
-         {reset:.1} us"
+         {reset:.1} us",
+        snapshot.memory_bytes() / 1024
     );
 }
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let (episodes, repeats) = if quick { (4, 1) } else { (32, 5) };
+    let (episodes, repeats) = if quick { (4, 1) } else { (32, 7) };
     println!(
         "early-experience branching ({} mode, {} rayon threads)\n",
         if quick { "quick" } else { "full" },
