@@ -248,7 +248,10 @@ mod subtract_tests {
             for i in 0..initial.len() {
                 let mut changed = initial;
                 changed[i] ^= 0x40;
-                assert!(!is_initial(&changed, start, &image), "start {start}, byte {i}");
+                assert!(
+                    !is_initial(&changed, start, &image),
+                    "start {start}, byte {i}"
+                );
             }
         }
     }
