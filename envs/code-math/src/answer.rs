@@ -3,87 +3,44 @@
 //! The verifier is exact equality of the normalized values, so `"1,250"`, `"$1250"`, `"1250.00"` and
 //! `"2500/2"` all equal 1250, and `"0.75"` equals `"3/4"`; `"0.33"` does not equal `1/3`.
 
-use std::fmt;
-
-/// A fraction in lowest terms with a positive denominator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rational {
-    num: i128,
-    den: i128,
-}
+pub use sandgym_sdk::Rational;
 
 /// Digits an answer may have: keeps every intermediate product far inside `i128`.
 const MAX_DIGITS: usize = 30;
 
-fn gcd(mut a: i128, mut b: i128) -> i128 {
-    a = a.abs();
-    b = b.abs();
-    while b != 0 {
-        (a, b) = (b, a % b);
+/// Parses an answer: an optional sign, then an integer (digits may be grouped with commas or
+/// underscores), a decimal, or a fraction `a/b`; around it, whitespace, a `$` or `\boxed{...}`,
+/// a trailing period and a trailing `%` sign (kept as the number: "25%" is 25) are ignored.
+pub fn parse(text: &str) -> Option<Rational> {
+    let mut s = text.trim();
+    if let Some(inner) = s
+        .strip_prefix("\\boxed{")
+        .and_then(|rest| rest.strip_suffix('}'))
+    {
+        s = inner.trim();
     }
-    a
-}
-
-impl Rational {
-    pub fn integer(value: i128) -> Rational {
-        Rational { num: value, den: 1 }
-    }
-
-    /// `num / den` reduced; `None` for a zero denominator.
-    pub fn new(num: i128, den: i128) -> Option<Rational> {
-        if den == 0 {
-            return None;
+    s = s.strip_suffix('.').unwrap_or(s).trim_end();
+    s = s.strip_suffix('%').unwrap_or(s).trim_end();
+    let (negative, rest) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest.trim_start()),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let rest = rest.strip_prefix('$').unwrap_or(rest).trim_start();
+    let value = match rest.split_once('/') {
+        Some((num, den)) => {
+            let num = parse_decimal(num.trim())?;
+            let den = parse_decimal(den.trim())?;
+            Rational::new(
+                num.numerator().checked_mul(den.denominator())?,
+                den.numerator().checked_mul(num.denominator())?,
+            )?
         }
-        let g = gcd(num, den).max(1);
-        let sign = if den < 0 { -1 } else { 1 };
-        Some(Rational {
-            num: sign * num / g,
-            den: sign * den / g,
-        })
-    }
-
-    pub fn numerator(&self) -> i128 {
-        self.num
-    }
-
-    pub fn denominator(&self) -> i128 {
-        self.den
-    }
-
-    /// Parses an answer: an optional sign, then an integer (digits may be grouped with commas or
-    /// underscores), a decimal, or a fraction `a/b`; around it, whitespace, a `$` or `\boxed{...}`,
-    /// a trailing period and a trailing `%` sign (kept as the number: "25%" is 25) are ignored.
-    pub fn parse(text: &str) -> Option<Rational> {
-        let mut s = text.trim();
-        if let Some(inner) = s
-            .strip_prefix("\\boxed{")
-            .and_then(|rest| rest.strip_suffix('}'))
-        {
-            s = inner.trim();
-        }
-        s = s.strip_suffix('.').unwrap_or(s).trim_end();
-        s = s.strip_suffix('%').unwrap_or(s).trim_end();
-        let (negative, rest) = match s.strip_prefix('-') {
-            Some(rest) => (true, rest.trim_start()),
-            None => (false, s.strip_prefix('+').unwrap_or(s)),
-        };
-        let rest = rest.strip_prefix('$').unwrap_or(rest).trim_start();
-        let value = match rest.split_once('/') {
-            Some((num, den)) => {
-                let num = parse_decimal(num.trim())?;
-                let den = parse_decimal(den.trim())?;
-                Rational::new(num.num.checked_mul(den.den)?, den.num.checked_mul(num.den)?)?
-            }
-            None => parse_decimal(rest)?,
-        };
-        Some(if negative {
-            Rational {
-                num: -value.num,
-                den: value.den,
-            }
-        } else {
-            value
-        })
+        None => parse_decimal(rest)?,
+    };
+    if negative {
+        value.checked_neg()
+    } else {
+        Some(value)
     }
 }
 
@@ -122,23 +79,12 @@ fn parse_decimal(text: &str) -> Option<Rational> {
     Rational::new(num, 10i128.pow(fraction.len() as u32))
 }
 
-impl fmt::Display for Rational {
-    /// `7`, `-3/4`: the form the tasks state their answers in.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.den == 1 {
-            write!(f, "{}", self.num)
-        } else {
-            write!(f, "{}/{}", self.num, self.den)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn r(text: &str) -> Option<String> {
-        Rational::parse(text).map(|v| v.to_string())
+        parse(text).map(|v| v.to_string())
     }
 
     #[test]
@@ -174,6 +120,6 @@ mod tests {
             assert_eq!(r(bad), None, "{bad:?}");
         }
         assert_eq!(r(&"9".repeat(31)), None, "too many digits");
-        assert_ne!(Rational::parse("0.33"), Rational::new(1, 3));
+        assert_ne!(parse("0.33"), Rational::new(1, 3));
     }
 }

@@ -4,7 +4,7 @@
 //! Tools: `python(code)` runs a cell in a stateful interpreter session (variables persist across
 //! calls; stdout, the value of the last expression, or the traceback come back, truncated) and
 //! `submit(answer)` ends the episode, with reward 1 for an answer exactly equal to the task's after
-//! normalization ([`answer::Rational::parse`]). The interpreter is pydantic's `monty` (a sandboxed
+//! normalization ([`answer::parse`]). The interpreter is pydantic's `monty` (a sandboxed
 //! Python subset in Rust) compiled into this guest, so the session is guest memory: the host's
 //! snapshots and forks copy it with everything else. Per-cell limits ([`session`]) stop a runaway
 //! cell inside the guest, long before the sandbox's fuel limit would end the episode.
@@ -132,7 +132,7 @@ impl CodeMath {
         };
         // An answer that is not a number is a format mistake, not a wrong answer: say so and let
         // the model submit again.
-        let Some(value) = Rational::parse(&text) else {
+        let Some(value) = answer::parse(&text) else {
             return tool_error(
                 call,
                 format!(

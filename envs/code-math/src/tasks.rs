@@ -8,7 +8,7 @@
 use num_bigint::BigUint;
 use sandgym_sdk::{Rng, Value, json, stable_hash};
 
-use crate::answer::Rational;
+use crate::answer::{self, Rational};
 
 /// Generated task kinds, in the order `kind = "any"` draws from.
 pub const KINDS: [&str; 9] = [
@@ -102,7 +102,7 @@ impl Task {
         let final_answer = answer_text
             .rsplit_once("####")
             .map_or(answer_text.as_str(), |(_, after)| after);
-        let answer = Rational::parse(final_answer).ok_or_else(|| {
+        let answer = answer::parse(final_answer).ok_or_else(|| {
             format!(
                 "task field `answer` must be an exact number (integer, decimal or a/b, optionally \
                  after `####`), got {final_answer:?}"

@@ -6,78 +6,12 @@
 //! is an error, never a wrong value. Evaluation happens during the parse, so no tree is built and
 //! recursion depth is bounded by [`MAX_DEPTH`] (hostile input stays inside the 64 KiB guest stack).
 
-use std::fmt;
-
 /// Longest accepted expression, in bytes.
 pub const MAX_LEN: usize = 1000;
 /// Deepest accepted nesting of parentheses.
 pub const MAX_DEPTH: usize = 32;
 
-/// A reduced fraction with a positive denominator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rational {
-    pub num: i128,
-    pub den: i128,
-}
-
-fn gcd(mut a: i128, mut b: i128) -> i128 {
-    a = a.abs();
-    b = b.abs();
-    while b != 0 {
-        (a, b) = (b, a % b);
-    }
-    a
-}
-
-impl Rational {
-    pub fn int(n: i128) -> Rational {
-        Rational { num: n, den: 1 }
-    }
-
-    fn new(num: i128, den: i128) -> Option<Rational> {
-        if den == 0 {
-            return None;
-        }
-        let g = gcd(num, den).max(1);
-        let sign = if den < 0 { -1 } else { 1 };
-        Some(Rational {
-            num: num / g * sign,
-            den: den / g * sign,
-        })
-    }
-
-    pub fn as_int(self) -> Option<i128> {
-        (self.den == 1).then_some(self.num)
-    }
-
-    /// `self op other`; `None` on overflow or division by zero.
-    pub fn apply(self, op: char, other: Rational) -> Option<Rational> {
-        let (a, b, c, d) = (self.num, self.den, other.num, other.den);
-        match op {
-            '+' => Rational::new(
-                a.checked_mul(d)?.checked_add(c.checked_mul(b)?)?,
-                b.checked_mul(d)?,
-            ),
-            '-' => Rational::new(
-                a.checked_mul(d)?.checked_sub(c.checked_mul(b)?)?,
-                b.checked_mul(d)?,
-            ),
-            '*' => Rational::new(a.checked_mul(c)?, b.checked_mul(d)?),
-            '/' => Rational::new(a.checked_mul(d)?, b.checked_mul(c)?),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Rational {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.den == 1 {
-            write!(f, "{}", self.num)
-        } else {
-            write!(f, "{}/{}", self.num, self.den)
-        }
-    }
-}
+pub use sandgym_sdk::Rational;
 
 /// The value of an expression and the number literals it used, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,7 +111,7 @@ impl Parser<'_> {
                     .filter(|_| digits.len() <= 18)
                     .ok_or_else(|| format!("number {digits} is too large"))?;
                 self.literals.push(n);
-                Ok(Rational::int(n))
+                Ok(Rational::integer(n))
             }
             Some(b'-' | b'+') => Err("unary signs are not allowed".to_string()),
             Some(other) => Err(format!("unexpected {:?} in the expression", other as char)),
@@ -187,7 +121,7 @@ impl Parser<'_> {
 }
 
 fn apply(a: Rational, op: char, b: Rational) -> Result<Rational, String> {
-    if op == '/' && b.num == 0 {
+    if op == '/' && b.numerator() == 0 {
         return Err("division by zero".to_string());
     }
     a.apply(op, b)
@@ -207,7 +141,7 @@ impl Node {
     pub fn literal(n: i128) -> Node {
         Node {
             text: n.to_string(),
-            value: Rational::int(n),
+            value: Rational::integer(n),
             precedence: 3,
         }
     }
@@ -252,7 +186,7 @@ pub fn verify_uses_all(numbers: &[i64], target: i64, expression: &str) -> Result
             show(&given)
         ));
     }
-    if eval.value != Rational::int(i128::from(target)) {
+    if eval.value != Rational::integer(i128::from(target)) {
         return Err(format!(
             "the expression equals {}, not {target}",
             eval.value
@@ -268,11 +202,11 @@ mod tests {
     #[test]
     fn evaluates_exactly_with_fractions() {
         let e = evaluate("8 / (3 - 8 / 3)").unwrap();
-        assert_eq!(e.value, Rational::int(24));
+        assert_eq!(e.value, Rational::integer(24));
         assert_eq!(e.literals, vec![8, 3, 8, 3]);
         assert_eq!(
             evaluate("2 × 3 ÷ 4").unwrap().value,
-            Rational { num: 3, den: 2 }
+            Rational::new(3, 2).unwrap()
         );
         assert!(evaluate("-3 + 4").is_err());
         assert!(

@@ -556,6 +556,8 @@ macro_rules! export_env {
 }
 
 pub mod heap;
+mod rational;
+pub use rational::Rational;
 
 #[doc(hidden)]
 pub mod __private {

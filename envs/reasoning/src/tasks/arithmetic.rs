@@ -69,7 +69,7 @@ impl Expression {
         let value = evaluate(&expression)
             .map_err(|e| format!("task field `expression` is not valid: {e}"))?
             .value;
-        let answer = value.as_int().ok_or_else(|| {
+        let answer = value.as_integer().ok_or_else(|| {
             format!("task field `expression` must have a whole-number value, got {value}")
         })?;
         Ok(Instance::Answer(Box::new(Expression {
@@ -116,7 +116,7 @@ fn build(rng: &mut Rng, knobs: &Knobs, terms: usize) -> Node {
         let left = build(rng, knobs, terms - 1);
         let dividend = left
             .value
-            .as_int()
+            .as_integer()
             .expect("generated values are whole")
             .abs();
         let limit = 10i128
@@ -140,7 +140,7 @@ fn build(rng: &mut Rng, knobs: &Knobs, terms: usize) -> Node {
     let op = if left
         .value
         .apply(op, right.value)
-        .is_some_and(|v| v.num.abs() < 10i128.pow(30))
+        .is_some_and(|v| v.numerator().abs() < 10i128.pow(30))
     {
         op
     } else {
@@ -172,7 +172,7 @@ impl Family for BasicArithmetic {
         let terms = knobs.draw(rng, "min_terms", "max_terms") as usize;
         let node = build(rng, knobs, terms);
         Ok(Instance::Answer(Box::new(Expression {
-            answer: node.value.as_int().expect("generated values are whole"),
+            answer: node.value.as_integer().expect("generated values are whole"),
             expression: node.text,
         })))
     }

@@ -72,7 +72,7 @@ impl AnswerPuzzle for Reach {
 /// Combines two generated nodes with a random operator whose result is a positive whole number
 /// (larger operand first for `-` and `/`), so generated solutions read naturally.
 fn random_combination(rng: &mut Rng, a: Node, b: Node) -> Option<Node> {
-    let (x, y) = if a.value.num >= b.value.num {
+    let (x, y) = if a.value.numerator() >= b.value.numerator() {
         (a, b)
     } else {
         (b, a)
@@ -81,7 +81,9 @@ fn random_combination(rng: &mut Rng, a: Node, b: Node) -> Option<Node> {
     rng.shuffle(&mut ops);
     ops.into_iter().find_map(|op| {
         let value = x.value.apply(op, y.value)?;
-        let natural = value.den == 1 && value.num > 0 && !(op == '/' && y.value.num == 1);
+        let natural = value.denominator() == 1
+            && value.numerator() > 0
+            && !(op == '/' && y.value.numerator() == 1);
         natural
             .then(|| Node::combine(x.clone(), op, y.clone()))
             .flatten()
@@ -112,9 +114,9 @@ fn solve(numbers: &[i64], target: i64) -> Option<String> {
     let items: Vec<(Rational, usize)> = numbers
         .iter()
         .enumerate()
-        .map(|(i, &n)| (Rational::int(i128::from(n)), i))
+        .map(|(i, &n)| (Rational::integer(i128::from(n)), i))
         .collect();
-    let root = search(&items, Rational::int(i128::from(target)), &mut arena)?;
+    let root = search(&items, Rational::integer(i128::from(target)), &mut arena)?;
     Some(render(&arena, root).text)
 }
 
@@ -254,7 +256,7 @@ impl Family for Countdown {
             let Some(node) = random_expression(rng, &numbers) else {
                 continue;
             };
-            if let Some(target) = node.value.as_int().and_then(|t| i64::try_from(t).ok())
+            if let Some(target) = node.value.as_integer().and_then(|t| i64::try_from(t).ok())
                 && range.contains(&target)
             {
                 return Ok(Instance::Answer(Box::new(Reach {
