@@ -4,6 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Each phase reports its duration, so a slow CI run shows where the time went.
+phase_start=$SECONDS
+phase() {
+    echo "[scripts/test.sh] $1: $((SECONDS - phase_start)) s" >&2
+    phase_start=$SECONDS
+}
+
 rustup target add wasm32-wasip1 >/dev/null 2>&1 || rustup target list --installed | grep -q wasm32-wasip1
 
 # Tests import the installed package (from outside the source tree), with the test extras, and the `llm`
@@ -20,6 +27,7 @@ elif ! CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}" \
     echo "warning: $SANDGYM_LLM_INSTALL_FAILED; the real-LLM test will skip" >&2
     python3 -m pip install --quiet --disable-pip-version-check ".[test]"
 fi
+phase "pip install of sandgym (builds the extension and the guests) with its test and LLM extras"
 # TRL's dataset helpers (trl.data_utils) check the TRL exports; they import without torch, so TRL goes in
 # without its dependencies (~2 s instead of ~4 min and ~5.5 GB for torch + accelerate). verl's dataset
 # classes need torch, so verl (with torch, ~6 GB; measured 1 min 51 s to 6.5 min depending on the network,
@@ -39,12 +47,14 @@ if [ "${SANDGYM_SKIP_VERL:-0}" != "1" ]; then
         echo "warning: installing verl failed (see $verl_log); its dataset-class tests will skip" >&2
     fi
 fi
+phase "TRL and verl installs"
 
 # Release profile: the dependencies pip just built for the extension are reused instead of rebuilt.
 cargo test --release --quiet
 # Guest envs: their own unit tests, natively (the envs workspace defaults to the wasm target).
 host=$(rustc -vV | sed -n 's/^host: //p')
 (cd envs && cargo test --quiet --target "$host")
+phase "Rust tests (host, then guests natively)"
 # Lints are part of the suite: formatting, clippy with warnings as errors, ruff.
 cargo fmt --all --check
 (cd envs && cargo fmt --all --check)
@@ -55,8 +65,11 @@ python3 -m ruff format --check python bench examples
 # The hand-written stub must match the compiled extension; the package must type-check.
 python3 -m mypy.stubtest sandgym._core
 python3 -m mypy -p sandgym
+phase "lints, stub check and type check"
 
 python3 -m pytest -q python/tests
+phase "Python tests"
 if [ "$run_verl" = "1" ]; then
     SANDGYM_REQUIRE_VERL=1 "$verl_venv/bin/python" -m pytest -q python/tests/test_export.py -k verl
+    phase "verl dataset-class tests"
 fi
