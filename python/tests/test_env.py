@@ -110,11 +110,32 @@ def test_compiled_modules_are_cached_on_disk(tmp_path):
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
     cached = sorted((tmp_path / "modules").glob("*.cwasm"))
     assert len(cached) == 1
-    stamp = cached[0].stat().st_mtime_ns
-    # A second process loads the cached artifact instead of compiling (and rewriting) it.
+    first = cached[0].stat()
+    # A second process loads the cached artifact instead of compiling it again: a rewrite would be a new
+    # file renamed into place (another inode). Loading marks it recently used (a later mtime).
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
     assert sorted((tmp_path / "modules").glob("*.cwasm")) == cached
-    assert cached[0].stat().st_mtime_ns == stamp
+    second = cached[0].stat()
+    assert second.st_ino == first.st_ino
+    assert second.st_mtime_ns >= first.st_mtime_ns
+
+
+def test_module_cache_evicts_the_least_recently_used_beyond_its_budget(tmp_path):
+    import os
+    import subprocess
+
+    modules = tmp_path / "modules"
+    code = "import sandgym; sandgym.make('{}').reset(seed=0)"
+    env = dict(os.environ, SANDGYM_CACHE_DIR=str(tmp_path))
+    subprocess.run([sys.executable, "-c", code.format("countdown-v0")], env=env, check=True, timeout=120)
+    countdown = set(modules.glob("*.cwasm"))
+    assert countdown
+    # With no room at all, writing parity's module evicts everything older; the newest file stays.
+    env["SANDGYM_CACHE_MAX_MB"] = "0"
+    subprocess.run([sys.executable, "-c", code.format("parity-v0")], env=env, check=True, timeout=120)
+    left = set(modules.glob("*.cwasm"))
+    assert len(left) == 1
+    assert not left & countdown
 
 
 def test_pool_exhaustion_is_a_clear_error():

@@ -17,6 +17,10 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// The hard ceiling for any guest memory; `Limits::memory_bytes` may only lower it.
 pub(crate) const MAX_MEMORY_BYTES: usize = 1 << 30;
 
+/// Default size of the on-disk module cache (`SANDGYM_CACHE_MAX_MB` overrides). Every changed guest build
+/// adds files (a pre-initialized tau env's is 35 MB), so the least recently used ones go beyond it.
+const DEFAULT_CACHE_MAX_BYTES: u64 = 1 << 30;
+
 /// Default number of live instances the pooling allocator holds (`SANDGYM_POOL_SLOTS` overrides).
 const DEFAULT_POOL_SLOTS: u32 = 1024;
 
@@ -156,6 +160,11 @@ impl Shared {
             #[expect(unsafe_code, reason = "loading our own precompiled module cache")]
             let loaded = unsafe { Module::deserialize_file(&self.engine, path) };
             if let Ok(module) = loaded {
+                // Marks it recently used, for `evict_least_recently_used` (best effort).
+                let _ = std::fs::File::options()
+                    .append(true)
+                    .open(path)
+                    .and_then(|f| f.set_modified(std::time::SystemTime::now()));
                 return Ok(module);
             }
         }
@@ -163,9 +172,51 @@ impl Shared {
             Module::new(&self.engine, wasm).map_err(|e| Error::invalid_module(origin, e))?;
         if let Some(path) = path {
             // A cache that cannot be written (read-only home, full disk) only costs start-up time.
-            let _ = store_cache(&module, &path);
+            if store_cache(&module, &path).is_ok() {
+                evict_least_recently_used(
+                    path.parent().expect("a cache file's directory"),
+                    cache_max_bytes(),
+                );
+            }
         }
         Ok(module)
+    }
+}
+
+fn cache_max_bytes() -> u64 {
+    std::env::var("SANDGYM_CACHE_MAX_MB")
+        .ok()
+        .and_then(|mb| mb.trim().parse::<u64>().ok())
+        .map_or(DEFAULT_CACHE_MAX_BYTES, |mb| mb.saturating_mul(1 << 20))
+}
+
+/// Deletes the least recently used `.cwasm` files of `dir` until the rest fit in `max_bytes`; the most
+/// recently used file always stays. Other processes may be reading or pruning the same directory: a file
+/// deleted under a reader stays readable on Unix, one deleted before it is opened is recompiled, and a
+/// file another pruner already removed is skipped.
+pub(crate) fn evict_least_recently_used(dir: &Path, max_bytes: u64) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let path = entry.path();
+            if path.extension()? != "cwasm" {
+                return None;
+            }
+            let meta = entry.metadata().ok()?;
+            Some((meta.modified().ok()?, meta.len(), path))
+        })
+        .collect();
+    // Newest first; the newest is kept whatever its size.
+    files.sort_by_key(|file| std::cmp::Reverse(file.0));
+    let mut kept = 0u64;
+    for (i, (_, len, path)) in files.iter().enumerate() {
+        kept = kept.saturating_add(*len);
+        if i > 0 && kept > max_bytes {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
@@ -182,4 +233,52 @@ fn store_cache(module: &Module, path: &Path) -> std::io::Result<()> {
 fn fastrand_suffix() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::evict_least_recently_used;
+
+    #[test]
+    fn eviction_keeps_the_most_recently_used_files_within_the_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = SystemTime::now();
+        // (name, size, age in seconds): "d" is the newest and bigger than the whole budget.
+        let files = [
+            ("a.cwasm", 400, 40),
+            ("b.cwasm", 300, 30),
+            ("c.cwasm", 300, 20),
+            ("d.cwasm", 2000, 10),
+            ("e.cwasm", 100, 25),
+            ("notes.txt", 5000, 50),
+        ];
+        let write = |name: &str, size: usize, age: u64| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, vec![0u8; size]).unwrap();
+            let file = std::fs::File::options().append(true).open(&path).unwrap();
+            file.set_modified(now - Duration::from_secs(age)).unwrap();
+        };
+        for (name, size, age) in files {
+            write(name, size, age);
+        }
+        let names = || {
+            let mut names: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            names.sort();
+            names
+        };
+        evict_least_recently_used(dir.path(), 10_000);
+        assert_eq!(names().len(), 6, "everything fits");
+        // Newest first: d (2000, always kept), c (300) and e (100) fit in 2400; b and a go. Other
+        // files are never touched.
+        evict_least_recently_used(dir.path(), 2400);
+        assert_eq!(names(), ["c.cwasm", "d.cwasm", "e.cwasm", "notes.txt"]);
+        evict_least_recently_used(dir.path(), 0);
+        assert_eq!(names(), ["d.cwasm", "notes.txt"]);
+        evict_least_recently_used(&dir.path().join("missing"), 0);
+    }
 }
