@@ -297,10 +297,7 @@ impl Env {
     /// and decoding the list cost about a third of the query, which an early-experience collector makes
     /// in every state it branches from.
     pub fn admissible(&mut self) -> Result<Arc<[Action]>> {
-        if !self.is_running() {
-            return Err(Error::ResetNeeded);
-        }
-        let Some(bytes) = self.sandbox.query(Query::Actions)? else {
+        let Some(bytes) = self.query_bytes(Query::Actions)? else {
             return Ok(Arc::from([]));
         };
         if let Some((last, actions)) = &self.last_admissible
@@ -319,13 +316,18 @@ impl Env {
         query: Query,
         output: Output,
     ) -> Result<Option<T>> {
-        if !self.is_running() {
-            return Err(Error::ResetNeeded);
-        }
-        match self.sandbox.query(query)? {
+        match self.query_bytes(query)? {
             None => Ok(None),
             Some(bytes) => decode(&mut self.sandbox, &bytes, output).map(Some),
         }
+    }
+
+    /// The guest's raw answer to an optional query (`None` when it does not export it); episodes only.
+    fn query_bytes(&mut self, query: Query) -> Result<Option<Vec<u8>>> {
+        if !self.is_running() {
+            return Err(Error::ResetNeeded);
+        }
+        self.sandbox.query(query)
     }
 
     /// Copies the env's state. Taken between calls, it captures the episode exactly.
