@@ -20,6 +20,7 @@ fn gcd(a: i128, b: i128) -> u128 {
 }
 
 impl Rational {
+    /// The whole number `value`.
     pub fn integer(value: i128) -> Rational {
         Rational { num: value, den: 1 }
     }
@@ -38,6 +39,7 @@ impl Rational {
         })
     }
 
+    /// Carries the sign.
     pub fn numerator(self) -> i128 {
         self.num
     }
