@@ -18,10 +18,12 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -39,54 +41,103 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class ServerDiedError(RuntimeError):
+    """A server this script started exited while it was needed; the message says how and ends with its log."""
+
+
+def describe_exit(returncode: int) -> str:
+    """``exited with code 1`` or ``was killed by signal 11 (SIGSEGV)``, from a ``Popen.returncode``."""
+    if returncode >= 0:
+        return f"exited with code {returncode}"
+    try:
+        name = f" ({signal.Signals(-returncode).name})"
+    except ValueError:
+        name = ""
+    return f"was killed by signal {-returncode}{name}"
+
+
+def log_tail(log: Path | None, lines: int = 30) -> str:
+    """The last ``lines`` lines of ``log``, indented, for an error message (or why there are none)."""
+    if log is None:
+        return "  (its output was not logged)"
+    try:
+        text = log.read_text(errors="replace").rstrip("\n").splitlines()[-lines:]
+    except OSError as err:
+        return f"  (cannot read its log {log}: {err})"
+    return "\n".join(f"  {line}" for line in text) if text else "  (its log is empty)"
+
+
 @contextlib.contextmanager
-def llama_server(model_path: str, timeout_s: float = 300.0, log: Path | None = None) -> Iterator[str]:
-    """Run ``python -m llama_cpp.server`` on loopback for the duration; yields its base URL (``.../v1``)."""
-    port = free_port()
+def local_server(
+    command: list[str], port: int, name: str, timeout_s: float = 300.0, log: Path | None = None
+) -> Iterator[str]:
+    """Run an OpenAI-compatible server ``command`` listening on loopback ``port``; yields its ``.../v1`` URL.
+
+    Ready once ``GET /v1/models`` answers. If the server dies, before that or while the body uses it, this
+    raises `ServerDiedError` with its exit status and the tail of its log (``log`` gets its stdout and
+    stderr): requests to a dead server fail only with "connection refused", which says nothing of why.
+    """
     out = open(log, "w") if log is not None else subprocess.DEVNULL  # noqa: SIM115
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            model_path,
-            "--chat_format",
-            "gemma",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "4096",
-        ],
-        stdout=out,
-        stderr=subprocess.STDOUT,
-    )
+    process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}/v1"
+
+    def died(when: str) -> ServerDiedError:
+        return ServerDiedError(
+            f"{name} (pid {process.pid}) {describe_exit(process.returncode)} {when}; "
+            f"the last lines of its log{f' {log}' if log else ''}:\n{log_tail(log)}"
+        )
+
+    stopping = threading.Event()
+
+    def watch() -> None:
+        # Says so the moment it happens: the body may go on for a while with failing requests.
+        process.wait()
+        if not stopping.is_set():
+            print(f"error: {died('while in use')}", file=sys.stderr, flush=True)
+
     try:
         deadline = time.monotonic() + timeout_s
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"llama_cpp.server exited with {process.returncode} (log: {log})")
+                raise died("before it answered")
             try:
                 with urllib.request.urlopen(f"{base_url}/models", timeout=2) as reply:
                     json.load(reply)
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"llama_cpp.server did not answer within {timeout_s} s") from None
+                    raise TimeoutError(f"{name} did not answer within {timeout_s} s") from None
                 time.sleep(0.5)
-        yield base_url
-    finally:
-        process.terminate()
+        threading.Thread(target=watch, name="server-watch", daemon=True).start()
         try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            yield base_url
+        except Exception as err:
+            if process.poll() is not None:
+                raise died("while in use") from err
+            raise
+        if process.poll() is not None:
+            raise died("while in use")
+    finally:
+        stopping.set()
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         if log is not None:
             out.close()  # type: ignore[union-attr]
+
+
+def llama_server(
+    model_path: str, timeout_s: float = 300.0, log: Path | None = None
+) -> contextlib.AbstractContextManager[str]:
+    """``python -m llama_cpp.server`` with ``model_path`` on loopback, as a `local_server`."""
+    port = free_port()
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", model_path, "--chat_format", "gemma",
+               "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096"]  # fmt: skip
+    return local_server(command, port, "llama.cpp server (python -m llama_cpp.server)", timeout_s, log)
 
 
 def gemma_policy(base_url: str, model: str | None = None, concurrency: int = 4, max_tokens: int = 64) -> OpenAIPolicy:
