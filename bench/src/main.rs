@@ -6,7 +6,9 @@
 //! - for every other bundled env (tau-bench envs): step latency, fork time and memory per live env, with
 //!   a native replay from reset as the baseline for fork.
 //!
-//! Run: `cargo run --release -p sandgym-bench` (add `-- --quick` for a short smoke run).
+//! Run: `cargo run --release -p sandgym-bench` (add `-- --quick` for a short smoke run). `--envs N`
+//! batches N envs instead of 256 (64 quick) and `--core-only` skips the per-env sections: under an
+//! address-space limit (`ulimit -v`) each live env reserves 1 GiB + guards, so 256 do not fit.
 //! Results are recorded in docs/benchmarks.md.
 
 use std::hint::black_box;
@@ -170,13 +172,22 @@ fn env_section(id: &str, repeats: usize, quick: bool) {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let core_only = args.iter().any(|a| a == "--core-only");
     let (envs, rounds, repeats) = if quick { (64, 20, 3) } else { (256, 500, 7) };
+    let envs = args
+        .iter()
+        .position(|a| a == "--envs")
+        .and_then(|i| args.get(i + 1)?.parse::<usize>().ok())
+        .unwrap_or(envs);
     let threads = rayon::current_num_threads();
     println!(
-        "sandgym benchmarks ({} mode, {threads} rayon threads)\n",
+        "sandgym benchmarks ({} mode, {threads} rayon threads)",
         if quick { "quick" } else { "full" }
     );
+    // Which memory layout this process got (it depends on `ulimit -v`), so runs can be compared.
+    println!("engine: {:?}\n", sandgym_core::engine_info().unwrap());
 
     // --- batched stepping: sandbox vs native -------------------------------------------------
     let action = calc_action();
@@ -317,6 +328,9 @@ fn main() {
     );
 
     println!();
+    if core_only {
+        return;
+    }
     for spec in registry::list().unwrap() {
         if !["countdown-v0", "parity-v0"].contains(&spec.id.as_str()) {
             env_section(&spec.id, repeats, quick);

@@ -20,6 +20,7 @@ __all__ = [
     "export_trajectories",
     "compute_advantages",
     "_error_classes",
+    "_engine_info",
     "cli_main",
 ]
 
@@ -235,3 +236,7 @@ def cli_main(argv: list[str]) -> int:
     """Run the ``sandgym`` command line."""
 
 def _error_classes() -> list[tuple[str, str]]: ...
+def _engine_info() -> dict[str, Any]:
+    """How guest memories are laid out in this process: ``allocator`` (``"pooling"`` or ``"on_demand"``),
+    ``pool_slots``, ``memory_reservation`` and ``bytes_per_instance`` (bytes of address space),
+    ``address_space_limit`` (``RLIMIT_AS`` in bytes, ``None`` when unlimited), ``bounds_checks_elided``."""

@@ -88,6 +88,11 @@ class PoolExhaustedError(SandgymError, RuntimeError):
     """Raised when more envs are alive than the sandbox pool holds (``SANDGYM_POOL_SLOTS``)."""
 
 
+class ResourceExhaustedError(SandgymError, MemoryError):
+    """Raised when the OS refuses what a new instance needs: address space under ``ulimit -v``
+    (``RLIMIT_AS``), or memory. The module is fine; run fewer envs at once or raise the limit."""
+
+
 class SandgymIOError(SandgymError, OSError):
     """Raised when reading or writing a file fails."""
 

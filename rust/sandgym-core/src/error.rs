@@ -65,6 +65,10 @@ pub enum Error {
     Policy(String),
     #[error("the sandbox pool is full ({0}); drop envs or raise `SANDGYM_POOL_SLOTS`")]
     PoolExhausted(String),
+    /// The OS refused what a new instance needs (address space under `ulimit -v`, memory): the
+    /// module is fine, the machine or the process's limits are not.
+    #[error("resource exhausted: cannot instantiate `{origin}`: {reason}")]
+    ResourceExhausted { origin: String, reason: String },
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -108,6 +112,7 @@ impl Error {
             Error::InvalidArgument(_) => "invalid_argument",
             Error::Policy(_) => "policy",
             Error::PoolExhausted(_) => "pool_exhausted",
+            Error::ResourceExhausted { .. } => "resource_exhausted",
             Error::Io { .. } => "io",
             Error::Storage(_) => "storage",
             Error::Sandbox(_) => "sandbox",
@@ -133,6 +138,7 @@ impl Error {
         "invalid_argument",
         "policy",
         "pool_exhausted",
+        "resource_exhausted",
         "io",
         "storage",
         "sandbox",

@@ -37,7 +37,7 @@ pub use sandgym_abi::{
 
 pub use env::{Env, EnvOptions, EnvSnapshot};
 pub use error::{Error, GuestFault, Result};
-pub use sandbox::Limits;
+pub use sandbox::{EngineInfo, Limits, engine_info};
 pub use trajectory::Trajectory;
 pub use vec::VecEnv;
 

@@ -26,6 +26,7 @@ fn class_name(kind: &str) -> &'static str {
         "invalid_argument" => "InvalidArgumentError",
         "policy" => "PolicyError",
         "pool_exhausted" => "PoolExhaustedError",
+        "resource_exhausted" => "ResourceExhaustedError",
         "io" => "SandgymIOError",
         "storage" => "StorageError",
         _ => "SandboxError",

@@ -19,6 +19,21 @@ fn cli_main(py: Python<'_>, argv: Vec<String>) -> i32 {
     py.detach(|| sandgym_cli::main(argv))
 }
 
+/// How the engine lays out guest memories in this process (allocator, pool slots, reservation per
+/// instance, the address-space limit it saw): what a user under `ulimit -v` needs to check.
+#[pyfunction]
+fn _engine_info(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
+    let info = sandgym_core::engine_info().map_err(error::to_pyerr)?;
+    let dict = pyo3::types::PyDict::new(py);
+    dict.set_item("allocator", info.allocator)?;
+    dict.set_item("pool_slots", info.pool_slots)?;
+    dict.set_item("memory_reservation", info.memory_reservation)?;
+    dict.set_item("bytes_per_instance", info.bytes_per_instance)?;
+    dict.set_item("address_space_limit", info.address_space_limit)?;
+    dict.set_item("bounds_checks_elided", info.bounds_checks_elided)?;
+    Ok(dict)
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", sandgym_core::VERSION)?;
@@ -38,6 +53,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(export::export_trajectories, m)?)?;
     m.add_function(wrap_pyfunction!(export::compute_advantages, m)?)?;
     m.add_function(wrap_pyfunction!(error::_error_classes, m)?)?;
+    m.add_function(wrap_pyfunction!(_engine_info, m)?)?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     Ok(())
 }

@@ -24,9 +24,33 @@ const DEFAULT_CACHE_MAX_BYTES: u64 = 1 << 30;
 /// Default number of live instances the pooling allocator holds (`SANDGYM_POOL_SLOTS` overrides).
 const DEFAULT_POOL_SLOTS: u32 = 1024;
 
+/// Guard region after (and before) each linear memory: wasmtime's default on 64-bit hosts. Loads and
+/// stores with a static offset below it need no bounds check of their own.
+const GUARD_BYTES: u64 = 32 << 20;
+
+/// How the engine lays out guest memories, chosen once per process from its address-space limit
+/// (`RLIMIT_AS`, `ulimit -v`) when the engine is built. [`engine_info`](super::engine_info) returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EngineInfo {
+    /// `"pooling"` (slots reserved up front) or `"on_demand"` (each instance maps its own memory).
+    pub allocator: &'static str,
+    /// Slots of the pooling allocator; `None` on demand.
+    pub pool_slots: Option<u32>,
+    /// Address space reserved for one linear memory (the memory's reservation; guard regions extra).
+    pub memory_reservation: u64,
+    /// Address space one live instance's memory takes, guard regions included.
+    pub bytes_per_instance: u64,
+    /// The soft `RLIMIT_AS` when the engine was built; `None` when unlimited.
+    pub address_space_limit: Option<u64>,
+    /// Whether compiled guests rely on guard pages instead of explicit bounds checks (4 GiB
+    /// reservations, only without an address-space limit).
+    pub bounds_checks_elided: bool,
+}
+
 pub(crate) struct Shared {
     pub engine: Engine,
-    pub pool_slots: Option<u32>,
+    pub info: EngineInfo,
     modules: Mutex<HashMap<[u8; 32], Module>>,
     cache_dir: Option<PathBuf>,
 }
@@ -41,29 +65,113 @@ pub(crate) fn shared() -> Result<&'static Shared> {
         .map_err(|e| Error::Sandbox(e.clone()))
 }
 
-fn base_config() -> Config {
-    let mut config = Config::new();
-    config
-        .consume_fuel(true)
-        .epoch_interruption(true)
-        .max_wasm_stack(512 * 1024)
-        .memory_init_cow(true);
-    config
+/// The soft address-space limit of this process, `None` when unlimited.
+pub(crate) fn address_space_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `getrlimit` only writes the struct it is given, which lives on this stack frame.
+    #[expect(
+        unsafe_code,
+        reason = "getrlimit(RLIMIT_AS) has no safe wrapper in std"
+    )]
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) } == 0;
+    (ok && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
+}
+
+/// Memory layout of one engine: how much address space each linear memory reserves.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    /// `None`: wasmtime's default (4 GiB, which lets cranelift drop bounds checks on 32-bit memories).
+    reservation: Option<u64>,
+}
+
+impl Layout {
+    /// Without an address-space limit, 4 GiB reservations cost nothing but page-table entries and
+    /// save every bounds check. Under a limit they are what ran out (issue 13: three or four live
+    /// instances filled `ulimit -v 16000000`), so each memory then reserves only what a guest can ever
+    /// use, `MAX_MEMORY_BYTES`, and compiled code checks bounds explicitly.
+    fn for_limit(limit: Option<u64>) -> Layout {
+        Layout {
+            reservation: limit.map(|_| MAX_MEMORY_BYTES as u64),
+        }
+    }
+
+    fn memory_reservation(self) -> u64 {
+        self.reservation.unwrap_or(1 << 32)
+    }
+
+    /// A memory's reservation plus the guard regions before and after it (on demand; pool slots
+    /// share one guard between neighbours, so this is an upper bound there).
+    fn bytes_per_instance(self) -> u64 {
+        self.memory_reservation() + 2 * GUARD_BYTES
+    }
+
+    fn config(self) -> Config {
+        let mut config = Config::new();
+        config
+            .consume_fuel(true)
+            .epoch_interruption(true)
+            .max_wasm_stack(512 * 1024)
+            .memory_init_cow(true)
+            .memory_guard_size(GUARD_BYTES);
+        if let Some(bytes) = self.reservation {
+            // The whole cap is reserved, so a memory never has to move to grow.
+            config
+                .memory_reservation(bytes)
+                .memory_reservation_for_growth(0);
+        }
+        config
+    }
+}
+
+/// Pool slots to try (0: allocate on demand). `SANDGYM_POOL_SLOTS` when set: a user's explicit choice is
+/// tried as given, and falls back to on-demand allocation if the pool cannot be reserved. Otherwise the
+/// default pool without an address-space limit, and none under one: a pool reserves every slot up
+/// front (1 GiB + guards each), so under `ulimit -v 16000000` it could hold only a handful of
+/// instances in its share of the limit, and a run with more workers or a larger `VecEnv` would fail
+/// with `pool_exhausted` although the limit had room for them. On demand, instances take address
+/// space only while they live, as many as fit; the cost is a `mmap`/`munmap` per instance
+/// (docs/benchmarks.md).
+fn pool_slots(limit: Option<u64>) -> u32 {
+    if let Some(slots) = std::env::var("SANDGYM_POOL_SLOTS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+    {
+        return slots;
+    }
+    match limit {
+        None => DEFAULT_POOL_SLOTS,
+        Some(_) => 0,
+    }
 }
 
 fn build_shared() -> std::result::Result<Shared, String> {
-    let slots = std::env::var("SANDGYM_POOL_SLOTS")
-        .ok()
-        .and_then(|v| v.parse::<u32>().ok())
-        .unwrap_or(DEFAULT_POOL_SLOTS);
+    let limit = address_space_limit();
+    let layout = Layout::for_limit(limit);
+    let slots = pool_slots(limit);
     // The pooling allocator reserves virtual memory for every slot up front; where the OS refuses that
-    // (strict overcommit, `ulimit -v`), fall back to on-demand allocation rather than failing.
-    let (engine, pool_slots) = match (slots > 0).then(|| pooled_engine(slots)) {
+    // (strict overcommit, a limit too small for even one slot), fall back to on-demand allocation
+    // rather than failing: each instance then maps its own memory, of the same size.
+    let (engine, pool_slots) = match (slots > 0).then(|| pooled_engine(layout, slots)) {
         Some(Ok(engine)) => (engine, Some(slots)),
         _ => (
-            Engine::new(&base_config()).map_err(|e| e.to_string())?,
+            Engine::new(&layout.config()).map_err(|e| e.to_string())?,
             None,
         ),
+    };
+    let info = EngineInfo {
+        allocator: if pool_slots.is_some() {
+            "pooling"
+        } else {
+            "on_demand"
+        },
+        pool_slots,
+        memory_reservation: layout.memory_reservation(),
+        bytes_per_instance: layout.bytes_per_instance(),
+        address_space_limit: limit,
+        bounds_checks_elided: layout.reservation.is_none(),
     };
     let ticker = engine.weak();
     std::thread::Builder::new()
@@ -78,13 +186,13 @@ fn build_shared() -> std::result::Result<Shared, String> {
         .map_err(|e| format!("cannot start the epoch thread: {e}"))?;
     Ok(Shared {
         engine,
-        pool_slots,
+        info,
         modules: Mutex::new(HashMap::new()),
         cache_dir: cache_dir(),
     })
 }
 
-fn pooled_engine(slots: u32) -> wasmtime::Result<Engine> {
+fn pooled_engine(layout: Layout, slots: u32) -> wasmtime::Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
     pool.total_memories(slots)
         .total_tables(slots)
@@ -93,7 +201,7 @@ fn pooled_engine(slots: u32) -> wasmtime::Result<Engine> {
         // No memory is kept resident between instances: a slot is reset with `madvise`, so its pages go
         // back to the copy-on-write image and `dirty::written_pages` sees only what the next guest writes.
         .linear_memory_keep_resident(0);
-    let mut config = base_config();
+    let mut config = layout.config();
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config)
 }
@@ -239,7 +347,22 @@ fn fastrand_suffix() -> u64 {
 mod tests {
     use std::time::{Duration, SystemTime};
 
-    use super::evict_least_recently_used;
+    use super::{Layout, MAX_MEMORY_BYTES, evict_least_recently_used};
+
+    #[test]
+    fn reservations_follow_the_address_space_limit() {
+        // Unlimited: wasmtime's 4 GiB, so cranelift elides bounds checks.
+        let free = Layout::for_limit(None);
+        assert_eq!(free.reservation, None);
+        assert_eq!(free.memory_reservation(), 1 << 32);
+        assert_eq!(free.bytes_per_instance(), (1 << 32) + (64 << 20));
+        // `ulimit -v 16000000`: the cap, so about 14 instances fit instead of 3.
+        let limited = Layout::for_limit(Some(16_000_000 * 1024));
+        assert_eq!(limited.memory_reservation(), MAX_MEMORY_BYTES as u64);
+        assert_eq!(limited.bytes_per_instance(), 0x4400_0000);
+        assert_eq!(16_000_000 * 1024 / limited.bytes_per_instance(), 14);
+        assert_eq!(16_000_000 * 1024 / free.bytes_per_instance(), 3);
+    }
 
     #[test]
     fn eviction_keeps_the_most_recently_used_files_within_the_budget() {

@@ -20,6 +20,8 @@ use wasmtime::{
 use crate::error::{Error, GuestFault, Result};
 use crate::rng::SplitMix64;
 
+pub use engine::EngineInfo;
+
 /// Per-call resource limits of one sandbox. Fuel is part of an env's semantics (deterministic: the same
 /// call always stops at the same instruction); the deadline is a wall-clock watchdog on top of it.
 #[derive(Debug, Clone, PartialEq)]
@@ -341,15 +343,11 @@ impl Sandbox {
         store.set_fuel(limits.fuel_per_call).map_err(sandbox_err)?;
         store.set_epoch_deadline(deadline_ticks(limits.deadline));
         let origin = program.origin().to_string();
-        let instance = program.inner.pre.instantiate(&mut store).map_err(|e| {
-            if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
-                .is_some()
-            {
-                Error::PoolExhausted(format!("{} slots", shared.pool_slots.unwrap_or_default()))
-            } else {
-                Error::invalid_module(&origin, format!("instantiation failed: {e:#}"))
-            }
-        })?;
+        let instance = program
+            .inner
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| instantiation_error(&origin, &shared.info, &e))?;
         let exports = typed_exports(&instance, &mut store, &origin)?;
         let memory = instance
             .get_memory(&mut store, exports::MEMORY)
@@ -758,6 +756,95 @@ impl Sandbox {
         *self = fresh;
         Ok(derived)
     }
+}
+
+/// The engine's memory layout and allocator, as chosen for this process's address-space limit.
+pub fn engine_info() -> Result<EngineInfo> {
+    Ok(engine::shared()?.info.clone())
+}
+
+/// Classifies a failed instantiation by wasmtime's error chain. A module that validated and linked can
+/// still fail to instantiate for want of resources: a full pool, or the OS refusing memory (address
+/// space under `ulimit -v`, or memory itself). Only what is left is blamed on the module.
+fn instantiation_error(origin: &str, info: &EngineInfo, err: &wasmtime::Error) -> Error {
+    if err
+        .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .is_some()
+    {
+        return Error::PoolExhausted(format!("{} slots", info.pool_slots.unwrap_or_default()));
+    }
+    if refused_memory(err) {
+        return Error::ResourceExhausted {
+            origin: origin.to_string(),
+            reason: exhaustion_reason(info, err),
+        };
+    }
+    Error::invalid_module(origin, format!("instantiation failed: {err:#}"))
+}
+
+/// Whether the OS refused memory somewhere in `err`'s chain: `ENOMEM` from `mmap`/`mprotect` (wasmtime
+/// calls them through rustix), or an allocation wasmtime reports as out of memory.
+fn refused_memory(err: &wasmtime::Error) -> bool {
+    if err.downcast_ref::<wasmtime::OutOfMemory>().is_some() {
+        return true;
+    }
+    #[cfg(unix)]
+    if err
+        .downcast_ref::<rustix::io::Errno>()
+        .is_some_and(|errno| *errno == rustix::io::Errno::NOMEM)
+    {
+        return true;
+    }
+    err.downcast_ref::<std::io::Error>().is_some_and(|io| {
+        io.raw_os_error() == Some(libc::ENOMEM) || io.kind() == std::io::ErrorKind::OutOfMemory
+    })
+}
+
+/// Says what was refused and why, with what to change: the reservation one instance needs, the
+/// process's limit and how much of it is mapped already.
+fn exhaustion_reason(info: &EngineInfo, err: &wasmtime::Error) -> String {
+    let need = info.bytes_per_instance;
+    let what = format!(
+        "the OS refused to reserve address space for its linear memory (each instance reserves {}: \
+         the {} memory cap plus guard pages)",
+        bytes(need),
+        bytes(engine::MAX_MEMORY_BYTES as u64),
+    );
+    // The limit now, not when the engine was built: it is what the OS just enforced.
+    let why = match engine::address_space_limit() {
+        Some(limit) => format!(
+            "the process's address-space limit (ulimit -v / RLIMIT_AS) is {}{}",
+            bytes(limit),
+            mapped_bytes()
+                .map(|mapped| format!(" and {} of it is mapped already", bytes(mapped)))
+                .unwrap_or_default(),
+        ),
+        None => "no address-space limit is set, so the system is out of memory or refuses to \
+                 overcommit it (vm.overcommit_memory)"
+            .to_string(),
+    };
+    let fix = match info.pool_slots {
+        Some(slots) => format!(
+            "the pool reserves {slots} slots up front: lower SANDGYM_POOL_SLOTS, or raise the limit"
+        ),
+        None => "every live env (per worker thread, per VecEnv slot, per fork) holds one: run \
+                 fewer at once, or raise the limit"
+            .to_string(),
+    };
+    format!("{what}; {why}; {fix} (wasmtime: {err:#})")
+}
+
+/// `1.06 GiB (1140850688 bytes)`.
+fn bytes(n: u64) -> String {
+    format!("{:.2} GiB ({n} bytes)", n as f64 / f64::from(1u32 << 30))
+}
+
+/// The process's mapped address space (`VmSize`), where Linux reports it.
+fn mapped_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmSize:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 fn deadline_ticks(deadline: Duration) -> u64 {

@@ -1,5 +1,6 @@
 //! One integration test binary, one module per topic (as in wasmtime's tests/all).
 
+mod address_space;
 mod code_math;
 mod collect;
 mod common;
