@@ -237,6 +237,9 @@ def cli_main(argv: list[str]) -> int:
 
 def _error_classes() -> list[tuple[str, str]]: ...
 def _engine_info() -> dict[str, Any]:
-    """How guest memories are laid out in this process: ``allocator`` (``"pooling"`` or ``"on_demand"``),
-    ``pool_slots``, ``memory_reservation`` and ``bytes_per_instance`` (bytes of address space),
-    ``address_space_limit`` (``RLIMIT_AS`` in bytes, ``None`` when unlimited), ``bounds_checks_elided``."""
+    """How guest memories are laid out in this process.
+
+    Keys: ``allocator`` (``"pooling"`` or ``"on_demand"``), ``pool_slots``, ``memory_reservation`` and
+    ``bytes_per_instance`` (bytes of address space), ``address_space_limit`` (``RLIMIT_AS`` in bytes, ``None``
+    when unlimited), ``bounds_checks_elided``.
+    """

@@ -89,8 +89,11 @@ class PoolExhaustedError(SandgymError, RuntimeError):
 
 
 class ResourceExhaustedError(SandgymError, MemoryError):
-    """Raised when the OS refuses what a new instance needs: address space under ``ulimit -v``
-    (``RLIMIT_AS``), or memory. The module is fine; run fewer envs at once or raise the limit."""
+    """Raised when the OS refuses what a new instance needs.
+
+    That is address space under ``ulimit -v`` (``RLIMIT_AS``), or memory. The module is fine; run fewer envs
+    at once or raise the limit.
+    """
 
 
 class SandgymIOError(SandgymError, OSError):

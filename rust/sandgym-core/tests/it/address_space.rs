@@ -216,9 +216,7 @@ fn too_small_a_limit_is_resource_exhausted() {
         assert!(message.contains(part), "`{part}` missing from: {message}");
     }
     let plan = collect::plan(&[guest("hostile")], 4, 0, None);
-    let err = collect_in(&pool, &plan)
-        .err()
-        .expect("the run cannot start");
+    let err = collect_in(&pool, &plan).expect_err("the run cannot start");
     assert_eq!(err.kind(), "resource_exhausted", "{err}");
 
     // Room for the prototype only: every worker's fork is refused, in its episode's row.
