@@ -797,7 +797,7 @@ fn send_certificate<S: Store + ?Sized>(
     let user = db.user(user_id).ok_or("user not found")?;
     let id = CERTIFICATE_IDS
         .iter()
-        .find(|id| !user.payment_methods.contains_key(**id))
+        .find(|id| !user.payment_methods.contains_key(id))
         .ok_or("too many certificates")?;
     let user = db.user_mut(user_id).expect("checked above");
     user.payment_methods.insert(
