@@ -197,10 +197,13 @@ impl Task {
     }
 
     pub fn to_json(&self) -> Value {
-        let mut task = json!({"numbers": self.numbers, "target": self.target});
+        // Keys in sorted order, as the committed eval file has them (serde_json keeps insertion
+        // order in this workspace: `preserve_order`, for the tau envs).
+        let mut task = json!({"numbers": self.numbers});
         if let Some(solution) = &self.solution {
             task["solution"] = json!(solution);
         }
+        task["target"] = json!(self.target);
         task
     }
 

@@ -13,10 +13,11 @@ use std::collections::BTreeMap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tau_common::OrderedMap;
 pub use tau_common::num::Num;
 
 /// Shared with the other tau-bench domain.
-pub use tau_common::records::{Address, Name};
+pub use tau_common::records::{Address, AddressOrder, Name};
 
 /// "Now" in the airline world (EST), as the policy states it.
 pub const NOW: &str = "2024-05-15T15:00:00";
@@ -89,7 +90,7 @@ pub struct User {
     pub address: Address,
     pub email: String,
     pub dob: String,
-    pub payment_methods: BTreeMap<String, PaymentMethod>,
+    pub payment_methods: OrderedMap<PaymentMethod>,
     pub saved_passengers: Vec<Passenger>,
     pub membership: String,
     pub reservations: Vec<String>,
@@ -206,7 +207,7 @@ pub struct Flight {
 }
 
 /// One flight segment of a reservation, with the per-passenger price paid for it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReservationFlight {
     pub origin: String,
@@ -214,6 +215,61 @@ pub struct ReservationFlight {
     pub flight_number: String,
     pub date: String,
     pub price: Num,
+    /// Key order only; not part of the value (equality ignores it).
+    #[serde(skip)]
+    pub order: SegmentOrder,
+}
+
+/// The key order a [`ReservationFlight`] prints in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SegmentOrder {
+    /// The v1 files' order: `origin, destination, flight_number, date, price`.
+    #[default]
+    File,
+    /// Written by `book_reservation` or `update_reservation_flights`. The original copies the
+    /// argument `{flight_number, date}` and then sets `price`, `origin`, `destination` (v1's
+    /// `BookReservation.invoke` and `UpdateReservationFlights.invoke`, kept segments included).
+    Written,
+}
+
+impl PartialEq for ReservationFlight {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            &self.origin,
+            &self.destination,
+            &self.flight_number,
+            &self.date,
+            &self.price,
+        ) == (
+            &other.origin,
+            &other.destination,
+            &other.flight_number,
+            &other.date,
+            &other.price,
+        )
+    }
+}
+
+impl Serialize for ReservationFlight {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("ReservationFlight", 5)?;
+        // Hashes (canonical mode) use one order, so equal segments hash alike.
+        if self.order == SegmentOrder::Written && !tau_common::ordered::is_canonical() {
+            s.serialize_field("flight_number", &self.flight_number)?;
+            s.serialize_field("date", &self.date)?;
+            s.serialize_field("price", &self.price)?;
+            s.serialize_field("origin", &self.origin)?;
+            s.serialize_field("destination", &self.destination)?;
+        } else {
+            s.serialize_field("origin", &self.origin)?;
+            s.serialize_field("destination", &self.destination)?;
+            s.serialize_field("flight_number", &self.flight_number)?;
+            s.serialize_field("date", &self.date)?;
+            s.serialize_field("price", &self.price)?;
+        }
+        s.end()
+    }
 }
 
 /// One payment (positive) or refund (negative).

@@ -302,7 +302,9 @@ fn options(
             .unwrap_or_default()
     };
     if onestop {
+        // Generated days are well-formed dates, so the search cannot fail.
         onestop_flights(db, origin, destination, &day)
+            .unwrap_or_default()
             .into_iter()
             .filter(|(_, d1, _, d2, _)| has_seats(d1) && has_seats(d2))
             .map(|(f1, d1, f2, d2, day2)| Option_ {
@@ -474,6 +476,7 @@ fn book(db: &Db, rng: &mut Rng) -> Option<Draft> {
                 flight_number: number.clone(),
                 date: d.clone(),
                 price: p,
+                order: crate::db::SegmentOrder::File,
             }
         })
         .collect();

@@ -19,7 +19,7 @@ use tau_common::pyjson::dumps;
 
 use crate::db::{
     CABINS, Db, FLIGHT_TYPES, Flight, FlightDate, Num, Passenger, Payment, Reservation,
-    ReservationFlight,
+    ReservationFlight, SegmentOrder,
 };
 use crate::overlay::Store;
 
@@ -214,10 +214,24 @@ fn get_reservation_details<S: Store + ?Sized>(
         .ok_or_else(|| "user not found".to_string())
 }
 
+/// The order of v1's `list_all_airports` answer (a fixed dict of these 20 airports).
+const V1_AIRPORT_ORDER: [&str; 20] = [
+    "SFO", "JFK", "LAX", "ORD", "DFW", "DEN", "SEA", "ATL", "MIA", "BOS", "PHX", "IAH", "LAS",
+    "MCO", "EWR", "CLT", "MSP", "DTW", "PHL", "LGA",
+];
+
 fn list_all_airports(db: &Db, map: &Map<String, Value>) -> Result<String, String> {
     check_args("list_all_airports", map, &[])?;
-    let airports: serde_json::Map<String, Value> = db
-        .airports()
+    // v1's airports first, in v1's order (on the v1 DB, whose flights use exactly those 20, the
+    // answer is byte for byte v1's), then any others by code.
+    let mut codes = db.airports();
+    codes.sort_by_key(|code| {
+        V1_AIRPORT_ORDER
+            .iter()
+            .position(|c| c == code)
+            .unwrap_or(V1_AIRPORT_ORDER.len())
+    });
+    let airports: serde_json::Map<String, Value> = codes
         .into_iter()
         .map(|code| {
             let city = city_of(&code).to_string();
@@ -290,40 +304,86 @@ fn search_direct_flight(db: &Db, map: &Map<String, Value>) -> Result<String, Str
     Ok(dumps(&results))
 }
 
-/// The second leg's date as the original computes it: the next day (`"2024-05-" + (day + 1)`, not
-/// zero-padded, so it matches no date before the 10th) when the first leg lands after midnight.
-fn second_leg_date(first: &Flight, date: &str) -> Option<String> {
+/// The second leg's date as v1's `SearchOnestopFlight.invoke` computes it: the next day
+/// (`f"2024-05-{int(date[-2:])+1}"`, not zero-padded, so it matches no date before the 10th) when the
+/// first leg lands after midnight, else `date`. `int()` of text that is no integer raises there, and
+/// the env answers `Error: invalid literal …`; the same text is returned here as the error.
+fn second_leg_date(first: &Flight, date: &str) -> Result<String, String> {
     if !first.scheduled_arrival_time_est.contains("+1") {
-        return Some(date.to_string());
+        return Ok(date.to_string());
     }
-    let start = date.len().checked_sub(2)?;
-    let day: i64 = date.get(start..)?.parse().ok()?;
-    Some(format!("2024-05-{}", day + 1))
+    // `date[-2:]`: the last two characters (code points, as Python slices).
+    let tail: String = {
+        let chars: Vec<char> = date.chars().collect();
+        chars[chars.len().saturating_sub(2)..].iter().collect()
+    };
+    // `int()` ignores surrounding whitespace and takes one sign, as `parse` does.
+    match tail.trim().parse::<i64>().ok() {
+        Some(day) => Ok(format!("2024-05-{}", day + 1)),
+        None => Err(format!(
+            "invalid literal for int() with base 10: {}",
+            py_str_repr(&tail)
+        )),
+    }
 }
 
-/// Available one-stop connections `(first, date, second, date2)` in the original's order. A connection
-/// needs the first leg's scheduled arrival (as text) not after the second's scheduled departure.
-pub fn onestop_flights<'a>(
-    db: &'a Db,
-    origin: &str,
-    destination: &str,
-    date: &str,
-) -> Vec<(
+/// Python's `repr` of a short string (quotes as Python picks them), for error texts that quote it.
+fn py_str_repr(text: &str) -> String {
+    let quote = if text.contains('\'') && !text.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push(quote);
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+/// One one-stop connection: the first flight and its `date` entry, the second flight and its entry
+/// on the second leg's date `date2`.
+pub type Connection<'a> = (
     &'a Flight,
     &'a FlightDate,
     &'a Flight,
     &'a FlightDate,
     String,
-)> {
+);
+
+/// Available one-stop connections in v1's order (every first flight from `origin`, then every
+/// second flight, both in flight-number order, which is the v1 file's order). A connection needs
+/// the first leg's scheduled arrival (as text) not after the second's scheduled departure and both
+/// legs `available` on their dates. `Err` as [`second_leg_date`], when the original raises.
+pub fn onestop_flights<'a>(
+    db: &'a Db,
+    origin: &str,
+    destination: &str,
+    date: &str,
+) -> Result<Vec<Connection<'a>>, String> {
     let mut results = Vec::new();
     for first in db.flights.values().filter(|f| f.origin == origin) {
         for second in db.flights.values() {
             if second.destination != destination || first.destination != second.origin {
                 continue;
             }
-            let Some(date2) = second_leg_date(first, date) else {
-                continue;
-            };
+            // Computed before the time check, as in the original (so a bad date raises here).
+            let date2 = second_leg_date(first, date)?;
             if first.scheduled_arrival_time_est > second.scheduled_departure_time_est {
                 continue;
             }
@@ -335,7 +395,7 @@ pub fn onestop_flights<'a>(
             }
         }
     }
-    results
+    Ok(results)
 }
 
 fn search_onestop_flight(db: &Db, map: &Map<String, Value>) -> Result<String, String> {
@@ -349,11 +409,19 @@ fn search_onestop_flight(db: &Db, map: &Map<String, Value>) -> Result<String, St
         &args.str("destination")?,
         &args.str("date")?,
     );
-    let found = onestop_flights(db, origin, destination, date);
-    let results: Vec<[FlightView; 2]> = found
-        .iter()
-        .map(|(f1, d1, f2, d2, date2)| [view(f1, d1, Some(date)), view(f2, d2, Some(date2))])
-        .collect();
+    let found = onestop_flights(db, origin, destination, date)?;
+    let mut results: Vec<[FlightView; 2]> = Vec::with_capacity(found.len());
+    for (f1, d1, f2, _, date2) in &found {
+        // Sic (v1): the second leg's status is checked on `date2`, but the fields shown (status,
+        // seats, prices) are its entry on the first leg's `date` (`result2.update(
+        // flight2["dates"][date])`); a missing entry raises `KeyError`, answered `Error: '<date>'`.
+        // They differ only when the first leg lands the next day. tau2 shows `date2`'s entry.
+        let shown = f2
+            .dates
+            .get(date.as_str())
+            .ok_or_else(|| py_str_repr(date))?;
+        results.push([view(f1, d1, Some(date)), view(f2, shown, Some(date2))]);
+    }
     Ok(dumps(&results))
 }
 
@@ -406,6 +474,7 @@ fn price_segment(
         flight_number: flight_number.to_string(),
         date: date.to_string(),
         price: prices.get(cabin).expect("cabin was validated"),
+        order: SegmentOrder::Written,
     })
 }
 
@@ -658,7 +727,12 @@ pub fn price_flight_change(
             .iter()
             .find(|f| &f.flight_number == number && &f.date == date && cabin == reservation.cabin);
         let segment = match kept {
-            Some(segment) => segment.clone(),
+            // The original rebuilds kept segments too (argument keys, then price, origin,
+            // destination), so they print in the written order.
+            Some(segment) => ReservationFlight {
+                order: SegmentOrder::Written,
+                ..segment.clone()
+            },
             None => price_segment(db, number, date, cabin, n)?,
         };
         total = total + segment.price.times(n as i64);
@@ -723,7 +797,7 @@ fn send_certificate<S: Store + ?Sized>(
     let user = db.user(user_id).ok_or("user not found")?;
     let id = CERTIFICATE_IDS
         .iter()
-        .find(|id| !user.payment_methods.contains_key(**id))
+        .find(|id| !user.payment_methods.contains_key(id))
         .ok_or("too many certificates")?;
     let user = db.user_mut(user_id).expect("checked above");
     user.payment_methods.insert(

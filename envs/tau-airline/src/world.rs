@@ -14,8 +14,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use sandgym_sdk::Rng;
 
 use crate::db::{
-    Address, CABINS, Db, Flight, FlightDate, Name, Num, Passenger, Payment, PaymentMethod,
-    PerCabin, Reservation, ReservationFlight, User,
+    Address, AddressOrder, CABINS, Db, Flight, FlightDate, Name, Num, Passenger, Payment,
+    PaymentMethod, PerCabin, Reservation, ReservationFlight, SegmentOrder, User,
 };
 use crate::tools::{AIRPORTS, RESERVATION_IDS, booking_total};
 
@@ -469,6 +469,7 @@ pub fn generate_db(config: &GenConfig) -> Db {
                 country: "USA".into(),
                 state: state.into(),
                 zip: format!("{zip:03}{:02}", g.rng.range(0, 99)),
+                order: AddressOrder::File,
             },
             email: format!(
                 "{}.{}{digits}@example.com",
@@ -476,7 +477,7 @@ pub fn generate_db(config: &GenConfig) -> Db {
                 last.to_lowercase()
             ),
             dob: g.dob(1945, 2004),
-            payment_methods: methods,
+            payment_methods: methods.into_iter().collect(),
             saved_passengers: saved,
             membership: membership.into(),
             reservations: Vec::new(),
@@ -609,6 +610,7 @@ pub fn generate_db(config: &GenConfig) -> Db {
                     flight_number: number.clone(),
                     date: date(d),
                     price,
+                    order: SegmentOrder::File,
                 }
             })
             .collect();

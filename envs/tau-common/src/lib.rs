@@ -15,6 +15,8 @@
 //!   was said: [`Conversation::handle`] returning a [`Reply`] with an optional [`Ending`]); schema
 //!   builders [`tool_schema`], [`string_param`], [`string_list_param`] for domain tools.
 //! - `timing` (host only): native reset / verify / episode timing used by the envs' `examples/bench.rs`.
+//! - [`ordered`]: [`OrderedMap`], an insertion-ordered map (Python dict order) for the records' maps
+//!   keyed by id and their `options`.
 //! - [`records`]: record shapes both domains share ([`records::Name`], [`records::Address`]).
 //! - [`args`]: [`Args`], strict argument checking (all parameters required, no extra keys, JSON types,
 //!   enums, lists of objects through [`ArgObject`]).
@@ -40,6 +42,7 @@ pub mod calc;
 pub mod conversation;
 pub mod expert;
 pub mod num;
+pub mod ordered;
 pub mod pyjson;
 pub mod records;
 pub mod task;
@@ -61,6 +64,7 @@ pub use expert::{
     expert_plan_user, outputs_message,
 };
 pub use num::{Num, py_float_repr, py_round};
+pub use ordered::OrderedMap;
 pub use pyjson::dumps;
 pub use task::{GoldAction, TaskSource, TauTask, content_id, split_for_seed, tau2_ticket};
 pub use user::{Handover, Mode, STOP, UserReply, UserSim, user_system_prompt};

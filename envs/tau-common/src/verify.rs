@@ -13,6 +13,7 @@ use sandgym_sdk::{Value, json};
 use serde::Serialize;
 
 use crate::conversation::{END_CONVERSATION, RESPOND, TRANSFER_TO_HUMAN_AGENTS};
+use crate::ordered::canonical;
 use crate::task::GoldAction;
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -35,16 +36,20 @@ impl io::Write for FnvWriter {
     }
 }
 
-/// Compact JSON of `value`: canonical for a type whose maps are sorted (`BTreeMap`, `serde_json::Value`)
-/// and whose struct fields are in a fixed order.
+/// Compact JSON of `value`: canonical for a type whose struct fields are in a fixed order and whose
+/// maps are `BTreeMap`s or [`OrderedMap`](crate::OrderedMap)s (written sorted here, whatever their insertion order).
+/// `serde_json::Value` objects keep their own key order (serde_json's `preserve_order` is on, so that
+/// observations follow the original files), so two equal `Value`s built in different orders write
+/// differently; the DBs hashed here are typed records.
 pub fn canonical_json<T: Serialize + ?Sized>(value: &T) -> String {
-    serde_json::to_string(value).expect("serializing plain data cannot fail")
+    canonical(|| serde_json::to_string(value).expect("serializing plain data cannot fail"))
 }
 
 /// FNV-1a 64 of [`canonical_json`], streamed (no copy of a large DB is built).
 pub fn canonical_hash<T: Serialize + ?Sized>(value: &T) -> u64 {
     let mut writer = FnvWriter(FNV_OFFSET);
-    serde_json::to_writer(&mut writer, value).expect("serializing plain data cannot fail");
+    canonical(|| serde_json::to_writer(&mut writer, value))
+        .expect("serializing plain data cannot fail");
     writer.0
 }
 
@@ -71,7 +76,7 @@ impl DbDigest {
 
     /// Folds in one changed record (`None`: absent from the effective DB).
     pub fn change<T: Serialize + ?Sized>(&mut self, table: &str, key: &str, record: Option<&T>) {
-        serde_json::to_writer(&mut self.writer, &(table, key, record))
+        canonical(|| serde_json::to_writer(&mut self.writer, &(table, key, record)))
             .expect("serializing plain data cannot fail");
         io::Write::write_all(&mut self.writer, b"\n").expect("infallible");
     }

@@ -1,5 +1,8 @@
 //! The retail database: users, orders and products exactly as tau-bench v1's JSON files, as typed
-//! records whose fields serialize in the original order (maps keyed by id are sorted).
+//! records whose fields serialize in the original order. Maps inside records (`payment_methods`,
+//! `variants`, `options`) are [`OrderedMap`]s keeping the file's order, so a record printed with
+//! `tau_common::pyjson::dumps` is byte for byte the original's `json.dumps(record)`; the tables
+//! themselves are `BTreeMap`s keyed by id (no tool prints a whole table).
 //!
 //! The configured DB ([`Db`]) is immutable during an episode; writes go to an [`Overlay`] of changed
 //! users and orders (products are never written). A fresh episode is an empty overlay, gold replay
@@ -12,10 +15,10 @@ use sandgym_sdk::Value;
 use serde::de::DeserializeOwned;
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
-use tau_common::{DbDigest, Num};
+use tau_common::{DbDigest, Num, OrderedMap};
 
 /// Shared with the other tau-bench domain.
-pub use tau_common::records::{Address, Name};
+pub use tau_common::records::{Address, AddressOrder, Name};
 
 /// A payment method: `source` is `credit_card` (with `brand`, `last_four`), `paypal`, or `gift_card`
 /// (with `balance`).
@@ -41,7 +44,7 @@ pub struct User {
     pub name: Name,
     pub address: Address,
     pub email: String,
-    pub payment_methods: BTreeMap<String, PaymentMethod>,
+    pub payment_methods: OrderedMap<PaymentMethod>,
     pub orders: Vec<String>,
 }
 
@@ -52,7 +55,7 @@ pub struct OrderItem {
     pub product_id: String,
     pub item_id: String,
     pub price: Num,
-    pub options: BTreeMap<String, Value>,
+    pub options: OrderedMap<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,7 +104,7 @@ pub struct Order {
 #[serde(deny_unknown_fields)]
 pub struct Variant {
     pub item_id: String,
-    pub options: BTreeMap<String, Value>,
+    pub options: OrderedMap<Value>,
     pub available: bool,
     pub price: Num,
 }
@@ -111,7 +114,7 @@ pub struct Variant {
 pub struct Product {
     pub name: String,
     pub product_id: String,
-    pub variants: BTreeMap<String, Variant>,
+    pub variants: OrderedMap<Variant>,
 }
 
 /// The whole database. Serializes canonically as `{"orders", "products", "users"}`.

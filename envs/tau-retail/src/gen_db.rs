@@ -5,11 +5,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use sandgym_sdk::{Rng, Value};
-use tau_common::{Num, py_round};
+use tau_common::{Num, OrderedMap, py_round};
 
 use crate::db::{
-    Address, Db, Fulfillment, Name, Order, OrderItem, Payment, PaymentMethod, Product, User,
-    Variant,
+    Address, AddressOrder, Db, Fulfillment, Name, Order, OrderItem, Payment, PaymentMethod,
+    Product, User, Variant,
 };
 
 const FIRST_NAMES: [&str; 48] = [
@@ -484,10 +484,13 @@ fn generate_products(rng: &mut Rng, ids: &mut Ids, count: usize) -> BTreeMap<Str
         rng.shuffle(&mut combos);
         let n = (rng.range(4, 14) as usize).min(combos.len());
         let base_cents = rng.range(i64::from(ty.price.0) * 100, i64::from(ty.price.1) * 100) as u64;
+        // Variants (and users' payment methods) end up in id order, as when these maps were
+        // `BTreeMap`s, so a seed still draws the same world; options keep the product type's own
+        // option order, as each v1 product lists its options in an order of its own.
         let mut variants = BTreeMap::new();
         for (k, combo) in combos.into_iter().take(n).enumerate() {
             let item_id = ids.digits(rng, "", 10);
-            let options: BTreeMap<String, Value> = ty
+            let options: OrderedMap<Value> = ty
                 .options
                 .iter()
                 .zip(&combo)
@@ -512,7 +515,7 @@ fn generate_products(rng: &mut Rng, ids: &mut Ids, count: usize) -> BTreeMap<Str
             Product {
                 name: ty.name.to_string(),
                 product_id,
-                variants,
+                variants: variants.into_iter().collect(),
             },
         );
     }
@@ -535,6 +538,7 @@ pub fn random_address(rng: &mut Rng) -> Address {
         country: "USA".to_string(),
         state: state.to_string(),
         zip: format!("{zip3}{:02}", rng.below(100)),
+        order: AddressOrder::File,
     }
 }
 
@@ -609,7 +613,7 @@ fn generate_user(
             },
             address,
             email,
-            payment_methods,
+            payment_methods: payment_methods.into_iter().collect(),
             orders: Vec::new(),
         };
         return (user_id, user);

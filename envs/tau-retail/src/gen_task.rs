@@ -39,7 +39,7 @@ fn money(x: f64) -> String {
     format!("{x:.2}")
 }
 
-fn options_text(options: &std::collections::BTreeMap<String, Value>) -> String {
+fn options_text(options: &tau_common::OrderedMap<Value>) -> String {
     options
         .iter()
         .map(|(k, v)| match v {

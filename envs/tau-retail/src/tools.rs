@@ -11,7 +11,7 @@ use tau_common::{
     dumps, string_list_param, string_param, tool_schema,
 };
 
-use crate::db::{Address, Order, Payment, View};
+use crate::db::{Address, AddressOrder, Order, Payment, View};
 
 pub const FIND_USER_ID_BY_EMAIL: &str = "find_user_id_by_email";
 pub const FIND_USER_ID_BY_NAME_ZIP: &str = "find_user_id_by_name_zip";
@@ -453,6 +453,7 @@ fn address(args: &Args) -> Result<Address, String> {
         state: fields.next().expect("6 fields")?,
         country: fields.next().expect("6 fields")?,
         zip: fields.next().expect("6 fields")?,
+        order: AddressOrder::Written,
     })
 }
 
