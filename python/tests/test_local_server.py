@@ -4,16 +4,12 @@ A stand-in server (a few lines of ``http.server``) answers ``/v1/models`` like l
 llama-cpp-python 0.3.36 did with Gemma 3 270M: killed by SIGSEGV on its first chat completion.
 """
 
-import importlib.util
 import signal
 import sys
-from pathlib import Path
 
 import pytest
 import sandgym
 from sandgym.policies import OpenAIPolicy
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "llm_countdown.py"
 
 CRASHING_SERVER = """
 import http.server, json, os, signal, sys
@@ -39,21 +35,13 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
 """
 
 
-@pytest.fixture(scope="module")
-def example():
-    spec = importlib.util.spec_from_file_location("llm_countdown", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_a_server_that_dies_mid_run_is_reported_with_its_signal_and_log(example, tmp_path):
-    port = example.free_port()
+def test_a_server_that_dies_mid_run_is_reported_with_its_signal_and_log(llm_example, tmp_path):
+    port = llm_example.free_port()
     log = tmp_path / "server.log"
     command = [sys.executable, "-c", CRASHING_SERVER, str(port)]
     policy = OpenAIPolicy(model="stand-in", max_tokens=8, concurrency=2, timeout_s=10.0, retries=0, backoff_s=0.1)
-    with pytest.raises(example.ServerDiedError) as died:
-        with example.local_server(command, port, "stand-in server", timeout_s=30, log=log) as base_url:
+    with pytest.raises(llm_example.ServerDiedError) as died:
+        with llm_example.local_server(command, port, "stand-in server", timeout_s=30, log=log) as base_url:
             policy.base_url = base_url
             result = sandgym.collect("countdown-v0", 2, policy=policy, max_turns=1)
             # The collector itself goes on: the failed requests end their episodes as policy rows.
@@ -63,17 +51,17 @@ def test_a_server_that_dies_mid_run_is_reported_with_its_signal_and_log(example,
     assert "simulated fault in the first chat completion" in message, "the tail of its log is in the message"
 
 
-def test_a_server_that_exits_before_answering_is_reported_with_its_code(example, tmp_path):
-    port = example.free_port()
+def test_a_server_that_exits_before_answering_is_reported_with_its_code(llm_example, tmp_path):
+    port = llm_example.free_port()
     log = tmp_path / "server.log"
     command = [sys.executable, "-c", "import sys; print('error: unknown model file', flush=True); sys.exit(3)"]
-    with pytest.raises(example.ServerDiedError, match=r"exited with code 3 before it answered") as died:
-        with example.local_server(command, port, "stand-in server", timeout_s=30, log=log):
+    with pytest.raises(llm_example.ServerDiedError, match=r"exited with code 3 before it answered") as died:
+        with llm_example.local_server(command, port, "stand-in server", timeout_s=30, log=log):
             pytest.fail("the body must not run")
     assert "error: unknown model file" in str(died.value)
 
 
-def test_exit_status_wording(example):
-    assert example.describe_exit(0) == "exited with code 0"
-    assert example.describe_exit(-signal.SIGKILL) == "was killed by signal 9 (SIGKILL)"
-    assert example.describe_exit(-200) == "was killed by signal 200"
+def test_exit_status_wording(llm_example):
+    assert llm_example.describe_exit(0) == "exited with code 0"
+    assert llm_example.describe_exit(-signal.SIGKILL) == "was killed by signal 9 (SIGKILL)"
+    assert llm_example.describe_exit(-200) == "was killed by signal 200"
