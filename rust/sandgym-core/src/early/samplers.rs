@@ -99,7 +99,26 @@ pub trait Sampler: Send + Sync {
 fn canonical_json(text: &str) -> Option<String> {
     serde_json::from_str::<Value>(text)
         .ok()
-        .map(|v| v.to_string())
+        .map(|v| sort_keys(v).to_string())
+}
+
+/// `value` with every object's keys sorted: serde_json keeps insertion order (the `preserve_order`
+/// feature, which tau observations need), so key order must be normalized explicitly here.
+fn sort_keys(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, sort_keys(v)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sort_keys).collect()),
+        other => other,
+    }
 }
 
 /// The action in canonical form: trimmed content, call ids `call_0, call_1, …`, arguments re-serialized
