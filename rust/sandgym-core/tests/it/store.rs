@@ -532,3 +532,27 @@ fn reader_accepts_large_types_from_other_writers() {
     assert_eq!(store::read_dir_or_file(&path).unwrap(), input);
     assert_eq!(store::count_rows(&path).unwrap(), 5);
 }
+
+#[test]
+fn tmp_dump_for_byte_compare() {
+    let Ok(dir) = std::env::var("SANDGYM_DUMP_DIR") else {
+        return;
+    };
+    let dir = Path::new(&dir);
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, options) in [
+        ("small", small_options()),
+        ("default", WriterOptions::default()),
+    ] {
+        write_all(&dir.join(name), options, &rows(0..13));
+    }
+    let mut w = ArrowWriter::try_new(
+        File::create(dir.join("batch.parquet")).unwrap(),
+        store::schema(),
+        None,
+    )
+    .unwrap();
+    w.write(&store::to_record_batch(&rows(0..40)).unwrap())
+        .unwrap();
+    w.close().unwrap();
+}
