@@ -110,29 +110,34 @@ def main() -> None:
                 env.step(ACTION)
 
     vec = sandgym.VecEnv("countdown-v0", n, config)
-    vec.reset(seeds=0)
+    vec.reset(seed=0)
+
+    def vec_gymnasium() -> None:
+        for _ in range(rounds):
+            vec.step([ACTION_TEXT] * n)
 
     def vec_dicts() -> None:
         for _ in range(rounds):
-            vec.step([ACTION] * n)
+            vec.step_slots([ACTION] * n)
 
     def vec_text() -> None:
         for _ in range(rounds):
-            vec.step([ACTION_TEXT] * n)
+            vec.step_slots([ACTION_TEXT] * n)
 
     def vec_in_rust() -> None:
         vec.run_steps(ACTION, rounds)
 
     py = rate(python_loop, steps, repeats)
     results = {
-        "VecEnv.step(model text)": rate(vec_text, steps, repeats),
-        "VecEnv.step(action dicts)": rate(vec_dicts, steps, repeats),
+        "VecEnv.step (Gymnasium, model text)": rate(vec_gymnasium, steps, repeats),
+        "VecEnv.step_slots(model text)": rate(vec_text, steps, repeats),
+        "VecEnv.step_slots(action dicts)": rate(vec_dicts, steps, repeats),
         "VecEnv.run_steps (loop in Rust)": rate(vec_in_rust, steps, repeats),
     }
     print(f"countdown, {n} envs x {rounds} rounds, median of {repeats}")
-    print(f"  pure-Python env (baseline)        {py:>12.0f} steps/s   1.0x")
+    print(f"  pure-Python env (baseline)           {py:>12.0f} steps/s   1.0x")
     for name, value in results.items():
-        print(f"  {name:<33} {value:>12.0f} steps/s {value / py:>6.1f}x")
+        print(f"  {name:<36} {value:>12.0f} steps/s {value / py:>6.1f}x")
     print()
     startup()
 

@@ -107,6 +107,13 @@ class VecEnv:
         """Step with OpenAI-shape actions (dicts or their JSON text)."""
     def step_text(self, texts: list[str]) -> list[dict[str, Any]]:
         """Step with model text, parsed per env."""
+    def apply(
+        self,
+        actions: list[dict[str, Any] | str | None],
+        resets: list[tuple[int, str | None] | None] | None = None,
+        with_actions: bool = False,
+    ) -> list[dict[str, Any] | None]:
+        """One batch: slot ``i`` reset with ``resets[i]``, else stepped with ``actions[i]``, else left alone."""
     def run_steps(self, action: dict[str, Any] | str, rounds: int) -> int:
         """Step all envs ``rounds`` times in Rust with auto-reset; returns the step count."""
 

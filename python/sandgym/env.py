@@ -13,7 +13,7 @@ from typing import Any, SupportsFloat
 import gymnasium
 
 from sandgym import _core
-from sandgym.spaces import ChatAction, Messages
+from sandgym.spaces import ChatAction, Messages, render_messages
 
 
 def _config_json(config: dict[str, Any] | None) -> str | None:
@@ -217,12 +217,7 @@ class SandgymEnv(gymnasium.Env[list, Any]):
         """The conversation as text (``render_mode="ansi"``)."""
         if self.render_mode != "ansi":
             return None
-        lines = []
-        for m in self.conversation:
-            lines.append(f"[{m['role']}] {m.get('content') or ''}")
-            for call in m.get("tool_calls") or []:
-                lines.append(f"    -> {call['name']}({call['arguments']})")
-        return "\n".join(lines)
+        return render_messages(self.conversation)
 
     def close(self) -> None:
         """Nothing to release: the sandbox is freed with the object."""

@@ -1,6 +1,7 @@
 """Gymnasium spaces for chat environments.
 
-Observations are message lists; actions are model text or OpenAI-style assistant messages.
+Observations are message lists; actions are model text or OpenAI-style assistant messages. ``render_messages``
+turns a conversation into the text ``render()`` shows.
 """
 
 from __future__ import annotations
@@ -84,3 +85,13 @@ class ChatAction(spaces.Space[Any]):
     def __eq__(self, other: object) -> bool:
         """Equal when the tools are."""
         return isinstance(other, ChatAction) and other.tools == self.tools
+
+
+def render_messages(messages: list[dict]) -> str:
+    """A conversation as text, one ``[role] content`` line per message and one line per tool call."""
+    lines = []
+    for m in messages:
+        lines.append(f"[{m['role']}] {m.get('content') or ''}")
+        for call in m.get("tool_calls") or []:
+            lines.append(f"    -> {call['name']}({call['arguments']})")
+    return "\n".join(lines)

@@ -42,7 +42,8 @@ def test_forbidden_import_is_refused(guest_dir):
 
 def test_vecenv_isolates_a_faulting_slot(guest_dir):
     vec = sandgym.VecEnv(str(guest_dir / "hostile.wasm"), 3, fuel=50_000_000)
-    vec.reset([0, 1, 2], tasks=[{"mode": "ok"}, {"mode": "loop"}, {"mode": "ok"}])
-    results = vec.step(["go", "go", "go"])
-    assert results[1]["error_kind"] == "out_of_fuel"
-    assert results[0]["terminated"] and results[2]["terminated"]
+    vec.reset(seed=[0, 1, 2], options={"tasks": [{"mode": "ok"}, {"mode": "loop"}, {"mode": "ok"}]})
+    _, _, terminations, truncations, infos = vec.step(["go", "go", "go"])
+    assert infos["error_kind"][1] == "out_of_fuel"
+    assert list(infos["_error_kind"]) == [False, True, False]
+    assert terminations[0] and terminations[2] and truncations[1]

@@ -3,9 +3,10 @@
 //!
 //! This module owns the env: configuration, the DB an episode starts from (imported or generated),
 //! tasks (tau2 tasks, sandgym task JSON, or generated from the seed), the tool protocol, the verifier,
-//! the expert and the admissible actions. The DB types live in [`db`], the domain tools in [`tools`],
-//! the world generator in [`world`], the task generator in [`tasks`]; task model, conversation tools,
-//! verifier and expert helpers come from `tau_common`.
+//! the expert and the admissible actions. The DB types live in [`db`], the domain tools in [`tools`]
+//! (over any [`store::Store`]), the episode's copy-on-write DB in [`overlay`], the world generator in
+//! [`world`], the task generator in [`tasks`]; task model, conversation tools, verifier and expert
+//! helpers come from `tau_common`.
 //!
 //! Config knobs (defaults): `db` (absent: generate one; an object `{"users", "flights",
 //! "reservations"}` in the v1 shape: import it), generator knobs `seed` 0, `users` 200 (1..=5000),
@@ -24,6 +25,7 @@
 
 pub mod db;
 pub mod overlay;
+pub mod store;
 pub mod tasks;
 pub mod tools;
 pub mod world;
@@ -43,7 +45,8 @@ use tau_common::{
 };
 
 use db::Db;
-use overlay::{MaterializedDb, Overlay, Store};
+use overlay::{MaterializedDb, Overlay};
+use store::Store;
 use world::GenConfig;
 
 pub const NAME: &str = "tau-airline";

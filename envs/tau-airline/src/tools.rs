@@ -21,7 +21,7 @@ use crate::db::{
     CABINS, Db, FLIGHT_TYPES, Flight, FlightDate, Num, Passenger, Payment, Reservation,
     ReservationFlight, SegmentOrder,
 };
-use crate::overlay::Store;
+use crate::store::Store;
 
 /// The domain tools, in the order of the tool list.
 pub const DOMAIN_TOOLS: [&str; 12] = [

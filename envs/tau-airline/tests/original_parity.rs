@@ -13,10 +13,11 @@
 #[path = "../../tau-common/tests/support/parity.rs"]
 mod parity;
 
-use std::collections::BTreeSet;
-
-use parity::{Tally, data_dir, read_json, skeleton};
-use sandgym_sdk::{Action, Env, Value, json};
+use parity::{
+    Checker, Domain, Read, check_gold_tasks, configured, data_dir, observe, read_json, s, skeleton,
+    v1_db,
+};
+use sandgym_sdk::{Env, Value, json};
 use serde_json::Map;
 use tau_airline::TauAirline;
 use tau_common::{dumps, py_float_repr};
@@ -60,52 +61,6 @@ const RESERVATION_KEYS: [&str; 13] = [
     "nonfree_baggages",
     "insurance",
 ];
-
-fn v1_errors(tool: &str) -> &'static [&'static str] {
-    const FLIGHT: [&str; 4] = [
-        "flight * not found",
-        "flight * not found on date *",
-        "flight * not available on date *",
-        "not enough seats on flight *",
-    ];
-    const PAYMENT: [&str; 4] = [
-        "reservation not found",
-        "payment method not found",
-        "certificate cannot be used to update reservation",
-        "gift card balance is not enough",
-    ];
-    match tool {
-        "book_reservation" => &[
-            "user not found",
-            FLIGHT[0],
-            FLIGHT[1],
-            FLIGHT[2],
-            FLIGHT[3],
-            "payment method * not found",
-            "not enough balance in payment method *",
-            "payment amount does not add up, total price is *, but paid *",
-            // sandgym's documented difference: v1 overwrote `HATHAV` on a fourth booking.
-            "too many reservations",
-        ],
-        "cancel_reservation" => &["reservation not found"],
-        "update_reservation_baggages" => &PAYMENT,
-        "update_reservation_flights" => &[
-            PAYMENT[0], PAYMENT[1], PAYMENT[2], PAYMENT[3], FLIGHT[0], FLIGHT[1], FLIGHT[2],
-            FLIGHT[3],
-        ],
-        "update_reservation_passengers" => &[
-            "reservation not found",
-            "number of passengers does not match",
-        ],
-        // sandgym's documented difference: v1 answered `None` for a fourth certificate.
-        "send_certificate" => &["user not found", "too many certificates"],
-        _ => &[],
-    }
-}
-
-fn s<'a>(args: &'a Value, key: &str) -> &'a str {
-    args[key].as_str().unwrap_or_default()
-}
 
 /// Python's `str()` of a JSON number argument.
 fn py_str_num(v: &Value) -> String {
@@ -199,59 +154,67 @@ fn v1_onestop(
     Ok(dumps(&results))
 }
 
-fn configured_env(db: &Value) -> TauAirline {
-    let mut env = TauAirline::default();
-    env.configure(&json!({"db": db, "max_turns": 1000}))
-        .expect("the v1 DB loads");
-    env
-}
+impl Domain for TauAirline {
+    const NAME: &'static str = "tau-airline";
+    // Both reads answer a missing record this way in v1 (sic for reservations).
+    const READS: &'static [Read] = &[
+        Read::new("user", "Error: user not found"),
+        Read::new("reservation", "Error: user not found"),
+    ];
+    const LIST_TOOL: &'static str = "list_all_airports";
 
-fn observe(env: &mut TauAirline, name: &str, args: &Value) -> String {
-    let out = env.step(&Action::tool(name, args));
-    assert_eq!(out.messages.len(), 1, "{name}: {:?}", out.messages);
-    out.messages[0].content.clone()
-}
-
-struct Checker {
-    env: TauAirline,
-    shadow: Value,
-    touched: BTreeSet<(String, String)>,
-    tally: Tally,
-    what: String,
-}
-
-impl Checker {
-    fn read(&mut self, name: &str, table: &str, id: &str, obs: &str) {
-        let what = self.what.clone();
-        match self.shadow[table].get(id) {
-            // Both reads answer a missing record this way in v1 (sic for reservations).
-            None => self.tally.bytes(&what, name, obs, "Error: user not found"),
-            Some(record) if self.touched.contains(&(table.into(), id.into())) => {
-                let record = record.clone();
-                self.tally.keys(&what, name, obs, &record);
-            }
-            Some(record) => {
-                let expected = dumps(record);
-                self.tally.bytes(&what, name, obs, &expected);
-            }
+    fn v1_errors(tool: &str) -> &'static [&'static str] {
+        const FLIGHT: [&str; 4] = [
+            "flight * not found",
+            "flight * not found on date *",
+            "flight * not available on date *",
+            "not enough seats on flight *",
+        ];
+        const PAYMENT: [&str; 4] = [
+            "reservation not found",
+            "payment method not found",
+            "certificate cannot be used to update reservation",
+            "gift card balance is not enough",
+        ];
+        match tool {
+            "book_reservation" => &[
+                "user not found",
+                FLIGHT[0],
+                FLIGHT[1],
+                FLIGHT[2],
+                FLIGHT[3],
+                "payment method * not found",
+                "not enough balance in payment method *",
+                "payment amount does not add up, total price is *, but paid *",
+                // sandgym's documented difference: v1 overwrote `HATHAV` on a fourth booking.
+                "too many reservations",
+            ],
+            "cancel_reservation" => &["reservation not found"],
+            "update_reservation_baggages" => &PAYMENT,
+            "update_reservation_flights" => &[
+                PAYMENT[0], PAYMENT[1], PAYMENT[2], PAYMENT[3], FLIGHT[0], FLIGHT[1], FLIGHT[2],
+                FLIGHT[3],
+            ],
+            "update_reservation_passengers" => &[
+                "reservation not found",
+                "number of passengers does not match",
+            ],
+            // sandgym's documented difference: v1 answered `None` for a fourth certificate.
+            "send_certificate" => &["user not found", "too many certificates"],
+            _ => &[],
         }
     }
 
-    fn check(&mut self, name: &str, args: &Value) {
-        let obs = observe(&mut self.env, name, args);
-        let what = self.what.clone();
-        let flights = self.shadow["flights"].as_object().unwrap();
+    fn check_other(c: &mut Checker<Self>, name: &str, args: &Value, obs: &str) {
+        let what = c.what.clone();
+        let flights = c.shadow["flights"].as_object().unwrap();
         match name {
-            "get_user_details" => self.read(name, "users", s(args, "user_id"), &obs),
-            "get_reservation_details" => {
-                self.read(name, "reservations", s(args, "reservation_id"), &obs)
-            }
             "list_all_airports" => {
                 let expected: Map<String, Value> = V1_AIRPORTS
                     .iter()
                     .map(|(code, city)| (code.to_string(), json!(city)))
                     .collect();
-                self.tally.bytes(&what, name, &obs, &dumps(&expected));
+                c.tally.bytes(&what, name, obs, &dumps(&expected));
             }
             "search_direct_flight" => {
                 let expected = v1_direct(
@@ -260,7 +223,7 @@ impl Checker {
                     s(args, "destination"),
                     s(args, "date"),
                 );
-                self.tally.bytes(&what, name, &obs, &expected);
+                c.tally.bytes(&what, name, obs, &expected);
             }
             "search_onestop_flight" => {
                 let expected = v1_onestop(
@@ -271,179 +234,180 @@ impl Checker {
                     false,
                 )
                 .unwrap_or_else(|e| format!("Error: {e}"));
-                self.tally.bytes(&what, name, &obs, &expected);
+                c.tally.bytes(&what, name, obs, &expected);
             }
-            _ if !v1_errors(name).is_empty() => self.write(name, args, &obs),
+            _ if !TauAirline::v1_errors(name).is_empty() => write(c, name, args, obs),
             // `calculate`, `think`, tau2's `get_flight_status`: not compared here.
             _ => {}
         }
     }
 
-    fn write(&mut self, name: &str, args: &Value, obs: &str) {
-        let what = self.what.clone();
-        if obs.starts_with("Error") {
-            self.tally.error(&what, name, obs, v1_errors(name));
-            return;
-        }
-        let flights = self.shadow["flights"].clone();
-        // A segment as v1 writes it: the argument's keys, then price, origin, destination.
-        let segment = |arg: &Value, price: Value| {
-            let mut seg = arg.clone();
-            let flight = &flights[s(arg, "flight_number")];
-            seg["price"] = price;
-            seg["origin"] = flight["origin"].clone();
-            seg["destination"] = flight["destination"].clone();
-            seg
-        };
-        let fare = |arg: &Value, cabin: &str| {
-            flights[s(arg, "flight_number")]["dates"][s(arg, "date")]["prices"][cabin].clone()
-        };
-        match name {
-            // `BookReservation.invoke`: a new dict in RESERVATION_KEYS order; `passengers` and
-            // `payment_history` are the argument lists as given; certificates used are deleted.
-            "book_reservation" => {
-                let id = ["HATHAT", "HATHAU", "HATHAV"]
-                    .into_iter()
-                    .find(|id| self.shadow["reservations"].get(*id).is_none())
-                    .expect("a free id");
-                let mut r = skeleton(&RESERVATION_KEYS);
-                for key in RESERVATION_KEYS {
-                    if let Some(v) = args.get(key) {
-                        r[key] = v.clone();
-                    }
-                }
-                let cabin = s(args, "cabin");
-                r["flights"] = json!(
-                    args["flights"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|f| segment(f, fare(f, cabin)))
-                        .collect::<Vec<_>>()
-                );
-                r["passengers"] = args["passengers"].clone();
-                r["payment_history"] = args["payment_methods"].clone();
-                r["reservation_id"] = json!(id);
-                self.shadow["reservations"][id] = r;
-                let user = &mut self.shadow["users"][s(args, "user_id")];
-                for p in args["payment_methods"].as_array().unwrap() {
-                    let pid = s(p, "payment_id");
-                    if user["payment_methods"][pid]["source"] == "certificate" {
-                        user["payment_methods"]
-                            .as_object_mut()
-                            .unwrap()
-                            .shift_remove(pid);
-                    }
-                }
-                user["reservations"].as_array_mut().unwrap().push(json!(id));
-                self.touched
-                    .insert(("users".into(), s(args, "user_id").into()));
-                self.touched.insert(("reservations".into(), id.into()));
-                let r = self.shadow["reservations"][id].clone();
-                self.tally.keys(&what, name, obs, &r);
-            }
-            // `SendCertificate.invoke`: answers a sentence; the certificate dict goes last.
-            "send_certificate" => {
-                let uid = s(args, "user_id");
-                let user = &mut self.shadow["users"][uid];
-                let pid = [
-                    "certificate_3221322",
-                    "certificate_3221323",
-                    "certificate_3221324",
-                ]
-                .into_iter()
-                .find(|p| user["payment_methods"].get(*p).is_none())
-                .expect("a free certificate id");
-                user["payment_methods"][pid] = skeleton(&["source", "amount", "id"]);
-                self.touched.insert(("users".into(), uid.into()));
-                let expected = format!(
-                    "Certificate {pid} added to user {uid} with amount {}.",
-                    py_str_num(&args["amount"])
-                );
-                self.tally.bytes(&what, name, obs, &expected);
-            }
-            _ => {
-                let rid = s(args, "reservation_id");
-                let r = &mut self.shadow["reservations"][rid];
-                let row = || skeleton(&["payment_id", "amount"]);
-                let n = r["passengers"].as_array().unwrap().len() as f64;
-                match name {
-                    // `CancelReservation.invoke`: one negated row per row, then `status` (new).
-                    "cancel_reservation" => {
-                        let rows = r["payment_history"].as_array().unwrap().len();
-                        for _ in 0..rows {
-                            r["payment_history"].as_array_mut().unwrap().push(row());
-                        }
-                        r["status"] = json!("cancelled");
-                    }
-                    // `UpdateReservationBaggages.invoke`: a row when 50 × new non-free bags > 0.
-                    "update_reservation_baggages" => {
-                        let old = r["nonfree_baggages"].as_i64().unwrap();
-                        let new = args["nonfree_baggages"].as_i64().unwrap();
-                        r["total_baggages"] = args["total_baggages"].clone();
-                        r["nonfree_baggages"] = args["nonfree_baggages"].clone();
-                        if new > old {
-                            r["payment_history"].as_array_mut().unwrap().push(row());
-                        }
-                    }
-                    // `UpdateReservationFlights.invoke`: every segment rebuilt from the argument
-                    // (kept ones with their old price); a row when the total changes; the stored
-                    // cabin is not updated.
-                    "update_reservation_flights" => {
-                        let cabin = s(args, "cabin");
-                        let old: Vec<Value> = r["flights"].as_array().unwrap().clone();
-                        let new: Vec<Value> = args["flights"]
-                            .as_array()
-                            .unwrap()
-                            .iter()
-                            .map(|f| {
-                                let kept = old.iter().find(|o| {
-                                    o["flight_number"] == f["flight_number"]
-                                        && o["date"] == f["date"]
-                                        && r["cabin"] == cabin
-                                });
-                                let price =
-                                    kept.map_or_else(|| fare(f, cabin), |k| k["price"].clone());
-                                segment(f, price)
-                            })
-                            .collect();
-                        let total = |fs: &[Value]| -> f64 {
-                            fs.iter().map(|f| f["price"].as_f64().unwrap()).sum::<f64>() * n
-                        };
-                        if total(&new) != total(&old) {
-                            r["payment_history"].as_array_mut().unwrap().push(row());
-                        }
-                        r["flights"] = json!(new);
-                    }
-                    // `UpdateReservationPassengers.invoke`: the argument list as given.
-                    "update_reservation_passengers" => {
-                        r["passengers"] = args["passengers"].clone();
-                    }
-                    other => unreachable!("{other}"),
-                }
-                let r = r.clone();
-                self.touched.insert(("reservations".into(), rid.into()));
-                let uid = r["user_id"].as_str().unwrap().to_string();
-                self.touched.insert(("users".into(), uid));
-                self.tally.keys(&what, name, obs, &r);
+    /// Each gold direct search over the whole month, direct and one-stop.
+    fn perturb(c: &mut Checker<Self>, name: &str, args: &Value) {
+        if name == "search_direct_flight" {
+            for d in 1..=30 {
+                let mut other = args.clone();
+                other["date"] = json!(day(d));
+                c.check("search_direct_flight", &other);
+                c.check("search_onestop_flight", &other);
             }
         }
-    }
-
-    fn neighbour(&self, table: &str, id: &str) -> Option<String> {
-        let keys: Vec<&String> = self.shadow[table].as_object()?.keys().collect();
-        let i = keys.iter().position(|k| *k == id)?;
-        Some(keys[(i + 1) % keys.len()].clone())
     }
 }
 
-fn v1_db(dir: &std::path::Path) -> Value {
-    let airline = dir.join("v1/airline");
-    json!({
-        "users": read_json(airline.join("users.json")),
-        "flights": read_json(airline.join("flights.json")),
-        "reservations": read_json(airline.join("reservations.json")),
-    })
+fn write(c: &mut Checker<TauAirline>, name: &str, args: &Value, obs: &str) {
+    let what = c.what.clone();
+    if obs.starts_with("Error") {
+        c.tally.error(&what, name, obs, TauAirline::v1_errors(name));
+        return;
+    }
+    let flights = c.shadow["flights"].clone();
+    // A segment as v1 writes it: the argument's keys, then price, origin, destination.
+    let segment = |arg: &Value, price: Value| {
+        let mut seg = arg.clone();
+        let flight = &flights[s(arg, "flight_number")];
+        seg["price"] = price;
+        seg["origin"] = flight["origin"].clone();
+        seg["destination"] = flight["destination"].clone();
+        seg
+    };
+    let fare = |arg: &Value, cabin: &str| {
+        flights[s(arg, "flight_number")]["dates"][s(arg, "date")]["prices"][cabin].clone()
+    };
+    match name {
+        // `BookReservation.invoke`: a new dict in RESERVATION_KEYS order; `passengers` and
+        // `payment_history` are the argument lists as given; certificates used are deleted.
+        "book_reservation" => {
+            let id = ["HATHAT", "HATHAU", "HATHAV"]
+                .into_iter()
+                .find(|id| c.shadow["reservations"].get(*id).is_none())
+                .expect("a free id");
+            let mut r = skeleton(&RESERVATION_KEYS);
+            for key in RESERVATION_KEYS {
+                if let Some(v) = args.get(key) {
+                    r[key] = v.clone();
+                }
+            }
+            let cabin = s(args, "cabin");
+            r["flights"] = json!(
+                args["flights"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| segment(f, fare(f, cabin)))
+                    .collect::<Vec<_>>()
+            );
+            r["passengers"] = args["passengers"].clone();
+            r["payment_history"] = args["payment_methods"].clone();
+            r["reservation_id"] = json!(id);
+            c.shadow["reservations"][id] = r;
+            let user = &mut c.shadow["users"][s(args, "user_id")];
+            for p in args["payment_methods"].as_array().unwrap() {
+                let pid = s(p, "payment_id");
+                if user["payment_methods"][pid]["source"] == "certificate" {
+                    user["payment_methods"]
+                        .as_object_mut()
+                        .unwrap()
+                        .shift_remove(pid);
+                }
+            }
+            user["reservations"].as_array_mut().unwrap().push(json!(id));
+            c.touched
+                .insert(("users".into(), s(args, "user_id").into()));
+            c.touched.insert(("reservations".into(), id.into()));
+            let r = c.shadow["reservations"][id].clone();
+            c.tally.keys(&what, name, obs, &r);
+        }
+        // `SendCertificate.invoke`: answers a sentence; the certificate dict goes last.
+        "send_certificate" => {
+            let uid = s(args, "user_id");
+            let user = &mut c.shadow["users"][uid];
+            let pid = [
+                "certificate_3221322",
+                "certificate_3221323",
+                "certificate_3221324",
+            ]
+            .into_iter()
+            .find(|p| user["payment_methods"].get(*p).is_none())
+            .expect("a free certificate id");
+            user["payment_methods"][pid] = skeleton(&["source", "amount", "id"]);
+            c.touched.insert(("users".into(), uid.into()));
+            let expected = format!(
+                "Certificate {pid} added to user {uid} with amount {}.",
+                py_str_num(&args["amount"])
+            );
+            c.tally.bytes(&what, name, obs, &expected);
+        }
+        _ => {
+            let rid = s(args, "reservation_id");
+            let r = &mut c.shadow["reservations"][rid];
+            let row = || skeleton(&["payment_id", "amount"]);
+            let n = r["passengers"].as_array().unwrap().len() as f64;
+            match name {
+                // `CancelReservation.invoke`: one negated row per row, then `status` (new).
+                "cancel_reservation" => {
+                    let rows = r["payment_history"].as_array().unwrap().len();
+                    for _ in 0..rows {
+                        r["payment_history"].as_array_mut().unwrap().push(row());
+                    }
+                    r["status"] = json!("cancelled");
+                }
+                // `UpdateReservationBaggages.invoke`: a row when 50 × new non-free bags > 0.
+                "update_reservation_baggages" => {
+                    let old = r["nonfree_baggages"].as_i64().unwrap();
+                    let new = args["nonfree_baggages"].as_i64().unwrap();
+                    r["total_baggages"] = args["total_baggages"].clone();
+                    r["nonfree_baggages"] = args["nonfree_baggages"].clone();
+                    if new > old {
+                        r["payment_history"].as_array_mut().unwrap().push(row());
+                    }
+                }
+                // `UpdateReservationFlights.invoke`: every segment rebuilt from the argument
+                // (kept ones with their old price); a row when the total changes; the stored
+                // cabin is not updated.
+                "update_reservation_flights" => {
+                    let cabin = s(args, "cabin");
+                    let old: Vec<Value> = r["flights"].as_array().unwrap().clone();
+                    let new: Vec<Value> = args["flights"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|f| {
+                            let kept = old.iter().find(|o| {
+                                o["flight_number"] == f["flight_number"]
+                                    && o["date"] == f["date"]
+                                    && r["cabin"] == cabin
+                            });
+                            let price = kept.map_or_else(|| fare(f, cabin), |k| k["price"].clone());
+                            segment(f, price)
+                        })
+                        .collect();
+                    let total = |fs: &[Value]| -> f64 {
+                        fs.iter().map(|f| f["price"].as_f64().unwrap()).sum::<f64>() * n
+                    };
+                    if total(&new) != total(&old) {
+                        r["payment_history"].as_array_mut().unwrap().push(row());
+                    }
+                    r["flights"] = json!(new);
+                }
+                // `UpdateReservationPassengers.invoke`: the argument list as given.
+                "update_reservation_passengers" => {
+                    r["passengers"] = args["passengers"].clone();
+                }
+                other => unreachable!("{other}"),
+            }
+            let r = r.clone();
+            c.touched.insert(("reservations".into(), rid.into()));
+            let uid = r["user_id"].as_str().unwrap().to_string();
+            c.touched.insert(("users".into(), uid));
+            c.tally.keys(&what, name, obs, &r);
+        }
+    }
+}
+
+/// The v1 airline DB as a `db` config value.
+fn airline_db(dir: &std::path::Path) -> Value {
+    v1_db(dir, "airline", &["users", "flights", "reservations"])
 }
 
 fn day(d: u32) -> String {
@@ -455,55 +419,8 @@ fn observations_are_byte_identical_to_the_v1_tools() {
     let Some(dir) = data_dir("v1/airline/users.json") else {
         return;
     };
-    let db = v1_db(&dir);
     let tasks = read_json(dir.join("tau2/airline/tasks.json"));
-    let mut checker = Checker {
-        env: configured_env(&db),
-        shadow: Value::Null,
-        touched: BTreeSet::new(),
-        tally: Tally::default(),
-        what: String::new(),
-    };
-    for task in tasks.as_array().unwrap() {
-        checker.env.reset(0, Some(task.clone())).unwrap();
-        checker.shadow = db.clone();
-        checker.touched.clear();
-        let id = task["id"].as_str().unwrap();
-        let actions = task["evaluation_criteria"]["actions"].as_array().unwrap();
-        for (n, action) in actions.iter().enumerate() {
-            let (name, args) = (action["name"].as_str().unwrap(), &action["arguments"]);
-            if name == "transfer_to_human_agents" {
-                continue; // it ends the episode and answers a constant
-            }
-            checker.what = format!("task {id} gold #{n}");
-            checker.check(name, args);
-            checker.what = format!("task {id} perturbed #{n}");
-            let read = match name {
-                "get_user_details" => Some(("users", "user_id")),
-                "get_reservation_details" => Some(("reservations", "reservation_id")),
-                _ => None,
-            };
-            if let Some((table, key)) = read {
-                if let Some(next) = checker.neighbour(table, s(args, key)) {
-                    checker.check(name, &json!({ key: next }));
-                }
-                checker.check(name, &json!({ key: format!("{}x", s(args, key)) }));
-            } else if name == "search_direct_flight" {
-                for d in 1..=30 {
-                    let mut other = args.clone();
-                    other["date"] = json!(day(d));
-                    checker.check("search_direct_flight", &other);
-                    checker.check("search_onestop_flight", &other);
-                }
-            } else if !v1_errors(name).is_empty() {
-                checker.check(name, args);
-            }
-        }
-        checker.what = format!("task {id} list");
-        checker.check("list_all_airports", &json!({}));
-    }
-    checker.tally.report("tau-airline");
-    assert!(checker.tally.bytes_compared > 1000);
+    check_gold_tasks::<TauAirline>(&airline_db(&dir), &tasks);
 }
 
 /// `search_onestop_flight` over every airport pair on dates around the month's edges and the
@@ -515,9 +432,9 @@ fn onestop_search_matches_v1_on_every_route() {
     let Some(dir) = data_dir("v1/airline/flights.json") else {
         return;
     };
-    let db = v1_db(&dir);
+    let db = airline_db(&dir);
     let flights = db["flights"].as_object().unwrap().clone();
-    let mut env = configured_env(&db);
+    let mut env: TauAirline = configured(&db);
     env.reset(0, None).unwrap();
     let airports: Vec<&str> = V1_AIRPORTS.iter().map(|(c, _)| *c).collect();
     // The 9th/10th: the unpadded next day starts matching; the 29th/30th: the month's end.

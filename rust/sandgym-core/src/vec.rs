@@ -1,5 +1,7 @@
 //! VecEnv: N envs of one id stepped together on rayon. Each slot's result is its own `Result`, so one
 //! faulting guest costs only its own episode; slots are addressed by index, like envpool's `env_id`.
+//! [`VecEnv::apply`] gives each slot its own operation in one parallel pass, which is what a vector
+//! env's autoreset needs (finished slots reset while the others step).
 
 use rayon::prelude::*;
 use sandgym_abi::{Action, ResetOutput, StepOutput};
@@ -9,6 +11,33 @@ use crate::env::{Env, EnvOptions};
 use crate::error::{Error, Result};
 use crate::parse::parse_action;
 use crate::registry;
+
+/// What one slot does in [`VecEnv::apply`].
+#[derive(Debug, Clone)]
+pub enum SlotOp {
+    /// Left as it is.
+    Skip,
+    /// A new episode: the seed and the task (generated when `None`).
+    Reset {
+        seed: u64,
+        task: Option<Value>,
+    },
+    Step(Action),
+    /// Model text, parsed as [`VecEnv::step_text`] does.
+    StepText(String),
+}
+
+/// One slot's outcome in [`VecEnv::apply`], by the operation it was given.
+#[derive(Debug)]
+pub enum SlotResult {
+    Skipped,
+    Reset(Result<ResetOutput>),
+    /// `action` is the parsed action of a [`SlotOp::StepText`] (`None` for [`SlotOp::Step`]).
+    Step {
+        action: Option<Action>,
+        output: Result<StepOutput>,
+    },
+}
 
 /// A batch of envs of the same id.
 pub struct VecEnv {
@@ -98,5 +127,85 @@ impl VecEnv {
             .zip(texts.par_iter())
             .map(|(env, text)| env.step(&parse_action(text)))
             .collect())
+    }
+
+    /// Runs `ops[i]` on slot `i`, all slots in one parallel pass.
+    pub fn apply(&mut self, ops: Vec<SlotOp>) -> Result<Vec<SlotResult>> {
+        self.check_len("ops", ops.len())?;
+        Ok(self
+            .envs
+            .par_iter_mut()
+            .zip(ops.into_par_iter())
+            .map(|(env, op)| match op {
+                SlotOp::Skip => SlotResult::Skipped,
+                SlotOp::Reset { seed, task } => SlotResult::Reset(env.reset(seed, task)),
+                SlotOp::Step(action) => SlotResult::Step {
+                    output: env.step(&action),
+                    action: None,
+                },
+                SlotOp::StepText(text) => {
+                    let action = parse_action(&text);
+                    SlotResult::Step {
+                        output: env.step(&action),
+                        action: Some(action),
+                    }
+                }
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CALC: &str =
+        r#"<tool_call>{"name": "calc", "arguments": {"expression": "1+2"}}</tool_call>"#;
+
+    /// Each slot gets its own operation, and its outcome is the one a lone env would give.
+    #[test]
+    fn apply_runs_each_slot_its_own_operation() {
+        let mut vec = VecEnv::new("countdown-v0", 4, EnvOptions::default()).unwrap();
+        let mut single = registry::make("countdown-v0", EnvOptions::default()).unwrap();
+        let resets = vec.reset(&[1, 2, 3, 4], None).unwrap();
+        assert!(resets.iter().all(Result::is_ok));
+        let expected_reset = single.reset(9, None).unwrap();
+        let ops = vec![
+            SlotOp::Skip,
+            SlotOp::Reset {
+                seed: 9,
+                task: None,
+            },
+            SlotOp::Step(parse_action(CALC)),
+            SlotOp::StepText(CALC.into()),
+        ];
+        let results = vec.apply(ops).unwrap();
+        assert!(matches!(results[0], SlotResult::Skipped));
+        match &results[1] {
+            SlotResult::Reset(Ok(out)) => assert_eq!(out, &expected_reset),
+            other => panic!("slot 1: {other:?}"),
+        }
+        let outputs: Vec<&StepOutput> = results[2..]
+            .iter()
+            .map(|r| match r {
+                SlotResult::Step {
+                    output: Ok(out), ..
+                } => out,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            outputs[0].messages[0].content,
+            outputs[1].messages[0].content
+        );
+        assert!(matches!(&results[2], SlotResult::Step { action: None, .. }));
+        match &results[3] {
+            SlotResult::Step {
+                action: Some(action),
+                ..
+            } => assert_eq!(action, &parse_action(CALC)),
+            other => panic!("slot 3: {other:?}"),
+        }
+        assert!(vec.apply(vec![SlotOp::Skip]).is_err(), "one op per slot");
     }
 }

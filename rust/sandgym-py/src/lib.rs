@@ -10,6 +10,7 @@ mod env;
 mod error;
 mod export;
 mod policy;
+mod vec;
 
 use pyo3::prelude::*;
 
@@ -39,7 +40,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", sandgym_core::VERSION)?;
     m.add("ABI_VERSION", sandgym_core::abi::ABI_VERSION)?;
     m.add_class::<env::PyEnv>()?;
-    m.add_class::<env::PyVecEnv>()?;
+    m.add_class::<vec::PyVecEnv>()?;
     m.add_class::<env::Snapshot>()?;
     m.add_class::<arrow::ArrowTable>()?;
     m.add_function(wrap_pyfunction!(env::list_envs, m)?)?;

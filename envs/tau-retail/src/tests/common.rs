@@ -40,37 +40,19 @@ pub fn text(out: &StepOutput) -> &str {
     &out.messages[0].content
 }
 
+#[path = "../../../tau-common/tests/support/parity.rs"]
+mod parity;
+pub use parity::read_json;
+
 /// Where the original tau-bench data lives (`SANDGYM_TAU_DATA` or `../../shared/data/tau-bench` from
 /// the `envs/` dir), if present.
 pub fn tau_data_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("SANDGYM_TAU_DATA") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/tau-bench"),
-    };
-    if dir.join("v1/retail/users.json").is_file() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "note: original tau-bench data not found at {} (set SANDGYM_TAU_DATA); skipping",
-            dir.display()
-        );
-        None
-    }
-}
-
-pub fn read_json(path: PathBuf) -> Value {
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    parity::data_dir("v1/retail/users.json")
 }
 
 /// The v1 retail DB as a `db` config value.
 pub fn v1_db(dir: &std::path::Path) -> Value {
-    let retail = dir.join("v1/retail");
-    json!({
-        "users": read_json(retail.join("users.json")),
-        "orders": read_json(retail.join("orders.json")),
-        "products": read_json(retail.join("products.json")),
-    })
+    parity::v1_db(dir, "retail", &["users", "orders", "products"])
 }
 
 /// A small DB exercising every tool path: two users, one product with four variants (one
