@@ -213,8 +213,8 @@ class VecEnv(gymnasium.vector.VectorEnv[tuple, tuple, np.ndarray]):
         infos: dict[str, Any] = {}
         done = terminations | truncations
         if self.autoreset_mode == AutoresetMode.SAME_STEP and done.any():
-            for i in np.flatnonzero(done):
-                infos = self._add_info(infos, {"final_obs": self._obs[i], "final_info": slot_infos[i]}, int(i))
+            for j in np.flatnonzero(done).tolist():
+                infos = self._add_info(infos, {"final_obs": self._obs[j], "final_info": slot_infos[j]}, j)
             resets = [(self._episode_seed(i, None), None) if done[i] else None for i in range(n)]
             for i, out in enumerate(self._vec.apply([None] * n, resets)):
                 if out is not None:

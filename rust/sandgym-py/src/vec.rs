@@ -44,6 +44,9 @@ fn steps_to_py<'py>(
         .collect()
 }
 
+/// A slot's reset in `apply`: its seed and its task as JSON text (None: the env generates one).
+type SlotReset = (u64, Option<String>);
+
 /// A batch of `n` envs of one id, stepped in parallel on Rust threads with the GIL released.
 ///
 /// Every method returns one dict per env; a failed env's dict has `error_kind` and `error_message`
@@ -147,7 +150,7 @@ impl PyVecEnv {
         &mut self,
         py: Python<'py>,
         actions: Vec<Option<Bound<'py, PyAny>>>,
-        resets: Option<Vec<Option<(u64, Option<String>)>>>,
+        resets: Option<Vec<Option<SlotReset>>>,
         with_actions: bool,
     ) -> PyResult<Vec<Option<Bound<'py, PyAny>>>> {
         let resets = resets.unwrap_or_else(|| vec![None; actions.len()]);
