@@ -51,6 +51,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without skyrl-gy
         name=exc.name,
     ) from exc
 
+from sandgym import _core
 from sandgym.env import SandgymEnv, make
 from sandgym.errors import GuestError
 
@@ -244,13 +245,8 @@ class SandgymSkyRLEnv(BaseTextEnv):  # type: ignore[misc,unused-ignore]
         """The env's messages in the configured observation format."""
         if self.observation_format == "chat":
             return _messages(messages)
-        parts = [
-            f"<tool_response>\n{m.get('content') or ''}\n</tool_response>"
-            if m.get("role") == "tool"
-            else str(m.get("content") or "")
-            for m in messages
-        ]
-        return [{"role": "user", "content": "\n".join(parts)}] if parts else []
+        # The Rust core writes the Hermes format (sandgym_core::chat), as for every other chat text.
+        return [{"role": "user", "content": _core.render_user_turn([dict(m) for m in messages])}] if messages else []
 
 
 def register(name: str = "sandgym") -> str:

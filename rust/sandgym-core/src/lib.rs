@@ -4,7 +4,8 @@
 //! - [`sandbox`] owns wasmtime: engine, module cache, limits, the WASI shim, memory snapshots.
 //! - [`env`] is one live environment over one sandbox; [`vec`] steps many on rayon.
 //! - [`registry`] maps env ids and `.wasm` paths to programs.
-//! - [`parse`] turns model text into actions; [`policy`] chooses actions.
+//! - [`chat`] converts text ↔ actions and messages in every chat format ([`parse`] is its reading half,
+//!   kept at this path too); [`policy`] chooses actions.
 //! - [`files`] reads task files and inlines `{"$path": ...}` references in env configuration.
 //! - [`collect`] runs episodes (the one module that meets both policy and env); [`groups`] makes them
 //!   groups of rollouts per task, [`rewards`] and [`advantage`] score them for RL.
@@ -13,6 +14,7 @@
 //! - [`trajectory`] is the row; [`store`] writes rows to Parquet.
 
 pub mod advantage;
+pub mod chat;
 pub mod collect;
 pub mod early;
 pub mod env;
@@ -20,7 +22,6 @@ pub mod error;
 pub mod export;
 pub mod files;
 pub mod groups;
-pub mod parse;
 pub mod policy;
 pub mod registry;
 pub mod rewards;
@@ -29,6 +30,8 @@ pub mod sandbox;
 pub mod store;
 pub mod trajectory;
 pub mod vec;
+
+pub use chat::parse;
 
 pub use sandgym_abi as abi;
 pub use sandgym_abi::{

@@ -3,6 +3,7 @@
 //! here that Rust users of the core would miss.
 
 mod arrow;
+mod chat;
 mod collect;
 mod convert;
 mod early;
@@ -56,5 +57,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(error::_error_classes, m)?)?;
     m.add_function(wrap_pyfunction!(_engine_info, m)?)?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
+    chat::register(m)?;
     Ok(())
 }

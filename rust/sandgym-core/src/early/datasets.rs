@@ -2,7 +2,8 @@
 //! per file, each written as JSONL (`{"messages": [...]}` per line) and as Parquet (the same messages
 //! plus ids).
 //!
-//! Owns the text serialization of states, actions and observations, used identically in every file:
+//! States, actions and observations are written by [`crate::chat`]'s transcript renderers, identically in
+//! every file (and in `export`'s `early-expert` rows):
 //! - `expert_sft`: system = the env's agent prompt, user = `s_i`, assistant = `a_i`;
 //! - `iwm_sft` (implicit world modeling): system = [`WORLD_MODEL_PROMPT`], user = `s_i` + `Action: a`,
 //!   assistant = `Observation:\n` + the next state, for the expert action and every alternative;
@@ -23,10 +24,11 @@ use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-use sandgym_abi::{Action, Message, Role};
+use sandgym_abi::Message;
 use serde_json::{Value, json};
 
 use super::table::Branch;
+use crate::chat::{render_message_action, render_observation, render_state, system_prompt};
 use crate::error::{Error, Result};
 
 /// The system prompt of implicit-world-modeling rows: the model predicts the env's answer, not an action.
@@ -34,94 +36,6 @@ pub const WORLD_MODEL_PROMPT: &str = "You are a world model of an interactive en
 given the interaction so far (the task, then each action taken and the observation it produced) and one \
 more action. Predict the observation the environment returns for that action, exactly as the environment \
 would write it. Answer with `Observation:` on its own line followed by the observation, and nothing else.";
-
-/// Renders an action in the env's action format as the host's parser reads it back: the text, then one
-/// `<tool_call>{"name": …, "arguments": {…}}</tool_call>` line per call (arguments kept verbatim when
-/// they are not valid JSON).
-pub fn render_action(action: &Action) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    if !action.content.trim().is_empty() {
-        parts.push(action.content.trim().to_string());
-    }
-    for call in &action.tool_calls {
-        let arguments = match serde_json::from_str::<Value>(&call.arguments) {
-            Ok(arguments) => arguments.to_string(),
-            Err(_) => call.arguments.clone(),
-        };
-        let body = format!(
-            "{{\"name\": {}, \"arguments\": {arguments}}}",
-            Value::String(call.name.clone())
-        );
-        parts.push(format!("<tool_call>{body}</tool_call>"));
-    }
-    parts.join("\n")
-}
-
-/// Renders an assistant message (as stored) in the action format.
-pub fn render_message_action(message: &Message) -> String {
-    render_action(&Action {
-        content: message.content.clone(),
-        tool_calls: message.tool_calls.clone(),
-        format_error: None,
-    })
-}
-
-/// Renders the env's answer to one action: the content of each message; with several tool results, each
-/// on its own line prefixed by the tool's name.
-pub fn render_observation(messages: &[Message]) -> String {
-    let tools = messages.iter().filter(|m| m.role == Role::Tool).count();
-    messages
-        .iter()
-        .map(|m| match (&m.role, &m.name) {
-            (Role::Tool, Some(name)) if tools > 1 => format!("[{name}] {}", m.content),
-            _ => m.content.clone(),
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// The agent prompt of a state: its system messages' contents.
-pub fn system_prompt(state: &[Message]) -> String {
-    state
-        .iter()
-        .filter(|m| m.role == Role::System)
-        .map(|m| m.content.as_str())
-        .collect::<Vec<_>>()
-        .join("\n\n")
-}
-
-/// Renders a state `s_i` as one text: the opening user message(s), then for each step so far
-/// `Action: <action>` and `Observation:\n<observation>`. System messages are left out (they are the
-/// system prompt).
-pub fn render_state(state: &[Message]) -> String {
-    let mut blocks: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < state.len() {
-        let message = &state[i];
-        match message.role {
-            Role::System => i += 1,
-            Role::Assistant => {
-                blocks.push(format!("Action: {}", render_message_action(message)));
-                let end = state[i + 1..]
-                    .iter()
-                    .position(|m| m.role == Role::Assistant)
-                    .map_or(state.len(), |p| i + 1 + p);
-                if end > i + 1 {
-                    blocks.push(format!(
-                        "Observation:\n{}",
-                        render_observation(&state[i + 1..end])
-                    ));
-                }
-                i = end;
-            }
-            _ => {
-                blocks.push(message.content.clone());
-                i += 1;
-            }
-        }
-    }
-    blocks.join("\n\n")
-}
 
 /// The user turn of an implicit-world-modeling row: the state, then the action taken.
 pub fn world_model_query(state: &[Message], action: &Message) -> String {
@@ -361,47 +275,5 @@ impl SftWriter {
             .close()
             .map_err(|e| Error::Storage(format!("{}: {e}", parquet.temp().display())))?;
         Ok((jsonl.publish()?, parquet.publish()?))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::parse::parse_action;
-    use sandgym_abi::ToolCall;
-
-    #[test]
-    fn rendered_actions_parse_back() {
-        let action = Action {
-            content: "let me check".into(),
-            tool_calls: vec![ToolCall::new(
-                "call_0",
-                "calc",
-                &json!({"expression": "1+2"}),
-            )],
-            format_error: None,
-        };
-        let back = parse_action(&render_action(&action));
-        assert_eq!(back, action);
-    }
-
-    #[test]
-    fn state_rendering_lists_actions_and_observations() {
-        let call = ToolCall::new("call_0", "calc", &json!({"expression": "1+2"}));
-        let state = vec![
-            Message::system("sys"),
-            Message::user("Reach 24."),
-            Message::assistant(&Action {
-                content: String::new(),
-                tool_calls: vec![call.clone()],
-                format_error: None,
-            }),
-            Message::tool(&call, "3"),
-        ];
-        assert_eq!(
-            render_state(&state),
-            "Reach 24.\n\nAction: <tool_call>{\"name\": \"calc\", \"arguments\": {\"expression\":\"1+2\"}}</tool_call>\n\nObservation:\n3"
-        );
-        assert_eq!(system_prompt(&state), "sys");
     }
 }

@@ -10,7 +10,8 @@
 //!   action and each alternative on its own fork of the state, verifying every fork's fingerprint (and the
 //!   replay-from-reset baseline);
 //! - [`table`]: the branches table ([`Branch`] rows) and its Parquet writer;
-//! - [`datasets`]: state/action/observation rendering, the imitation and world-model datasets;
+//! - [`datasets`]: the imitation and world-model datasets (states and actions rendered by
+//!   [`crate::chat`]);
 //! - [`reflection`]: self-reflection prompts (paper and de-leaked templates), filters and SFT rows.
 //!
 //! [`run_to_dir`] wires them: branches stream to `branches.parquet` and the dataset files as each state

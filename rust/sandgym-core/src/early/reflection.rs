@@ -4,7 +4,7 @@
 //!
 //! Owns the two templates (the paper's verbatim one, and a de-leaked variant), the prompt rows (which
 //! carry everything the SFT builder needs, so it never re-reads branches) and the filters. Renders states
-//! and actions with [`super::datasets`], so `s_i` is serialized exactly as in the other files.
+//! and actions with [`crate::chat`], so `s_i` is serialized exactly as in the other files.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -13,11 +13,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::datasets::{
-    SftRow, SftWriter, Staged, render_message_action, render_observation, render_state,
-    system_prompt,
-};
+use super::datasets::{SftRow, SftWriter, Staged};
 use super::table::Branch;
+use crate::chat::{
+    parse_action, render_message_action, render_observation, render_state, system_prompt,
+};
 use crate::error::{Error, Result};
 
 /// Alternatives shown in a reflection prompt by default (ALFWorld's K for self-reflection).
@@ -304,7 +304,7 @@ pub fn is_duplicated(text: &str) -> bool {
 /// three characters in its tool-call arguments (or its text, for a text action).
 fn signatures(rendered: &str) -> Vec<String> {
     let mut out = vec![rendered.to_string()];
-    let action = crate::parse::parse_action(rendered);
+    let action = parse_action(rendered);
     if action.tool_calls.is_empty() && action.content.len() >= 3 {
         out.push(action.content.clone());
     }

@@ -10,7 +10,8 @@
 //! | `skyrl` | prompt (group) | `data_source`, `prompt`, `env_class`, `reward_spec{method, ground_truth}`, `extra_info`, env extras |
 //! | `early-expert` | agent step | `messages` = [system: agent prompt, user: `s_i`, assistant: `a_i`] |
 //!
-//! Messages follow the Hugging Face chat-template shape: tool calls as `{"id", "type": "function",
+//! Messages follow the Hugging Face chat-template shape ([`hf_message`], from [`crate::chat`], which also
+//! renders the `early-expert` states and actions): tool calls as `{"id", "type": "function",
 //! "function": {"name", "arguments"}}` with `arguments` a JSON object, tool messages with both `name` and
 //! `tool_call_id`. JSON-valued columns (`tools`, `arguments`) are Parquet JSON columns (`datasets`
 //! ≥ 4.7 decodes them to objects; older readers see JSON strings), except `verl-sft`'s `tools`, nested
@@ -35,7 +36,8 @@ use sandgym_abi::{Message, Role};
 use serde_json::{Map, Value, json};
 
 use crate::advantage::{self, AdvantageOptions, GroupBy, PassRateHistory};
-use crate::early::datasets::{render_message_action, render_state, system_prompt};
+pub use crate::chat::hf_message;
+use crate::chat::{render_message_action, render_state, system_prompt};
 use crate::error::{Error, Result};
 use crate::trajectory::Trajectory;
 use arrow_json::json_field;
@@ -142,30 +144,6 @@ pub struct ExportSummary {
     pub dropped_pass_rate: usize,
     /// DPO: groups left out because all their rollouts tie (no chosen/rejected pair).
     pub groups_without_pair: usize,
-}
-
-/// One message in the Hugging Face chat shape (`arguments` parsed to JSON; kept as a JSON string value
-/// when the model emitted invalid JSON).
-pub fn hf_message(message: &Message) -> Value {
-    let tool_calls: Option<Vec<Value>> = (!message.tool_calls.is_empty()).then(|| {
-        message
-            .tool_calls
-            .iter()
-            .map(|call| {
-                let arguments = serde_json::from_str::<Value>(&call.arguments)
-                    .unwrap_or_else(|_| Value::String(call.arguments.clone()));
-                json!({"id": call.id, "type": "function",
-                       "function": {"name": call.name, "arguments": arguments}})
-            })
-            .collect()
-    });
-    json!({
-        "role": message.role.as_str(),
-        "content": message.content,
-        "tool_calls": tool_calls,
-        "tool_call_id": message.tool_call_id,
-        "name": message.name,
-    })
 }
 
 fn message_fields() -> Fields {

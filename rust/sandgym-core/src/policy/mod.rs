@@ -18,9 +18,10 @@ mod openai;
 mod random;
 mod replay;
 
+pub use crate::chat::openai_messages;
 pub use batch::Batcher;
 pub use expert::ExpertPolicy;
-pub use openai::{OpenAiConfig, OpenAiPolicy, openai_messages};
+pub use openai::{OpenAiConfig, OpenAiPolicy};
 pub use random::RandomPolicy;
 pub use replay::ReplayPolicy;
 
@@ -30,8 +31,8 @@ use std::sync::Arc;
 use sandgym_abi::{Action, Message};
 use serde_json::Value;
 
+use crate::chat::Format;
 use crate::error::{Error, Result};
-use crate::parse::Format;
 
 /// What a policy may look at to choose an action.
 #[derive(Debug, Clone, Copy)]

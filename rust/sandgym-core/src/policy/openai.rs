@@ -8,17 +8,21 @@
 //! [`OpenAiConfig::concurrency`] episodes in flight, which bounds the requests open at once.
 //!
 //! The reply's structured `tool_calls` are used when the server parsed them (vLLM/SGLang with a tool
-//! parser); otherwise its text goes through [`crate::parse`] in the configured format, and a malformed
-//! action becomes a format-error observation the model sees on its next turn.
+//! parser); otherwise its text goes through [`crate::chat::parse`] in the configured format, and a malformed
+//! action becomes a format-error observation the model sees on its next turn. Requests carry the
+//! conversation as [`crate::chat`] renders it: the OpenAI wire shape, or Hermes text (`tools_in_prompt`).
 
 use std::time::{Duration, Instant};
 
-use sandgym_abi::{Action, Message, Role};
+use sandgym_abi::Action;
 use serde_json::{Map, Value, json};
 
 use super::{Decision, Policy, PolicyInput, Usage};
+use crate::chat::{
+    Format, action_from_json, fold_system_prompt, hermes_text_messages, openai_messages,
+    parse_completion,
+};
 use crate::error::{Error, Result};
-use crate::parse::{Format, action_from_json, parse_completion};
 use crate::rng::SplitMix64;
 
 /// Settings of the `openai` policy. `Default` gives a local server at `http://127.0.0.1:8000/v1`.
@@ -604,147 +608,4 @@ fn truncate(text: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}…", &text[..end])
-}
-
-/// Messages in the OpenAI chat-completions wire shape (tool calls nested under `function`, `content`
-/// null for an assistant message that only calls tools).
-pub fn openai_messages(messages: &[Message]) -> Vec<Value> {
-    messages
-        .iter()
-        .map(|m| {
-            let mut out = Map::new();
-            out.insert("role".into(), json!(m.role.as_str()));
-            if m.role == Role::Assistant && !m.tool_calls.is_empty() {
-                out.insert(
-                    "content".into(),
-                    if m.content.is_empty() {
-                        Value::Null
-                    } else {
-                        json!(m.content)
-                    },
-                );
-                out.insert(
-                    "tool_calls".into(),
-                    m.tool_calls
-                        .iter()
-                        .map(|c| {
-                            json!({"id": c.id, "type": "function",
-                                   "function": {"name": c.name, "arguments": c.arguments}})
-                        })
-                        .collect(),
-                );
-            } else {
-                out.insert("content".into(), json!(m.content));
-            }
-            if let Some(id) = &m.tool_call_id {
-                out.insert("tool_call_id".into(), json!(id));
-            }
-            if let Some(name) = &m.name {
-                out.insert("name".into(), json!(name));
-            }
-            Value::Object(out)
-        })
-        .collect()
-}
-
-/// Leading system messages moved to the head of the first user message (or kept as a user message when
-/// there is none), as Gemma's chat template does.
-fn fold_system_prompt(messages: Vec<Value>) -> Vec<Value> {
-    let is_system = |m: &Value| m.get("role").and_then(Value::as_str) == Some("system");
-    let split = messages.iter().take_while(|m| is_system(m)).count();
-    if split == 0 {
-        return messages;
-    }
-    let system: Vec<&str> = messages[..split]
-        .iter()
-        .filter_map(|m| m.get("content").and_then(Value::as_str))
-        .collect();
-    let system = system.join("\n\n");
-    let mut rest: Vec<Value> = messages[split..].to_vec();
-    match rest.first_mut() {
-        Some(Value::Object(first)) if first.get("role").and_then(Value::as_str) == Some("user") => {
-            let content = first.get("content").and_then(Value::as_str).unwrap_or("");
-            let joined = format!("{system}\n\n{content}");
-            first.insert("content".into(), json!(joined));
-        }
-        _ => rest.insert(0, json!({"role": "user", "content": system})),
-    }
-    rest
-}
-
-/// The Hermes/Qwen tool instructions appended to the system prompt in `tools_in_prompt` mode.
-pub fn hermes_tool_prompt(tools: &[Value]) -> String {
-    let mut text = String::from(
-        "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n\
-         You are provided with function signatures within <tools></tools> XML tags:\n<tools>",
-    );
-    for tool in tools {
-        text.push('\n');
-        text.push_str(&tool.to_string());
-    }
-    text.push_str(
-        "\n</tools>\n\nFor each function call, return a json object with function name and arguments \
-         within <tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \
-         \"arguments\": <args-json-object>}\n</tool_call>",
-    );
-    text
-}
-
-/// The conversation as plain chat (system, user, assistant only): tools described in the system prompt,
-/// earlier calls as `<tool_call>` text, tool results as user messages of `<tool_response>` blocks
-/// (consecutive results merged), as Qwen's chat template renders them.
-fn hermes_text_messages(messages: &[Message], tools: &[Value]) -> Vec<Value> {
-    let mut out: Vec<Value> = Vec::with_capacity(messages.len() + 1);
-    let tool_prompt = hermes_tool_prompt(tools);
-    let mut has_system = false;
-    let mut last_was_tool = false;
-    for m in messages {
-        match m.role {
-            Role::System if !has_system => {
-                has_system = true;
-                out.push(
-                    json!({"role": "system", "content": format!("{}\n\n{tool_prompt}", m.content)}),
-                );
-                last_was_tool = false;
-            }
-            Role::Tool => {
-                let block = format!("<tool_response>\n{}\n</tool_response>", m.content);
-                match out.last_mut() {
-                    Some(Value::Object(prev)) if last_was_tool => {
-                        let joined = format!(
-                            "{}\n{block}",
-                            prev.get("content").and_then(Value::as_str).unwrap_or("")
-                        );
-                        prev.insert("content".into(), json!(joined));
-                    }
-                    _ => out.push(json!({"role": "user", "content": block})),
-                }
-                last_was_tool = true;
-            }
-            Role::Assistant => {
-                let mut content = m.content.clone();
-                for call in &m.tool_calls {
-                    let arguments: Value = serde_json::from_str(&call.arguments)
-                        .unwrap_or_else(|_| json!(call.arguments));
-                    if !content.is_empty() {
-                        content.push('\n');
-                    }
-                    content.push_str(&format!(
-                        "<tool_call>\n{}\n</tool_call>",
-                        json!({"name": call.name, "arguments": arguments})
-                    ));
-                }
-                out.push(json!({"role": "assistant", "content": content}));
-                last_was_tool = false;
-            }
-            role => {
-                out.push(json!({"role": role.as_str(), "content": m.content}));
-                last_was_tool = false;
-            }
-        }
-    }
-    if !has_system {
-        out.insert(0, json!({"role": "system", "content": tool_prompt}));
-    }
-    out
 }

@@ -1,4 +1,5 @@
-//! Model text → structured `Action`. Understands Hermes/Qwen `<tool_call>{...}</tool_call>` blocks, OpenAI
+//! Model text → structured `Action`, the reading half of [`crate::chat`] (whose [`super::render`] writes
+//! the same formats). Understands Hermes/Qwen `<tool_call>{...}</tool_call>` blocks, OpenAI
 //! JSON tool calls (a message object, a `tool_calls` list, or a bare `{"name", "arguments"}` call), ReAct
 //! (`Action:` / `Action Input:` lines, `Final Answer:`), final-answer tags (`<answer>...</answer>`) and
 //! fenced python blocks. [`parse_completion`] picks one [`Format`] (or detects it) and reports which
@@ -11,8 +12,7 @@
 use sandgym_abi::{Action, ToolCall};
 use serde_json::Value;
 
-const OPEN: &str = "<tool_call>";
-const CLOSE: &str = "</tool_call>";
+use super::{TOOL_CALL_CLOSE as CLOSE, TOOL_CALL_OPEN as OPEN};
 
 /// The text format a model writes its actions in.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
