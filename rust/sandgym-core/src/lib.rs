@@ -6,8 +6,9 @@
 //! - [`registry`] maps env ids and `.wasm` paths to programs.
 //! - [`parse`] turns model text into actions; [`policy`] chooses actions.
 //! - [`files`] reads task files and inlines `{"$path": ...}` references in env configuration.
-//! - [`collect`] runs episodes (the one module that meets both policy and env); [`groups`] makes them
-//!   groups of rollouts per task, [`rewards`] and [`advantage`] score them for RL.
+//! - [`collect`] plans and runs episodes (the one module that meets both policy and env), from one
+//!   [`collect::CollectConfig`]; [`groups`] holds a group's rollouts until its advantages are computed,
+//!   [`rewards`] and [`advantage`] score them for RL; [`pool`] builds the worker pools.
 //! - [`export`] writes trainer datasets (TRL, verl, SkyRL, Early Experience) from trajectories.
 //! - [`early`] builds early-experience data (alternative actions on forks of expert states).
 //! - [`trajectory`] is the row; [`store`] writes rows to Parquet.
@@ -22,6 +23,7 @@ pub mod files;
 pub mod groups;
 pub mod parse;
 pub mod policy;
+pub mod pool;
 pub mod registry;
 pub mod rewards;
 pub mod rng;
