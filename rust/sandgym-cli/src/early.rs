@@ -128,7 +128,12 @@ pub fn run_early(args: EarlyArgs) -> Result<(), Error> {
         ..EarlyConfig::default()
     };
     let report = early::run(&config, Some(args.policy_args.spec(&args.policy)?))?;
-    print_summary(&report.run_id, &report.sampler, report.skipped, &report.summary);
+    print_summary(
+        &report.run_id,
+        &report.sampler,
+        report.skipped,
+        &report.summary,
+    );
     Ok(())
 }
 

@@ -179,7 +179,7 @@ impl PyEnv {
             )))
         })?;
         let function = (!policy.is_instance_of::<PyString>() && policy.is_callable())
-        .then(|| Arc::new(PyUserFunction::new(policy.clone().unbind())));
+            .then(|| Arc::new(PyUserFunction::new(policy.clone().unbind())));
         let policy: Arc<dyn Policy> = match &function {
             Some(function) => function.clone(),
             None => crate::policy::policy_from_py(policy)?,

@@ -214,8 +214,17 @@ mod tests {
             let shards: Vec<Vec<EpisodeSpec>> = (0..count)
                 .map(|i| shard(&whole, i, count).unwrap())
                 .collect();
-            assert_eq!(shards, (0..count).map(|i| shard(&whole, i, count).unwrap()).collect::<Vec<_>>());
-            let mut ids: Vec<String> = shards.iter().flatten().map(EpisodeSpec::episode_id).collect();
+            assert_eq!(
+                shards,
+                (0..count)
+                    .map(|i| shard(&whole, i, count).unwrap())
+                    .collect::<Vec<_>>()
+            );
+            let mut ids: Vec<String> = shards
+                .iter()
+                .flatten()
+                .map(EpisodeSpec::episode_id)
+                .collect();
             assert_eq!(ids.len(), whole.len(), "{count} shards");
             ids.sort();
             ids.dedup();

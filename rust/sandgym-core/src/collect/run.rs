@@ -62,7 +62,9 @@ pub fn run(
     user_policy: Option<Arc<dyn Policy>>,
     events: &(dyn Fn(RunEvent) + Sync),
 ) -> Result<RunReport> {
-    crate::pool::install(config.threads, || run_here(config, policy, user_policy, events))
+    crate::pool::install(config.threads, || {
+        run_here(config, policy, user_policy, events)
+    })
 }
 
 fn env_ids(config: &CollectConfig) -> Result<Vec<String>> {

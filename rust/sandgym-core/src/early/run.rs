@@ -192,8 +192,13 @@ pub fn run(config: &EarlyConfig, policy_spec: Option<PolicySpec>) -> Result<Earl
                 "no episode to branch (no trajectory with a complete step)".into(),
             ));
         }
-        let summary =
-            super::run_to_dir(&inputs, sampler.as_ref(), &options, &datasets, &config.out_dir)?;
+        let summary = super::run_to_dir(
+            &inputs,
+            sampler.as_ref(),
+            &options,
+            &datasets,
+            &config.out_dir,
+        )?;
         Ok(EarlyReport {
             run_id: options.run_id.clone(),
             sampler: sampler.name().to_string(),
@@ -219,7 +224,10 @@ mod tests {
             ..EarlyConfig::default()
         };
         assert_eq!(EarlyConfig::from_json(&config.to_json()).unwrap(), config);
-        assert_eq!(EarlyConfig::from_json("{}").unwrap(), EarlyConfig::default());
+        assert_eq!(
+            EarlyConfig::from_json("{}").unwrap(),
+            EarlyConfig::default()
+        );
         let err = EarlyConfig::from_json(r#"{"sampler": "uniform", "samplr": 1}"#).unwrap_err();
         assert!(err.to_string().contains("samplr"), "{err}");
     }

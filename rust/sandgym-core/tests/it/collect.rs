@@ -212,7 +212,10 @@ fn run_from_config_writes_or_keeps_the_same_rows() {
     let mut sorted = order.clone();
     sorted.sort_by_key(|(env, i, j)| (ids().iter().position(|e| e == env), *i, *j));
     assert_eq!(order, sorted);
-    assert!(rows.iter().all(|r| r.advantage.is_some() && r.run_id == "same"));
+    assert!(
+        rows.iter()
+            .all(|r| r.advantage.is_some() && r.run_id == "same")
+    );
 
     config.out_dir = Some(dir.path().to_path_buf());
     let written = collect::run(&config, &random, None, &|_| {}).unwrap();
@@ -234,13 +237,24 @@ fn run_refuses_bad_configs_before_playing() {
     let random = policy::RandomPolicy::default();
     let bad = |json: &str| {
         let config = collect::CollectConfig::from_json(json).unwrap();
-        collect::run(&config, &random, None, &|_| {}).unwrap_err().kind()
+        collect::run(&config, &random, None, &|_| {})
+            .unwrap_err()
+            .kind()
     };
-    assert_eq!(bad(r#"{"envs": ["countdown-v0"], "deadline_s": 0}"#), "invalid_argument");
+    assert_eq!(
+        bad(r#"{"envs": ["countdown-v0"], "deadline_s": 0}"#),
+        "invalid_argument"
+    );
     assert_eq!(
         bad(r#"{"envs": ["countdown-v0"], "tasks": [], "tasks_file": "t.jsonl"}"#),
         "invalid_argument"
     );
-    assert_eq!(bad(r#"{"envs": ["countdown-v0"], "split": "test"}"#), "invalid_argument");
-    assert_eq!(bad(r#"{"envs": ["countdown-v0"], "advantage": "nope"}"#), "invalid_argument");
+    assert_eq!(
+        bad(r#"{"envs": ["countdown-v0"], "split": "test"}"#),
+        "invalid_argument"
+    );
+    assert_eq!(
+        bad(r#"{"envs": ["countdown-v0"], "advantage": "nope"}"#),
+        "invalid_argument"
+    );
 }

@@ -58,7 +58,10 @@ fn groups_reach_the_sink_whole_with_advantages() {
         let mean = chunk.iter().map(|r| r.total_reward).sum::<f64>() / 3.0;
         for r in chunk {
             assert!((r.advantage.unwrap() - (r.total_reward - mean)).abs() < 1e-12);
-            assert_eq!(r.sample_seed, collect::plan::sample_seed(r.seed, r.group_index));
+            assert_eq!(
+                r.sample_seed,
+                collect::plan::sample_seed(r.seed, r.group_index)
+            );
             assert_eq!(r.episode_id, format!("{gid}/{}", r.group_index));
         }
     }
@@ -150,6 +153,7 @@ fn pass_rate_filter_drops_retired_prompts_before_playing() {
         collect::plan::filter_plan(plan.clone(), &history, 0.9, &Default::default()).unwrap();
     assert_eq!((filter.kept, filter.dropped), (2, 2));
     assert_eq!(kept, plan[2..]);
-    let (kept, _) = collect::plan::filter_plan(plan.clone(), &history, 1.5, &Default::default()).unwrap();
+    let (kept, _) =
+        collect::plan::filter_plan(plan.clone(), &history, 1.5, &Default::default()).unwrap();
     assert_eq!(kept, plan);
 }
