@@ -280,7 +280,7 @@ impl PyUserFunction {
     }
 
     fn call(&self, py: Python<'_>, input: &PolicyInput<'_>) -> PyResult<String> {
-        let view = crate::convert::serialize_to_py(py, input.messages)?;
+        let view = crate::convert::serialize_to_py(py, &input.messages)?;
         let reply = self.callable.bind(py).call1((view,))?;
         match reply.cast::<PyString>() {
             Ok(text) => Ok(text.to_str()?.to_string()),

@@ -162,8 +162,11 @@ fn resume_skips_episodes_already_written() {
     assert!(rest.is_empty() && skipped == 16);
 }
 
+/// Episode id, sample seed, messages, turn rewards, success, advantage of a row.
+type Reproducible = (String, u64, String, Vec<f64>, bool, Option<f64>);
+
 /// The columns a rerun reproduces (not the run id or the timings).
-fn reproducible(rows: &[Trajectory]) -> Vec<(String, u64, String, Vec<f64>, bool, Option<f64>)> {
+fn reproducible(rows: &[Trajectory]) -> Vec<Reproducible> {
     let mut rows: Vec<_> = rows
         .iter()
         .map(|r| {
