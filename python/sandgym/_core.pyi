@@ -70,8 +70,8 @@ class Env:
         """Parse model text and apply it; the result carries the parsed ``action``."""
     def user_step(self, content: str) -> dict[str, Any]:
         """Send the simulated user's reply text when the last output carried a ``user_turn``."""
-    def play_user(self, policy: object, seed: int, index: int) -> dict[str, Any]:
-        """Let ``policy`` (a policy or a function from the user's view to its reply) answer the pending user turn."""
+    def play_user(self, policy: object, turn: dict[str, Any], seed: int, index: int) -> dict[str, Any]:
+        """Let ``policy`` (a policy, or a function from the user's view to its reply) answer the user ``turn``."""
     def expert(self) -> dict[str, Any] | None:
         """The expert's next action."""
     def actions(self) -> list[dict[str, Any]]:
