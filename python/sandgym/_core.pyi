@@ -71,6 +71,8 @@ class Env:
         """Parse model text and apply it; the result carries the parsed ``action``."""
     def user_step(self, content: str) -> dict[str, Any]:
         """Send the simulated user's reply text when the last output carried a ``user_turn``."""
+    def play_user(self, policy: object, turn: dict[str, Any], seed: int, index: int) -> dict[str, Any]:
+        """Let ``policy`` (a policy, or a function from the user's view to its reply) answer the user ``turn``."""
     def expert(self) -> dict[str, Any] | None:
         """The expert's next action."""
     def actions(self) -> list[dict[str, Any]]:
@@ -144,29 +146,11 @@ def render_user_turn(messages: list[dict[str, Any]]) -> str:
     """An env's messages as one user turn: tool results as ``<tool_response>`` blocks, one per line."""
 
 def collect_episodes(
-    envs: list[str],
-    episodes: int,
-    seed: int = 0,
+    config: str,
     policy: object | None = None,
-    max_turns: int = 64,
-    out_dir: str | None = None,
-    tasks: list[str] | None = None,
-    config: str | None = None,
-    fuel: int | None = None,
-    memory_mb: int | None = None,
-    deadline_s: float | None = None,
-    threads: int | None = None,
-    run_id: str | None = None,
-    resume: bool = False,
     user_policy: object | None = None,
-    group_size: int = 1,
-    advantage: str | None = None,
-    reward: str = "env",
-    overlong: tuple[int, int, float] | None = None,
-    pass_rates: str | None = None,
-    drop_pass_rate: float = 0.9,
 ) -> tuple[dict[str, Any], ArrowTable | None]:
-    """Collect episodes; returns the summary and, without ``out_dir``, the rows."""
+    """Run the collection a ``CollectConfig`` (JSON text) describes: the summary and, without ``out_dir``, rows."""
 
 def read_trajectories(path: str) -> ArrowTable:
     """Read sandgym Parquet back, checking the schema."""
@@ -174,31 +158,8 @@ def read_trajectories(path: str) -> ArrowTable:
 def read_tasks(path: str, split: str | None = None, split_file: str | None = None) -> list[Any]:
     """Read tasks from a JSONL or JSON-array file, optionally one split of a split file."""
 
-def early_experience(
-    out_dir: str,
-    env: str | None = None,
-    trajectories: str | None = None,
-    episodes: int = 10,
-    seed: int = 0,
-    tasks: list[str] | None = None,
-    sampler: str = "uniform",
-    k: int | None = None,
-    exclude_expert_tool: bool = False,
-    policy: str = "random",
-    temperatures: list[float] = ...,
-    method: str = "fork",
-    verify: str = "state",
-    reflect_k: int = 3,
-    iwm_expert: bool = True,
-    max_steps: int = 64,
-    config: str | None = None,
-    fuel: int | None = None,
-    memory_mb: int | None = None,
-    deadline_s: float | None = None,
-    threads: int | None = None,
-    run_id: str | None = None,
-) -> dict[str, Any]:
-    """Branch expert states with alternatives; write the early-experience files; returns the run figures."""
+def early_experience(config: str) -> dict[str, Any]:
+    """Run the early-experience pipeline an ``EarlyConfig`` (JSON text) describes; returns its figures."""
 
 def read_reflections(path: str) -> list[tuple[str, str]]:
     """Read filled reflections (JSONL or Parquet ``id``/``reflection`` columns) as (id, reflection) pairs."""

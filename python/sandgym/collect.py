@@ -118,28 +118,31 @@ def collect(
         env_ids = [envs]
     else:
         env_ids = list(envs)
+    run = {
+        "envs": env_ids,
+        "episodes": episodes,
+        "seed": seed,
+        "max_turns": max_turns,
+        "out_dir": None if out_dir is None else str(out_dir),
+        "tasks": None if tasks is None else list(tasks),
+        "config": config or None,
+        "fuel": fuel,
+        "memory_mb": memory_mb,
+        "deadline_s": deadline_s,
+        "threads": threads,
+        "run_id": run_id,
+        "resume": resume,
+        "group_size": group_size,
+        "advantage": advantage,
+        "reward": reward,
+        "overlong": None if overlong is None else list(overlong),
+        "pass_rates": None if pass_rates is None else str(pass_rates),
+        "drop_pass_rate": drop_pass_rate,
+    }
     summary, table = _core.collect_episodes(
-        env_ids,
-        episodes,
-        seed,
+        json.dumps(run),
         as_policy(policy),
-        max_turns,
-        None if out_dir is None else str(out_dir),
-        None if tasks is None else [json.dumps(t) for t in tasks],
-        json.dumps(config) if config else None,
-        fuel,
-        memory_mb,
-        deadline_s,
-        threads,
-        run_id,
-        resume,
         None if user_policy is None else as_policy(user_policy),
-        group_size,
-        advantage,
-        reward,
-        overlong,
-        None if pass_rates is None else str(pass_rates),
-        drop_pass_rate,
     )
     return CollectResult(table=table, **summary)
 

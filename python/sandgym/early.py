@@ -108,30 +108,31 @@ def early_experience(
         An :class:`EarlyExperienceResult`.
 
     """
-    summary = _core.early_experience(
-        str(out_dir),
-        env,
-        None if trajectories is None else str(trajectories),
-        episodes,
-        seed,
-        None if tasks is None else [json.dumps(t) for t in tasks],
-        sampler,
-        k,
-        exclude_expert_tool,
-        policy,
-        [float(t) for t in temperatures],
-        method,
-        verify,
-        reflect_k,
-        iwm_expert,
-        max_steps,
-        json.dumps(config) if config else None,
-        fuel,
-        memory_mb,
-        deadline_s,
-        threads,
-        run_id,
-    )
+    run = {
+        "out_dir": str(out_dir),
+        "env": env,
+        "trajectories": None if trajectories is None else str(trajectories),
+        "episodes": episodes,
+        "seed": seed,
+        "tasks": None if tasks is None else list(tasks),
+        "sampler": sampler,
+        "k": k,
+        "exclude_expert_tool": exclude_expert_tool,
+        "policy": policy,
+        "temperatures": [float(t) for t in temperatures],
+        "method": method,
+        "verify": verify,
+        "reflect_k": reflect_k,
+        "iwm_expert": iwm_expert,
+        "max_steps": max_steps,
+        "config": config or None,
+        "fuel": fuel,
+        "memory_mb": memory_mb,
+        "deadline_s": deadline_s,
+        "threads": threads,
+        "run_id": run_id,
+    }
+    summary = _core.early_experience(json.dumps(run))
     return EarlyExperienceResult(**summary)
 
 

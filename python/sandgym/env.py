@@ -70,6 +70,8 @@ class SandgymEnv(gymnasium.Env[list, Any]):
         self.user_policy = user_policy
         #: The pending simulated-user turn (``{"messages": [...]}``), or None on the agent's turn.
         self.user_turn: dict | None = None
+        self._episode_seed = 0
+        self._user_turns = 0
         self.env_info: dict[str, Any] = self._env.info
         self.tools: list[dict] = self.env_info["tools"]
         self.observation_space = Messages()
@@ -97,6 +99,8 @@ class SandgymEnv(gymnasium.Env[list, Any]):
         episode_seed = seed if seed is not None else int(self.np_random.integers(0, 2**63 - 1))
         task = (options or {}).get("task")
         out = self._env.reset(episode_seed, json.dumps(task) if task is not None else None)
+        self._episode_seed = episode_seed
+        self._user_turns = 0
         self.conversation = list(out["messages"])
         self.user_turn = out.get("user_turn")
         info = {"task_id": out["task_id"], "task": out["task"], "tools": self.tools, "seed": episode_seed}
@@ -153,7 +157,10 @@ class SandgymEnv(gymnasium.Env[list, Any]):
             the agent sees it, and ``info["user_turn"]`` if the user is asked again.
 
         """
-        out = self._env.user_step(content)
+        return self._user_output(self._env.user_step(content))
+
+    def _user_output(self, out: dict[str, Any]) -> tuple[list, SupportsFloat, bool, bool, dict[str, Any]]:
+        """Record the output of a user turn and return it as :meth:`user_reply` does."""
         self.conversation.extend(out["messages"])
         self.user_turn = out.get("user_turn")
         info = dict(out.get("info") or {})
@@ -163,21 +170,17 @@ class SandgymEnv(gymnasium.Env[list, Any]):
         return out["messages"], float(out["reward"]), bool(out["terminated"]), bool(out["truncated"]), info
 
     def _answer_user(self) -> tuple[list, float, bool, bool, dict[str, Any]]:
-        """Let ``user_policy`` answer user turns until it is the agent's turn or the episode ends."""
+        """Let ``user_policy`` answer user turns until it is the agent's turn or the episode ends.
+
+        Each turn is played by the core (``sandgym_core::collect::user``), as in ``sandgym.collect``.
+        """
         messages: list = []
         reward = 0.0
         result: tuple[list, SupportsFloat, bool, bool, dict[str, Any]] = ([], 0.0, False, False, {})
         while self.user_turn is not None:
-            if callable(self.user_policy):
-                content = self.user_policy(self.user_turn["messages"])
-                if not isinstance(content, str):
-                    raise TypeError(f"user_policy must return the reply text, got {type(content).__name__}")
-            else:
-                expert = self._env.expert()
-                if expert is None:
-                    raise RuntimeError("the env offers no scripted user reply in this state")
-                content = expert.get("content") or ""
-            result = self.user_reply(content)
+            out = self._env.play_user(self.user_policy, self.user_turn, self._episode_seed, self._user_turns)
+            self._user_turns += 1
+            result = self._user_output(out)
             messages.extend(result[0])
             reward += float(result[1])
         _, _, terminated, truncated, info = result

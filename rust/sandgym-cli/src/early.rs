@@ -4,12 +4,9 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use sandgym_core::collect;
-use sandgym_core::early::branch::{self, BranchOptions, Method, Verify};
+use sandgym_core::Error;
 use sandgym_core::early::reflection::{self, Filters};
-use sandgym_core::early::samplers::{self, SamplerSpec};
-use sandgym_core::early::{self, DatasetOptions, EarlySummary};
-use sandgym_core::{EnvOptions, Error, files, registry, store};
+use sandgym_core::early::{self, EarlyConfig, EarlySummary};
 use serde_json::Value;
 
 #[derive(Debug, clap::Args)]
@@ -104,75 +101,39 @@ pub struct ReflectionArgs {
 }
 
 pub fn run_early(args: EarlyArgs) -> Result<(), Error> {
-    let method: Method = args.method.parse()?;
-    let verify: Verify = args.verify.parse()?;
-    let sampler = samplers::by_name(&SamplerSpec {
-        name: args.sampler.clone(),
+    let config = EarlyConfig {
+        out_dir: args.out.clone(),
+        env: args.env.clone(),
+        trajectories: args.trajectories.clone(),
+        episodes: args.episodes,
+        seed: args.seed,
+        tasks: None,
+        tasks_file: args.tasks.clone(),
+        sampler: args.sampler.clone(),
         k: args.k,
         exclude_expert_tool: args.exclude_expert_tool,
         policy: args.policy.clone(),
-        policy_spec: Some(args.policy_args.spec(&args.policy)?),
         temperatures: args.temperatures.clone(),
-    })?;
-    let config = match &args.config {
-        Some(text) => files::expand_config(
-            serde_json::from_str(text)
-                .map_err(|e| Error::InvalidArgument(format!("--config is not JSON: {e}")))?,
-        )?,
-        None => Value::Null,
-    };
-    let (inputs, skipped) = match &args.trajectories {
-        Some(path) => {
-            let mut rows = store::read_dir_or_file(path)?;
-            if let Some(env) = &args.env {
-                let id = registry::canonical_id(env)?;
-                rows.retain(|r| r.env_id == id);
-            }
-            branch::inputs_from_trajectories(&rows)?
-        }
-        None => {
-            let env = args.env.as_deref().ok_or_else(|| {
-                Error::InvalidArgument("give --env (and optionally --trajectories)".into())
-            })?;
-            let tasks = args.tasks.as_deref().map(files::read_tasks).transpose()?;
-            let plan = collect::plan(
-                &[registry::canonical_id(env)?],
-                args.episodes,
-                args.seed,
-                tasks.as_deref(),
-            );
-            (branch::inputs_from_plan(&plan), 0)
-        }
-    };
-    if inputs.is_empty() {
-        return Err(Error::InvalidArgument(
-            "no episode to branch (no trajectory with a complete step)".into(),
-        ));
-    }
-    let options = BranchOptions {
-        method,
-        verify,
-        max_steps: args.max_steps,
-        env_options: EnvOptions {
-            config,
-            ..EnvOptions::default()
-        },
-        ..BranchOptions::default()
-    };
-    let datasets = DatasetOptions {
+        method: args.method.clone(),
+        verify: args.verify.clone(),
         reflect_k: args.reflect_k,
         iwm_expert: !args.no_iwm_expert,
+        max_steps: args.max_steps,
+        config: match &args.config {
+            Some(text) => serde_json::from_str(text)
+                .map_err(|e| Error::InvalidArgument(format!("--config is not JSON: {e}")))?,
+            None => Value::Null,
+        },
+        threads: args.threads,
+        ..EarlyConfig::default()
     };
-    let run = || early::run_to_dir(&inputs, sampler.as_ref(), &options, &datasets, &args.out);
-    let summary = match args.threads {
-        Some(threads) => rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.max(1))
-            .build()
-            .map_err(|e| Error::InvalidArgument(format!("--threads: {e}")))?
-            .install(run)?,
-        None => run()?,
-    };
-    print_summary(&options.run_id, sampler.name(), skipped, &summary);
+    let report = early::run(&config, Some(args.policy_args.spec(&args.policy)?))?;
+    print_summary(
+        &report.run_id,
+        &report.sampler,
+        report.skipped,
+        &report.summary,
+    );
     Ok(())
 }
 

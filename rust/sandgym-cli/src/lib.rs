@@ -9,12 +9,13 @@ mod policy_args;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use sandgym_core::collect::{self, CollectOptions, CollectSummary};
-use sandgym_core::store::{self, WriteSummary, WriterOptions};
-use sandgym_core::{EnvOptions, Error, Limits, Role, Trajectory, files, policy, registry};
+use sandgym_core::collect::{self, CollectConfig, CollectSummary, RunEvent};
+use sandgym_core::store::{self, WriteSummary};
+use sandgym_core::{Error, Role, Trajectory, policy, registry};
 use serde_json::Value;
 
 #[derive(Debug, Parser)]
@@ -203,132 +204,70 @@ fn yes(flag: bool) -> &'static str {
     if flag { "yes" } else { "no" }
 }
 
-fn limits_from(args: &CollectArgs) -> Result<Limits, Error> {
-    let mut limits = Limits::default();
-    if let Some(fuel) = args.fuel {
-        limits.fuel_per_call = fuel;
+impl CollectArgs {
+    /// The run these arguments describe, as the core's one config.
+    fn config(&self) -> Result<CollectConfig, Error> {
+        let config = match &self.config {
+            Some(text) => serde_json::from_str(text)
+                .map_err(|e| Error::InvalidArgument(format!("--config is not JSON: {e}")))?,
+            None => Value::Null,
+        };
+        let advantage = &self.advantage;
+        Ok(CollectConfig {
+            envs: self.envs.clone(),
+            episodes: self.episodes,
+            seed: self.seed,
+            max_turns: self.max_turns,
+            tasks: None,
+            tasks_file: self.tasks.clone(),
+            split: self.split.clone(),
+            split_file: self.split_file.clone(),
+            config,
+            fuel: self.fuel,
+            memory_mb: self.memory_mb,
+            deadline_s: self.deadline_s,
+            threads: self.threads,
+            run_id: None,
+            resume: self.resume,
+            out_dir: Some(self.out.clone()),
+            group_size: self.group_size,
+            advantage: advantage.advantage.clone(),
+            reward: advantage.reward.clone(),
+            overlong: advantage
+                .overlong_max
+                .map(|max| (max, advantage.overlong_buffer, advantage.overlong_penalty)),
+            pass_rates: self.pass_rates.clone(),
+            drop_pass_rate: self.drop_pass_rate,
+        })
     }
-    if let Some(mb) = args.memory_mb {
-        limits.memory_bytes = mb << 20;
-    }
-    if let Some(seconds) = args.deadline_s {
-        if !(seconds > 0.0 && seconds.is_finite()) {
-            return Err(Error::InvalidArgument(format!(
-                "--deadline-s must be positive, got {seconds}"
-            )));
-        }
-        limits.deadline = Duration::from_secs_f64(seconds);
-    }
-    Ok(limits)
 }
 
 fn run_collect(args: CollectArgs) -> Result<(), Error> {
-    let env_ids: Vec<String> = if args.envs.is_empty() {
-        registry::list()?.into_iter().map(|s| s.id).collect()
-    } else {
-        args.envs
-            .iter()
-            .map(|id| registry::canonical_id(id))
-            .collect::<Result<_, _>>()?
-    };
-    let config = match &args.config {
-        Some(text) => files::expand_config(
-            serde_json::from_str(text)
-                .map_err(|e| Error::InvalidArgument(format!("--config is not JSON: {e}")))?,
-        )?,
-        None => Value::Null,
-    };
-    let tasks = match &args.tasks {
-        None => None,
-        Some(path) => {
-            let all = files::read_tasks(path)?;
-            Some(match (&args.split, &args.split_file) {
-                (Some(split), Some(split_file)) => files::filter_split(all, split_file, split)?,
-                _ => all,
-            })
-        }
-    };
+    let config = args.config()?;
     let policy = policy::build(&args.policy_args.spec(&args.policy)?)?;
     let user_policy = match &args.user_policy {
         Some(name) => Some(policy::build(&args.policy_args.spec(name)?)?),
         None => None,
     };
-    let options = CollectOptions {
-        max_turns: args.max_turns,
-        user_policy,
-        env_options: EnvOptions {
-            config,
-            limits: limits_from(&args)?,
-        },
-        group_size: args.group_size.max(1),
-        advantage: args.advantage.options(
-            sandgym_core::advantage::GroupBy::GroupId,
-            (args.group_size > 1).then_some(sandgym_core::advantage::Estimator::Grpo),
-        )?,
-        ..CollectOptions::default()
-    };
-    let mut plan = collect::plan(&env_ids, args.episodes, args.seed, tasks.as_deref());
-    let history = args
-        .pass_rates
-        .as_deref()
-        .map(sandgym_core::advantage::PassRateHistory::load)
-        .transpose()?;
-    if let Some(history) = &history {
-        let (kept, filter) = sandgym_core::groups::filter_plan(
-            plan,
-            history,
-            args.drop_pass_rate,
-            &options.env_options,
-        )?;
-        eprintln!(
+    let progress = Progress::new(!args.quiet && std::io::stderr().is_terminal());
+    let events = |event: RunEvent| match event {
+        RunEvent::Filtered(filter) => eprintln!(
             "pass-rate filter: {} prompts dropped (pass rate >= {}), {} kept",
-            filter.dropped, args.drop_pass_rate, filter.kept
-        );
-        plan = kept;
-    }
-    if args.resume {
-        let (rest, skipped) =
-            sandgym_core::groups::skip_done_groups(plan, &args.out, options.group_size)?;
-        eprintln!(
+            filter.dropped, config.drop_pass_rate, filter.kept
+        ),
+        RunEvent::Resumed(skipped) => eprintln!(
             "resuming: {skipped} episodes already in {}",
             args.out.display()
-        );
-        plan = rest;
-    }
-    let progress = Progress::new(
-        plan.len() * options.group_size as usize,
-        !args.quiet && std::io::stderr().is_terminal(),
-    );
-    let run = || {
-        collect::collect_to_dir(
-            &plan,
-            policy.as_ref(),
-            &options,
-            &args.out,
-            WriterOptions::default(),
-            &|done| progress.update(done),
-        )
+        ),
+        RunEvent::Started(total) => progress.start(total),
+        RunEvent::Finished(done) => progress.update(done),
     };
-    let (summary, written) = match args.threads {
-        Some(threads) => rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.max(1))
-            .build()
-            .map_err(|e| Error::InvalidArgument(format!("--threads: {e}")))?
-            .install(run)?,
-        None => run()?,
-    };
+    let report = collect::run(&config, policy.as_ref(), user_policy, &events)?;
     progress.finish();
-    print_summary(&env_ids, &options.run_id, &summary, &written);
-    if let (Some(mut history), Some(path)) = (history, args.pass_rates.as_deref()) {
-        for file in &written.files {
-            history.record(&store::read_file(file)?);
-        }
-        history.save(path)?;
-        println!(
-            "pass rates of {} prompts in {}",
-            history.prompts.len(),
-            path.display()
-        );
+    let written = report.written.unwrap_or_default();
+    print_summary(&report.env_ids, &report.run_id, &report.summary, &written);
+    if let (Some(prompts), Some(path)) = (report.pass_rate_prompts, &config.pass_rates) {
+        println!("pass rates of {prompts} prompts in {}", path.display());
     }
     Ok(())
 }
@@ -373,35 +312,41 @@ fn print_summary(
 
 /// A one-line progress bar on stderr, redrawn at most ten times a second.
 struct Progress {
-    total: usize,
+    total: AtomicUsize,
     enabled: bool,
     started: Instant,
     last_draw: Mutex<Instant>,
 }
 
 impl Progress {
-    fn new(total: usize, enabled: bool) -> Self {
+    fn new(enabled: bool) -> Self {
         let now = Instant::now();
         Progress {
-            total,
+            total: AtomicUsize::new(0),
             enabled,
             started: now,
             last_draw: Mutex::new(now - Duration::from_secs(1)),
         }
     }
 
+    /// Sets the number of episodes the bar counts up to.
+    fn start(&self, total: usize) {
+        self.total.store(total, Ordering::Relaxed);
+    }
+
     fn update(&self, done: usize) {
         if !self.enabled {
             return;
         }
+        let total = self.total.load(Ordering::Relaxed);
         let mut last = self.last_draw.lock().expect("progress");
-        if last.elapsed() < Duration::from_millis(100) && done < self.total {
+        if last.elapsed() < Duration::from_millis(100) && done < total {
             return;
         }
         *last = Instant::now();
         let width = 30;
         let filled = (done * width)
-            .checked_div(self.total)
+            .checked_div(total)
             .unwrap_or(width)
             .min(width);
         let rate = done as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
@@ -409,7 +354,7 @@ impl Progress {
             "\r[{}{}] {done}/{} episodes  {rate:.0}/s ",
             "#".repeat(filled),
             "-".repeat(width - filled),
-            self.total
+            total
         );
     }
 

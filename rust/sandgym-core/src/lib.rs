@@ -7,8 +7,9 @@
 //! - [`chat`] converts text ↔ actions and messages in every chat format ([`parse`] is its reading half,
 //!   kept at this path too); [`policy`] chooses actions.
 //! - [`files`] reads task files and inlines `{"$path": ...}` references in env configuration.
-//! - [`collect`] runs episodes (the one module that meets both policy and env); [`groups`] makes them
-//!   groups of rollouts per task, [`rewards`] and [`advantage`] score them for RL.
+//! - [`collect`] plans and runs episodes (the one module that meets both policy and env), from one
+//!   [`collect::CollectConfig`]; [`groups`] holds a group's rollouts until its advantages are computed,
+//!   [`rewards`] and [`advantage`] score them for RL; [`pool`] builds the worker pools.
 //! - [`export`] writes trainer datasets (TRL, verl, SkyRL, Early Experience) from trajectories.
 //! - [`early`] builds early-experience data (alternative actions on forks of expert states).
 //! - [`trajectory`] is the row; [`store`] writes rows to Parquet.
@@ -23,6 +24,7 @@ pub mod export;
 pub mod files;
 pub mod groups;
 pub mod policy;
+pub mod pool;
 pub mod registry;
 pub mod rewards;
 pub mod rng;

@@ -2,16 +2,19 @@
 //! `vec.rs`). Arguments are converted first, then the core runs with the GIL released; results come
 //! back as plain dicts.
 
-use std::time::Duration;
+use std::sync::Arc;
 
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyString};
+use sandgym_core::collect::{self, user};
 use sandgym_core::parse::{Format, action_from_json, parse_action, parse_completion};
-use sandgym_core::{Action, EnvOptions, Error, Limits, ResetOutput, StepOutput, registry};
+use sandgym_core::policy::Policy;
+use sandgym_core::{Action, EnvOptions, Error, ResetOutput, StepOutput, UserTurn, registry};
 use serde_json::Value;
 
 use crate::convert::{from_py, parse_json_arg, serialize_to_py};
 use crate::error::{IntoPy, to_pyerr};
+use crate::policy::PyUserFunction;
 
 /// Builds env options from the keyword arguments every constructor shares.
 pub fn env_options(
@@ -20,21 +23,7 @@ pub fn env_options(
     memory_mb: Option<usize>,
     deadline_s: Option<f64>,
 ) -> PyResult<EnvOptions> {
-    let mut limits = Limits::default();
-    if let Some(fuel) = fuel {
-        limits.fuel_per_call = fuel;
-    }
-    if let Some(mb) = memory_mb {
-        limits.memory_bytes = mb << 20;
-    }
-    if let Some(seconds) = deadline_s {
-        if !(seconds > 0.0 && seconds.is_finite()) {
-            return Err(to_pyerr(Error::InvalidArgument(format!(
-                "deadline_s must be positive, got {seconds}"
-            ))));
-        }
-        limits.deadline = Duration::from_secs_f64(seconds);
-    }
+    let limits = collect::config::limits(fuel, memory_mb, deadline_s).py_err()?;
     Ok(EnvOptions {
         config: sandgym_core::files::expand_config(parse_json_arg(config, "config")?).py_err()?,
         limits,
@@ -168,6 +157,52 @@ impl PyEnv {
     /// Refused on the agent's turn.
     fn user_step<'py>(&mut self, py: Python<'py>, content: &str) -> PyResult<Bound<'py, PyAny>> {
         let out = py.detach(|| self.inner.user_step(content)).py_err()?;
+        step_to_py(py, &out, None)
+    }
+
+    /// Lets `policy` answer the pending simulated-user turn `turn` (the last output's `user_turn`,
+    /// `{"messages": [...]}`) and sends its reply, as the collector does
+    /// (`sandgym_core::collect::user`). `policy` is a policy (`"expert"`: the env's scripted user) or a
+    /// function from the user's view to its reply text; the env is free while it runs, so the function
+    /// may use it. `seed` (the episode's) and `index` (the user turn's number) seed a sampling policy.
+    /// What the function raises is raised as is.
+    fn play_user<'py>(
+        slf: &Bound<'py, Self>,
+        policy: &Bound<'py, PyAny>,
+        turn: &Bound<'py, PyAny>,
+        seed: u64,
+        index: u32,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let turn: UserTurn = serde_json::from_value(from_py(turn)?).map_err(|e| {
+            to_pyerr(Error::InvalidArgument(format!(
+                "the user turn is not {{\"messages\": [...]}}: {e}"
+            )))
+        })?;
+        let function = (!policy.is_instance_of::<PyString>() && policy.is_callable())
+            .then(|| Arc::new(PyUserFunction::new(policy.clone().unbind())));
+        let policy: Arc<dyn Policy> = match &function {
+            Some(function) => function.clone(),
+            None => crate::policy::policy_from_py(policy)?,
+        };
+        let hints = {
+            let mut this = slf.borrow_mut();
+            let env = &mut this.inner;
+            py.detach(|| user::prepare(env, policy.as_ref())).py_err()?
+        };
+        let content = match user::reply(policy.as_ref(), &turn, &hints, seed, index) {
+            Ok(content) => content,
+            Err(err) => {
+                return Err(function
+                    .and_then(|f| f.take_raised())
+                    .unwrap_or_else(|| to_pyerr(err)));
+            }
+        };
+        let out = {
+            let mut this = slf.borrow_mut();
+            let env = &mut this.inner;
+            py.detach(|| env.user_step(&content)).py_err()?
+        };
         step_to_py(py, &out, None)
     }
 

@@ -256,3 +256,63 @@ pub fn policy_from_py(obj: &Bound<'_, PyAny>) -> PyResult<Arc<dyn Policy>> {
         other => policy::build(&PolicySpec::named(other)).py_err(),
     }
 }
+
+/// A Python function playing the simulated user in `SandgymEnv`: called with the user's view (its
+/// chat messages, as in `info["user_turn"]["messages"]`), it returns the reply text. What it raises
+/// (or a reply that is not a str, a `TypeError`) is kept and raised again by the caller as is, not as
+/// a `PolicyError`: the function is the caller's own code.
+pub struct PyUserFunction {
+    callable: Py<PyAny>,
+    raised: std::sync::Mutex<Option<PyErr>>,
+}
+
+impl PyUserFunction {
+    pub fn new(callable: Py<PyAny>) -> Self {
+        PyUserFunction {
+            callable,
+            raised: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// What the function raised during the last `act`, if anything.
+    pub fn take_raised(&self) -> Option<PyErr> {
+        self.raised.lock().expect("raised").take()
+    }
+
+    fn call(&self, py: Python<'_>, input: &PolicyInput<'_>) -> PyResult<String> {
+        let view = crate::convert::serialize_to_py(py, &input.messages)?;
+        let reply = self.callable.bind(py).call1((view,))?;
+        match reply.cast::<PyString>() {
+            Ok(text) => Ok(text.to_str()?.to_string()),
+            Err(_) => {
+                let type_name = reply
+                    .get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|_| "?".into());
+                Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                    "user_policy must return the reply text, got {type_name}"
+                )))
+            }
+        }
+    }
+}
+
+impl Policy for PyUserFunction {
+    fn name(&self) -> &str {
+        "python:user"
+    }
+
+    fn act(&self, input: &PolicyInput<'_>) -> Result<Action> {
+        Python::attach(|py| self.call(py, input))
+            .map(|content| Action {
+                content,
+                ..Action::default()
+            })
+            .map_err(|err| {
+                let message = err.to_string();
+                *self.raised.lock().expect("raised") = Some(err);
+                Error::Policy(format!("user_policy raised {message}"))
+            })
+    }
+}

@@ -15,11 +15,13 @@
 //! - [`reflection`]: self-reflection prompts (paper and de-leaked templates), filters and SFT rows.
 //!
 //! [`run_to_dir`] wires them: branches stream to `branches.parquet` and the dataset files as each state
-//! finishes. The layout is documented in `docs/early-experience.md` and `docs/schema.md`.
+//! finishes; [`run`] does a whole run from one [`EarlyConfig`] (what the CLI and Python fill in). The
+//! layout is documented in `docs/early-experience.md` and `docs/schema.md`.
 
 pub mod branch;
 pub mod datasets;
 pub mod reflection;
+mod run;
 pub mod samplers;
 pub mod table;
 
@@ -28,6 +30,7 @@ use std::sync::Mutex;
 
 pub use branch::{BranchOptions, BranchSummary, EpisodeInput, Method, branch_episodes};
 pub use reflection::{Filters, ReflectionSummary, Template, build_reflection_sft};
+pub use run::{EarlyConfig, EarlyReport, run};
 pub use samplers::{Sampler, SamplerSpec};
 pub use table::Branch;
 

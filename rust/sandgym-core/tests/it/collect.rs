@@ -161,3 +161,103 @@ fn resume_skips_episodes_already_written() {
         collect::skip_done(collect::plan(&ids(), 8, 0, None), dir.path()).unwrap();
     assert!(rest.is_empty() && skipped == 16);
 }
+
+/// Episode id, sample seed, messages, turn rewards, success, advantage of a row.
+type Reproducible = (String, u64, String, Vec<f64>, bool, Option<f64>);
+
+/// The columns a rerun reproduces (not the run id or the timings).
+fn reproducible(rows: &[Trajectory]) -> Vec<Reproducible> {
+    let mut rows: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.episode_id.clone(),
+                r.sample_seed,
+                serde_json::to_string(&r.messages).unwrap(),
+                r.turn_rewards.clone(),
+                r.success,
+                r.advantage,
+            )
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    rows
+}
+
+#[test]
+fn run_from_config_writes_or_keeps_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config: collect::CollectConfig = collect::CollectConfig::from_json(
+        r#"{"envs": ["countdown-v0", "parity-v0"], "episodes": 5, "seed": 2, "max_turns": 4,
+            "group_size": 2, "config": null, "run_id": "same"}"#,
+    )
+    .unwrap();
+    let random = policy::RandomPolicy::default();
+    let events = std::sync::Mutex::new(Vec::new());
+    let memory = collect::run(&config, &random, None, &|e| {
+        if !matches!(e, collect::RunEvent::Finished(_)) {
+            events.lock().unwrap().push(e)
+        }
+    })
+    .unwrap();
+    assert_eq!(memory.env_ids, ids());
+    assert_eq!(
+        events.into_inner().unwrap(),
+        [collect::RunEvent::Started(20)]
+    );
+    let rows = memory.rows.unwrap();
+    assert_eq!(memory.summary.episodes, 20);
+    // In memory, rows come in plan order: env by env, episode by episode, member by member.
+    let order: Vec<(String, u64, u32)> = rows
+        .iter()
+        .map(|r| (r.env_id.clone(), r.episode_index, r.group_index))
+        .collect();
+    let mut sorted = order.clone();
+    sorted.sort_by_key(|(env, i, j)| (ids().iter().position(|e| e == env), *i, *j));
+    assert_eq!(order, sorted);
+    assert!(
+        rows.iter()
+            .all(|r| r.advantage.is_some() && r.run_id == "same")
+    );
+
+    config.out_dir = Some(dir.path().to_path_buf());
+    let written = collect::run(&config, &random, None, &|_| {}).unwrap();
+    assert!(written.rows.is_none());
+    assert_eq!(written.written.as_ref().unwrap().rows, 20);
+    let stored = store::read_dir_or_file(dir.path()).unwrap();
+    assert_eq!(reproducible(&stored), reproducible(&rows));
+
+    // Resuming the same config finds everything stored; resuming in memory is refused.
+    config.resume = true;
+    let resumed = collect::run(&config, &random, None, &|_| {}).unwrap();
+    assert_eq!((resumed.skipped, resumed.summary.episodes), (5 * 2, 0));
+    config.out_dir = None;
+    assert!(collect::run(&config, &random, None, &|_| {}).is_err());
+}
+
+#[test]
+fn run_refuses_bad_configs_before_playing() {
+    let random = policy::RandomPolicy::default();
+    let bad = |json: &str| {
+        let config = collect::CollectConfig::from_json(json).unwrap();
+        collect::run(&config, &random, None, &|_| {})
+            .unwrap_err()
+            .kind()
+    };
+    assert_eq!(
+        bad(r#"{"envs": ["countdown-v0"], "deadline_s": 0}"#),
+        "invalid_argument"
+    );
+    assert_eq!(
+        bad(r#"{"envs": ["countdown-v0"], "tasks": [], "tasks_file": "t.jsonl"}"#),
+        "invalid_argument"
+    );
+    assert_eq!(
+        bad(r#"{"envs": ["countdown-v0"], "split": "test"}"#),
+        "invalid_argument"
+    );
+    assert_eq!(
+        bad(r#"{"envs": ["countdown-v0"], "advantage": "nope"}"#),
+        "invalid_argument"
+    );
+}

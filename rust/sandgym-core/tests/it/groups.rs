@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use sandgym_core::advantage::{AdvantageOptions, Estimator, PassRateHistory};
 use sandgym_core::collect::{self, CollectOptions};
 use sandgym_core::store::{self, WriterOptions};
-use sandgym_core::{Trajectory, groups, policy};
+use sandgym_core::{Trajectory, policy};
 
 fn grouped_options(group_size: u32, estimator: Estimator) -> CollectOptions {
     CollectOptions {
@@ -58,7 +58,10 @@ fn groups_reach_the_sink_whole_with_advantages() {
         let mean = chunk.iter().map(|r| r.total_reward).sum::<f64>() / 3.0;
         for r in chunk {
             assert!((r.advantage.unwrap() - (r.total_reward - mean)).abs() < 1e-12);
-            assert_eq!(r.sample_seed, groups::sample_seed(r.seed, r.group_index));
+            assert_eq!(
+                r.sample_seed,
+                collect::plan::sample_seed(r.seed, r.group_index)
+            );
             assert_eq!(r.episode_id, format!("{gid}/{}", r.group_index));
         }
     }
@@ -109,7 +112,7 @@ fn resume_skips_whole_groups_and_refuses_partial_ones() {
     )
     .unwrap();
     let longer = collect::plan(&["countdown-v0".into()], 5, 0, None);
-    let (rest, skipped) = groups::skip_done_groups(longer.clone(), dir.path(), 2).unwrap();
+    let (rest, skipped) = collect::plan::skip_done_groups(longer.clone(), dir.path(), 2).unwrap();
     assert_eq!(skipped, 3);
     assert_eq!(rest.len(), 2);
     // A file holding one member of group 3 only: resuming must not complete it by half.
@@ -119,7 +122,7 @@ fn resume_skips_whole_groups_and_refuses_partial_ones() {
     let writer = store::Writer::create(other.path(), WriterOptions::default()).unwrap();
     writer.send(half).unwrap();
     writer.finish().unwrap();
-    let err = groups::skip_done_groups(longer, other.path(), 2)
+    let err = collect::plan::skip_done_groups(longer, other.path(), 2)
         .unwrap_err()
         .to_string();
     assert!(
@@ -147,9 +150,10 @@ fn pass_rate_filter_drops_retired_prompts_before_playing() {
     let mut history = PassRateHistory::default();
     history.record(&rows.into_inner().unwrap());
     let (kept, filter) =
-        groups::filter_plan(plan.clone(), &history, 0.9, &Default::default()).unwrap();
+        collect::plan::filter_plan(plan.clone(), &history, 0.9, &Default::default()).unwrap();
     assert_eq!((filter.kept, filter.dropped), (2, 2));
     assert_eq!(kept, plan[2..]);
-    let (kept, _) = groups::filter_plan(plan.clone(), &history, 1.5, &Default::default()).unwrap();
+    let (kept, _) =
+        collect::plan::filter_plan(plan.clone(), &history, 1.5, &Default::default()).unwrap();
     assert_eq!(kept, plan);
 }

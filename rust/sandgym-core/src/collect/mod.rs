@@ -1,6 +1,21 @@
 //! Runs episodes: asks the policy, steps the env, appends turns. The only module that sees both policy
 //! and env. Episodes run in parallel on rayon; each finished `Trajectory` goes to a sink (usually the
 //! background Parquet writer). A failing episode becomes a row with its error, never a failed run.
+//!
+//! - [`plan`] decides which episodes run (plan, groups' seeds, resume, pass-rate filter, shards);
+//! - [`config`] is the one [`CollectConfig`] of a run, as data (what the CLI and Python fill in);
+//! - [`run()`] runs a config end to end: plan, filter, resume, collect, write, pass-rate history;
+//! - [`user`] plays the simulated user's turns;
+//! - this file is the episode loop ([`run_episode`], [`collect`], [`collect_to_dir`]).
+
+pub mod config;
+pub mod plan;
+mod run;
+pub mod user;
+
+pub use config::CollectConfig;
+pub use plan::{EpisodeSpec, PlanFilter, plan, shard, skip_done};
+pub use run::{RunEvent, RunReport, run};
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -18,38 +33,6 @@ use crate::policy::{Policy, PolicyInput};
 use crate::registry;
 use crate::store::{WriteSummary, Writer, WriterOptions};
 use crate::trajectory::Trajectory;
-
-/// One planned episode.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EpisodeSpec {
-    pub env_id: String,
-    /// Index of the episode among its env's episodes (`seed` - first seed); with the env id it makes the
-    /// `episode_id`, stable when the same plan is run again with more episodes.
-    pub episode_index: u64,
-    pub seed: u64,
-    /// The task to play, or `None` to let the env generate one from the seed.
-    pub task: Option<Value>,
-}
-
-impl EpisodeSpec {
-    /// The row's `episode_id`: `{env_id}/{episode_index}`, stable for the same plan.
-    pub fn episode_id(&self) -> String {
-        format!("{}/{}", self.env_id, self.episode_index)
-    }
-}
-
-/// Drops the episodes whose rows already exist in `out_dir`, so a run that was killed can be resumed by
-/// running the same plan again. Returns the remaining plan and how many episodes were skipped.
-pub fn skip_done(plan: Vec<EpisodeSpec>, out_dir: &Path) -> Result<(Vec<EpisodeSpec>, usize)> {
-    let done = crate::store::episode_ids(out_dir)?;
-    let before = plan.len();
-    let rest: Vec<EpisodeSpec> = plan
-        .into_iter()
-        .filter(|spec| !done.contains(&spec.episode_id()))
-        .collect();
-    let skipped = before - rest.len();
-    Ok((rest, skipped))
-}
 
 /// Settings shared by every episode of a run.
 #[derive(Clone)]
@@ -111,30 +94,6 @@ pub fn new_run_id() -> String {
     )
 }
 
-/// Plans `episodes` episodes per env with seeds `seed, seed + 1, …`. With `tasks`, episode `i` of each env
-/// plays `tasks[i % tasks.len()]` instead of a generated task.
-pub fn plan(
-    env_ids: &[String],
-    episodes: u64,
-    seed: u64,
-    tasks: Option<&[Value]>,
-) -> Vec<EpisodeSpec> {
-    let mut specs = Vec::with_capacity(env_ids.len() * episodes as usize);
-    for env_id in env_ids {
-        for i in 0..episodes {
-            specs.push(EpisodeSpec {
-                env_id: env_id.clone(),
-                episode_index: i,
-                seed: seed.wrapping_add(i),
-                task: tasks
-                    .filter(|t| !t.is_empty())
-                    .map(|t| t[(i % t.len() as u64) as usize].clone()),
-            });
-        }
-    }
-    specs
-}
-
 /// Aggregate figures of a run.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CollectSummary {
@@ -180,51 +139,6 @@ fn record_error(traj: &mut Trajectory, err: &Error) {
     traj.error_message = Some(err.to_string());
 }
 
-/// Seed stream of the user policy: distinct from the agent's (which uses the episode seed itself), so a
-/// random agent and a random user do not draw the same numbers.
-fn user_seed(episode_seed: u64) -> u64 {
-    episode_seed ^ 0x5553_4552_5f50_4f4c // "USER_POL"
-}
-
-/// Asks the user policy for the simulated user's reply and sends it; returns the step's output.
-fn play_user_turn(
-    env: &mut Env,
-    turn: &sandgym_abi::UserTurn,
-    user_policy: Option<&dyn Policy>,
-    sample_seed: u64,
-    index: u32,
-) -> Result<sandgym_abi::StepOutput> {
-    let Some(policy) = user_policy else {
-        return Err(Error::Policy(
-            "the env asks for a simulated user's turn (e.g. a tau env with \"mode\": \"user\"), \
-             but no user policy was given (`--user-policy`, `user_policy=`)"
-                .into(),
-        ));
-    };
-    let needs = policy.needs();
-    let expert = if needs.expert { env.expert()? } else { None };
-    let admissible = if needs.admissible {
-        env.actions()?
-    } else {
-        Vec::new()
-    };
-    let action = policy.act(&PolicyInput {
-        messages: &turn.messages,
-        tools: &[],
-        expert: expert.as_ref(),
-        admissible: &admissible,
-        episode_seed: user_seed(sample_seed),
-        turn: index,
-    })?;
-    if !action.tool_calls.is_empty() {
-        return Err(Error::Policy(format!(
-            "user policy `{}` answered with tool calls; a user turn is plain text",
-            policy.name()
-        )));
-    }
-    env.user_step(&action.content)
-}
-
 /// Plays one episode on `env` and returns its row. Never fails: errors end the episode and are recorded.
 ///
 /// When the env asks for a user turn (a `user_turn` in its output), the collector asks
@@ -247,10 +161,10 @@ fn blank_row(spec: &EpisodeSpec, member: Option<u32>, run_id: &str, policy: &str
     let (episode_id, group_id, group_index, sample_seed) = match member {
         None => (spec.episode_id(), None, 0, spec.seed),
         Some(j) => (
-            crate::groups::member_episode_id(spec, j),
-            Some(crate::groups::group_id(spec)),
+            plan::member_episode_id(spec, j),
+            Some(plan::group_id(spec)),
             j,
-            crate::groups::sample_seed(spec.seed, j),
+            plan::sample_seed(spec.seed, j),
         ),
     };
     Trajectory {
@@ -325,7 +239,7 @@ pub fn run_member(
                     return Ok(());
                 }
                 traj.user_policy = user_policy.map(|p| p.name().to_string());
-                let out = play_user_turn(env, &pending, user_policy, sample_seed, user_turn)?;
+                let out = user::play_user_turn(env, &pending, user_policy, sample_seed, user_turn)?;
                 user_turn += 1;
                 for message in out.messages {
                     traj.user_turns.push(traj.messages.len() as u32);
@@ -423,11 +337,9 @@ pub fn collect(
         .concurrency()
         .filter(|&n| n.max(1) != rayon::current_num_threads())
     {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.max(1))
-            .build()
-            .map_err(|e| Error::InvalidArgument(format!("worker pool of {threads}: {e}")))?;
-        return pool.install(|| collect(plan, policy, options, sink, progress));
+        return crate::pool::install(Some(threads), || {
+            collect(plan, policy, options, sink, progress)
+        });
     }
     // Fail fast on what would break every episode (an unknown env, a configuration it rejects), and keep
     // the configured env as the prototype each worker forks: configuring once per env id, not per worker.
