@@ -5,8 +5,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use sandgym_core::advantage::{AdvantageOptions, Estimator, GroupBy, PassRateHistory};
+use sandgym_core::collect::config::advantage_options;
 use sandgym_core::export::{self, ExportOptions, Format};
-use sandgym_core::rewards::{Overlong, RewardPreset};
 use sandgym_core::{Error, store};
 
 /// Reward preset and advantage estimator options (shared by `collect` and `export`).
@@ -34,15 +34,6 @@ pub struct AdvantageArgs {
 }
 
 impl AdvantageArgs {
-    /// The reward preset these arguments name.
-    pub fn preset(&self) -> Result<RewardPreset, Error> {
-        let overlong = self
-            .overlong_max
-            .map(|max| Overlong::new(max, self.overlong_buffer, self.overlong_penalty))
-            .transpose()?;
-        Ok(RewardPreset::by_name(&self.reward)?.with_overlong(overlong))
-    }
-
     /// The advantage settings: `Some` when `--advantage` is given, or when a reward preset other than
     /// the default is, with `default_estimator`.
     pub fn options(
@@ -50,19 +41,19 @@ impl AdvantageArgs {
         group_by: GroupBy,
         default_estimator: Option<Estimator>,
     ) -> Result<Option<AdvantageOptions>, Error> {
-        let preset = self.preset()?;
-        let estimator = match &self.advantage {
-            Some(name) => Some(Estimator::by_name(name)?),
-            None if preset != RewardPreset::default() => {
-                Some(default_estimator.unwrap_or_default())
-            }
-            None => default_estimator,
-        };
-        Ok(estimator.map(|estimator| AdvantageOptions {
-            estimator,
-            preset,
+        advantage_options(
+            self.advantage.as_deref(),
+            &self.reward,
+            self.overlong(),
             group_by,
-        }))
+            default_estimator,
+        )
+    }
+
+    /// Overlong shaping `(max_len, buffer, penalty)`, when `--overlong-max` is given.
+    fn overlong(&self) -> Option<(u64, u64, f64)> {
+        self.overlong_max
+            .map(|max| (max, self.overlong_buffer, self.overlong_penalty))
     }
 }
 

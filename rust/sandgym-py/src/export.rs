@@ -5,41 +5,12 @@ use std::path::PathBuf;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use sandgym_core::advantage::{self, AdvantageOptions, Estimator, GroupBy, PassRateHistory};
+use sandgym_core::collect::config::{advantage_options, reward_preset};
 use sandgym_core::export::{self, ExportOptions, Format};
-use sandgym_core::rewards::{Overlong, RewardPreset};
 use sandgym_core::{Error, store};
 
 use crate::arrow::ArrowTable;
 use crate::error::IntoPy;
-
-/// A reward preset from its name and optional overlong shaping `(max_len, buffer, penalty)`.
-pub fn preset_of(reward: &str, overlong: Option<(u64, u64, f64)>) -> Result<RewardPreset, Error> {
-    let overlong = overlong
-        .map(|(max, buffer, penalty)| Overlong::new(max, buffer, penalty))
-        .transpose()?;
-    Ok(RewardPreset::by_name(reward)?.with_overlong(overlong))
-}
-
-/// Advantage settings: `None` when neither an estimator nor a non-default reward preset is asked for.
-pub fn advantage_of(
-    estimator: Option<&str>,
-    reward: &str,
-    overlong: Option<(u64, u64, f64)>,
-    group_by: GroupBy,
-    default_estimator: Option<Estimator>,
-) -> Result<Option<AdvantageOptions>, Error> {
-    let preset = preset_of(reward, overlong)?;
-    let estimator = match estimator {
-        Some(name) => Some(Estimator::by_name(name)?),
-        None if preset != RewardPreset::default() => Some(default_estimator.unwrap_or_default()),
-        None => default_estimator,
-    };
-    Ok(estimator.map(|estimator| AdvantageOptions {
-        estimator,
-        preset,
-        group_by,
-    }))
-}
 
 /// Writes a trainer dataset from sandgym trajectories; returns the export's figures.
 #[pyfunction]
@@ -69,7 +40,7 @@ pub fn export_trajectories<'py>(
             let group_by = GroupBy::by_name(group_by)?;
             let options = ExportOptions {
                 format,
-                advantage: advantage_of(advantage, reward, overlong, group_by, None)?,
+                advantage: advantage_options(advantage, reward, overlong, group_by, None)?,
                 group_by,
                 success_only,
                 include_errors,
@@ -117,7 +88,7 @@ pub fn compute_advantages(
             let group_by = GroupBy::by_name(group_by)?;
             let options = AdvantageOptions {
                 estimator: Estimator::by_name(estimator)?,
-                preset: preset_of(reward, overlong)?,
+                preset: reward_preset(reward, overlong)?,
                 group_by,
             };
             let mut rows = store::read_dir_or_file(&path)?;

@@ -154,6 +154,14 @@ pub fn limits(
     Ok(limits)
 }
 
+/// A reward preset from its name and optional overlong shaping `(max_len, buffer, penalty)`.
+pub fn reward_preset(reward: &str, overlong: Option<(u64, u64, f64)>) -> Result<RewardPreset> {
+    let overlong = overlong
+        .map(|(max, buffer, penalty)| Overlong::new(max, buffer, penalty))
+        .transpose()?;
+    Ok(RewardPreset::by_name(reward)?.with_overlong(overlong))
+}
+
 /// Advantage settings from an estimator name, a reward preset name and overlong shaping
 /// `(max_len, buffer, penalty)`: `Some` when an estimator is named, or when the preset is not the
 /// default (then with `default_estimator`, or `grpo`); else `default_estimator`'s.
@@ -164,10 +172,7 @@ pub fn advantage_options(
     group_by: GroupBy,
     default_estimator: Option<Estimator>,
 ) -> Result<Option<AdvantageOptions>> {
-    let overlong = overlong
-        .map(|(max, buffer, penalty)| Overlong::new(max, buffer, penalty))
-        .transpose()?;
-    let preset = RewardPreset::by_name(reward)?.with_overlong(overlong);
+    let preset = reward_preset(reward, overlong)?;
     let estimator = match estimator {
         Some(name) => Some(Estimator::by_name(name)?),
         None if preset != RewardPreset::default() => Some(default_estimator.unwrap_or_default()),
