@@ -134,6 +134,18 @@ fn count_tool_errors(messages: &[Message]) -> u32 {
         .count() as u32
 }
 
+/// Records a step's info and, when the episode ended, how; returns whether it ended.
+fn record_outcome(traj: &mut Trajectory, out: &sandgym_abi::StepOutput) -> bool {
+    traj.info = out.info.to_string();
+    let over = out.terminated || out.truncated;
+    if over {
+        traj.terminated = out.terminated;
+        traj.truncated = out.truncated;
+        traj.success = out.success;
+    }
+    over
+}
+
 fn record_error(traj: &mut Trajectory, err: &Error) {
     traj.error_kind = Some(err.kind().to_string());
     traj.error_message = Some(err.to_string());
@@ -239,9 +251,10 @@ pub fn run_member(
                     return Ok(());
                 }
                 traj.user_policy = user_policy.map(|p| p.name().to_string());
-                let out = user::play_user_turn(env, &pending, user_policy, sample_seed, user_turn)?;
+                let mut out =
+                    user::play_user_turn(env, &pending, user_policy, sample_seed, user_turn)?;
                 user_turn += 1;
-                for message in out.messages {
+                for message in std::mem::take(&mut out.messages) {
                     traj.user_turns.push(traj.messages.len() as u32);
                     traj.messages.push(message);
                 }
@@ -252,11 +265,7 @@ pub fn run_member(
                     }
                     None => {}
                 }
-                traj.info = out.info.to_string();
-                if out.terminated || out.truncated {
-                    traj.terminated = out.terminated;
-                    traj.truncated = out.truncated;
-                    traj.success = out.success;
+                if record_outcome(&mut traj, &out) {
                     return Ok(());
                 }
                 pending_user = out.user_turn;
@@ -293,14 +302,10 @@ pub fn run_member(
             traj.messages.push(Message::assistant(&action));
             traj.num_tool_calls += action.tool_calls.len() as u32;
             turn += 1;
-            let out = env.step(&action)?;
-            traj.messages.extend(out.messages);
+            let mut out = env.step(&action)?;
+            traj.messages.extend(std::mem::take(&mut out.messages));
             traj.turn_rewards.push(out.reward);
-            traj.info = out.info.to_string();
-            if out.terminated || out.truncated {
-                traj.terminated = out.terminated;
-                traj.truncated = out.truncated;
-                traj.success = out.success;
+            if record_outcome(&mut traj, &out) {
                 return Ok(());
             }
             pending_user = out.user_turn;
