@@ -11,6 +11,7 @@ __all__ = [
     "ArrowTable",
     "list_envs",
     "parse_action_text",
+    "render_tool_call",
     "render_user_turn",
     "collect_episodes",
     "read_trajectories",
@@ -141,6 +142,9 @@ def list_envs() -> list[dict[str, Any]]:
 
 def parse_action_text(text: str, parser: str = "auto", tools: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Parse model text into an action dict with the named parser; ``tools`` are the env's schemas."""
+
+def render_tool_call(name: str, arguments: dict[str, Any]) -> str:
+    """One call of tool ``name`` as model text: ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``."""
 
 def render_user_turn(messages: list[dict[str, Any]]) -> str:
     """An env's messages as one user turn: tool results as ``<tool_response>`` blocks, one per line."""

@@ -6,11 +6,12 @@ turns a conversation into the text ``render()`` shows.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
+
+from sandgym import _core
 
 _ROLES = {"system", "user", "assistant", "tool"}
 
@@ -76,7 +77,7 @@ class ChatAction(spaces.Space[Any]):
         function = tool.get("function", tool)
         params = function.get("parameters", {}).get("properties", {})
         args = {name: str(self.np_random.integers(0, 100)) for name in params}
-        return "<tool_call>" + json.dumps({"name": function["name"], "arguments": args}) + "</tool_call>"
+        return _core.render_tool_call(function["name"], args)
 
     def __repr__(self) -> str:
         """Readable name."""

@@ -126,7 +126,7 @@ pub fn run_export(args: ExportArgs) -> Result<(), Error> {
         data_source_prefix: args.data_source_prefix,
         env_class: args.env_class,
     };
-    let rows = store::read_dir_or_file(&args.input)?;
+    let rows = store::read_dir_or_file(&args.input).map_err(Error::storage)?;
     let summary = export::export(rows, &options, &out)?;
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(

@@ -366,7 +366,7 @@ impl Progress {
 }
 
 fn inspect(path: &Path, row: usize) -> Result<(), Error> {
-    let rows = store::read_dir_or_file(path)?;
+    let rows = store::read_dir_or_file(path).map_err(Error::storage)?;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{}: {} episodes", path.display(), rows.len());
     let _ = writeln!(out, "\nschema:");

@@ -19,7 +19,6 @@ pub mod chat;
 pub mod collect;
 pub mod early;
 pub mod env;
-pub mod error;
 pub mod export;
 pub mod files;
 pub mod groups;
@@ -27,13 +26,13 @@ pub mod policy;
 pub mod pool;
 pub mod registry;
 pub mod rewards;
-pub mod rng;
-pub mod sandbox;
-pub mod store;
-pub mod trajectory;
 pub mod vec;
 
 pub use chat::parse;
+pub use sandgym_sandbox as sandbox;
+pub use sandgym_sandbox::{error, rng};
+pub use sandgym_store as store;
+pub use sandgym_store::trajectory;
 
 pub use sandgym_abi as abi;
 pub use sandgym_abi::{

@@ -17,35 +17,12 @@
 //! flag. Overlong shaping (Eq. 9) adds `0` up to `max_len - buffer`, then falls linearly to `-factor`
 //! at `max_len`, and is `-factor` beyond; the length is `response_chars` (see [`response_chars`]).
 
-use sandgym_abi::{Message, Role};
+use sandgym_abi::Role;
 
 use crate::error::{Error, Result};
 use crate::trajectory::Trajectory;
 
-/// Tool results that do not report an error: tool messages whose content does not start with `Error`
-/// (the convention `num_tool_errors` counts the other way).
-pub fn tool_successes(messages: &[Message]) -> u32 {
-    messages
-        .iter()
-        .filter(|m| m.role == Role::Tool && !m.content.starts_with("Error"))
-        .count() as u32
-}
-
-/// Characters (Unicode scalar values) the agent wrote: the content of every assistant message plus the
-/// name and arguments of each of its tool calls.
-pub fn response_chars(messages: &[Message]) -> u64 {
-    messages
-        .iter()
-        .filter(|m| m.role == Role::Assistant)
-        .map(|m| {
-            m.content.chars().count()
-                + m.tool_calls
-                    .iter()
-                    .map(|c| c.name.chars().count() + c.arguments.chars().count())
-                    .sum::<usize>()
-        })
-        .sum::<usize>() as u64
-}
+pub use crate::trajectory::{response_chars, tool_successes};
 
 /// The outcome part of a reward preset.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -200,7 +177,7 @@ fn sign(success: bool) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sandgym_abi::{Action, ToolCall};
+    use sandgym_abi::{Action, Message};
 
     fn traj(success: bool, tool_calls: u32, messages: usize) -> Trajectory {
         let mut all = vec![Message::system("s"), Message::user("q")];
@@ -257,29 +234,5 @@ mod tests {
         let mut t = traj(true, 0, 2);
         t.response_chars = 90;
         assert!((preset.reward(&t) - 0.25).abs() < 1e-12);
-    }
-
-    #[test]
-    fn metrics_count_successful_calls_and_agent_characters() {
-        let call = ToolCall {
-            id: "c".into(),
-            name: "calc".into(),
-            arguments: "{\"e\":\"1\"}".into(),
-        };
-        let messages = vec![
-            Message::system("sys"),
-            Message::user("question"),
-            Message {
-                role: Role::Assistant,
-                content: "héllo".into(),
-                tool_calls: vec![call.clone(), call.clone()],
-                tool_call_id: None,
-                name: None,
-            },
-            Message::tool(&call, "3"),
-            Message::tool(&call, "Error: bad"),
-        ];
-        assert_eq!(tool_successes(&messages), 1);
-        assert_eq!(response_chars(&messages), 5 + 2 * (4 + 9));
     }
 }

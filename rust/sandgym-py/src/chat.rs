@@ -1,7 +1,7 @@
 //! `sandgym_core::chat` renderers for the Python package, which writes no chat format itself.
 
 use pyo3::prelude::*;
-use sandgym_core::{Error, Message, Role, chat};
+use sandgym_core::{Action, Error, Message, Role, chat};
 use serde_json::Value;
 
 use crate::convert::from_py;
@@ -44,11 +44,25 @@ fn message_of(item: &Value) -> PyResult<Message> {
     })
 }
 
+/// One call of tool `name` with `arguments` (a JSON-serializable dict), as the text a model writes:
+/// `<tool_call>{"name": …, "arguments": {…}}</tool_call>`, which the env's parser reads back.
+#[pyfunction]
+pub fn render_tool_call(name: &str, arguments: &Bound<'_, PyAny>) -> PyResult<String> {
+    let arguments = from_py(arguments)?;
+    if !arguments.is_object() {
+        return Err(invalid(format!(
+            "tool-call arguments must be a dict, got {arguments}"
+        )));
+    }
+    Ok(chat::render_action(&Action::tool(name, &arguments)))
+}
+
 fn invalid(message: String) -> PyErr {
     to_pyerr(Error::InvalidArgument(message))
 }
 
 /// Adds this file's functions to `_core`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(render_user_turn, m)?)
+    m.add_function(wrap_pyfunction!(render_user_turn, m)?)?;
+    m.add_function(wrap_pyfunction!(render_tool_call, m)?)
 }

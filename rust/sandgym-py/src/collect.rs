@@ -48,7 +48,7 @@ pub fn collect_episodes<'py>(
             let table = match &report.rows {
                 Some(rows) => Some(ArrowTable::new(
                     store::schema(),
-                    vec![store::to_record_batch(rows)?],
+                    vec![store::to_record_batch(rows).map_err(Error::storage)?],
                 )),
                 None => None,
             };
@@ -111,8 +111,8 @@ pub fn read_tasks<'py>(
 pub fn read_trajectories(py: Python<'_>, path: PathBuf) -> PyResult<ArrowTable> {
     let batch = py
         .detach(|| {
-            let rows = store::read_dir_or_file(&path)?;
-            store::to_record_batch(&rows).map_err(Error::from)
+            let rows = store::read_dir_or_file(&path).map_err(Error::storage)?;
+            store::to_record_batch(&rows).map_err(Error::storage)
         })
         .py_err()?;
     Ok(ArrowTable::new(store::schema(), vec![batch]))

@@ -55,7 +55,7 @@ pub fn export_trajectories<'py>(
                 env_class: env_class.to_string(),
             };
             export::FileKind::of(&out)?;
-            let rows = store::read_dir_or_file(&path)?;
+            let rows = store::read_dir_or_file(&path).map_err(Error::storage)?;
             export::export(rows, &options, &out)
         })
         .py_err()?;
@@ -91,12 +91,12 @@ pub fn compute_advantages(
                 preset: reward_preset(reward, overlong)?,
                 group_by,
             };
-            let mut rows = store::read_dir_or_file(&path)?;
+            let mut rows = store::read_dir_or_file(&path).map_err(Error::storage)?;
             advantage::compute_advantages(&mut rows, &options);
             if drop_zero_variance {
                 advantage::drop_zero_variance(&mut rows, group_by);
             }
-            store::to_record_batch(&rows).map_err(Error::from)
+            store::to_record_batch(&rows).map_err(Error::storage)
         })
         .py_err()?;
     Ok(ArrowTable::new(store::schema(), vec![batch]))

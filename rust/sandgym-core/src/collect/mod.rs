@@ -449,11 +449,11 @@ pub fn collect_to_dir(
     writer_options: WriterOptions,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<(CollectSummary, WriteSummary)> {
-    let writer = Writer::create(out_dir, writer_options)?;
-    let sink = |traj: Trajectory| -> Result<()> { writer.send(traj).map_err(Error::from) };
+    let writer = Writer::create(out_dir, writer_options).map_err(Error::storage)?;
+    let sink = |traj: Trajectory| -> Result<()> { writer.send(traj).map_err(Error::storage) };
     let summary = collect(plan, policy, options, &sink, progress);
     // Finalize what was written even when the run failed part way: finished episodes are kept.
-    let written = writer.finish().map_err(Error::from);
+    let written = writer.finish().map_err(Error::storage);
     let summary = summary?;
     Ok((summary, written?))
 }

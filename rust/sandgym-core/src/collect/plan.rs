@@ -92,7 +92,7 @@ pub fn shard(plan: &[EpisodeSpec], index: usize, count: usize) -> Result<Vec<Epi
 /// Drops the episodes whose rows already exist in `out_dir`, so a run that was killed can be resumed by
 /// running the same plan again. Returns the remaining plan and how many episodes were skipped.
 pub fn skip_done(plan: Vec<EpisodeSpec>, out_dir: &Path) -> Result<(Vec<EpisodeSpec>, usize)> {
-    let done = crate::store::episode_ids(out_dir)?;
+    let done = crate::store::episode_ids(out_dir).map_err(Error::storage)?;
     let before = plan.len();
     let rest: Vec<EpisodeSpec> = plan
         .into_iter()
@@ -114,7 +114,7 @@ pub fn skip_done_groups(
     if group_size <= 1 {
         return skip_done(plan, out_dir);
     }
-    let done = crate::store::episode_ids(out_dir)?;
+    let done = crate::store::episode_ids(out_dir).map_err(Error::storage)?;
     let before = plan.len();
     let mut rest = Vec::with_capacity(plan.len());
     for spec in plan {

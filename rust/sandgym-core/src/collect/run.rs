@@ -173,7 +173,7 @@ fn run_here(
             )?;
             if let Some(history) = history.as_mut() {
                 for file in &written.files {
-                    history.record(&store::read_file(file)?);
+                    history.record(&store::read_file(file).map_err(Error::storage)?);
                 }
             }
             (summary, Some(written), None)

@@ -21,15 +21,13 @@ use arrow_array::{
 };
 use arrow_buffer::OffsetBuffer;
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
-use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
 use sandgym_abi::Message;
 use serde_json::{Value, json};
 
 use super::table::Branch;
 use crate::chat::{render_message_action, render_observation, render_state, system_prompt};
 use crate::error::{Error, Result};
+use crate::store::TableWriter;
 
 /// The system prompt of implicit-world-modeling rows: the model predicts the env's answer, not an action.
 pub const WORLD_MODEL_PROMPT: &str = "You are a world model of an interactive environment. You are \
@@ -221,7 +219,7 @@ impl Staged {
 /// Streams rows of one dataset category to `{name}.jsonl` and `{name}.parquet` in a directory.
 pub struct SftWriter {
     jsonl: (Staged, BufWriter<File>),
-    parquet: (Staged, ArrowWriter<File>),
+    parquet: (Staged, TableWriter),
     rows: u64,
 }
 
@@ -229,12 +227,7 @@ impl SftWriter {
     pub fn create(dir: &Path, name: &str) -> Result<SftWriter> {
         let (jsonl, file) = Staged::new(&dir.join(format!("{name}.jsonl")))?;
         let (parquet, pfile) = Staged::new(&dir.join(format!("{name}.parquet")))?;
-        let properties = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(
-                ZstdLevel::try_new(1).expect("zstd level"),
-            ))
-            .build();
-        let writer = ArrowWriter::try_new(pfile, sft_schema(), Some(properties))
+        let writer = TableWriter::new(pfile, sft_schema(), None)
             .map_err(|e| Error::Storage(format!("{}: {e}", parquet.temp().display())))?;
         Ok(SftWriter {
             jsonl: (jsonl, BufWriter::new(file)),

@@ -444,29 +444,17 @@ pub fn read_reflections(path: &Path) -> Result<Vec<FilledReflection>> {
 fn read_reflections_parquet(path: &Path) -> Result<Vec<FilledReflection>> {
     use arrow_array::Array;
     use arrow_array::cast::AsArray;
-    use parquet::arrow::ProjectionMask;
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
     let bad = |what: String| Error::InvalidArgument(format!("{}: {what}", path.display()));
     let file = File::open(path).map_err(|e| Error::io_path("open", path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| bad(e.to_string()))?;
-    let wanted = ["id", "reflection"];
-    if let Some(missing) = wanted
-        .iter()
-        .find(|name| builder.schema().field_with_name(name).is_err())
-    {
-        return Err(bad(format!(
-            "no `{missing}` column (expected string columns `id` and `reflection`)"
-        )));
-    }
-    let mask = ProjectionMask::columns(builder.parquet_schema(), wanted);
-    let reader = builder
-        .with_projection(mask)
-        .build()
-        .map_err(|e| bad(e.to_string()))?;
+    let batches = crate::store::read_columns(file, &["id", "reflection"]).map_err(|e| match e {
+        crate::store::StoreError::Schema(what) => bad(format!(
+            "{what} (expected string columns `id` and `reflection`)"
+        )),
+        other => bad(other.to_string()),
+    })?;
     let mut out = Vec::new();
-    for batch in reader {
-        let batch = batch.map_err(|e| bad(e.to_string()))?;
+    for batch in batches {
         let column = |name: &str| -> Result<Vec<Option<String>>> {
             let array = batch.column_by_name(name).expect("projected");
             let strings: Vec<Option<String>> = if let Some(a) = array.as_string_opt::<i32>() {

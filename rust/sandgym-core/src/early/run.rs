@@ -157,7 +157,7 @@ pub fn run(config: &EarlyConfig, policy_spec: Option<PolicySpec>) -> Result<Earl
     crate::pool::install(config.threads, || {
         let (inputs, skipped) = match &config.trajectories {
             Some(path) => {
-                let mut rows = store::read_dir_or_file(path)?;
+                let mut rows = store::read_dir_or_file(path).map_err(Error::storage)?;
                 if let Some(env) = &config.env {
                     let id = registry::canonical_id(env)?;
                     rows.retain(|r| r.env_id == id);

@@ -14,12 +14,10 @@ use arrow_array::{
 };
 use arrow_buffer::OffsetBuffer;
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
-use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
 use sandgym_abi::{Message, ToolCall};
 
 use crate::error::{Error, Result};
+use crate::store::TableWriter;
 
 /// Schema-level metadata key and value naming the branches layout.
 pub const BRANCHES_SCHEMA_KEY: &str = "sandgym.branches_schema_version";
@@ -279,7 +277,7 @@ pub fn branches_batch(rows: &[Branch]) -> Result<RecordBatch> {
 pub struct BranchWriter {
     path: PathBuf,
     temp: PathBuf,
-    writer: ArrowWriter<File>,
+    writer: TableWriter,
     rows: u64,
 }
 
@@ -302,13 +300,7 @@ impl BranchWriter {
             .to_string_lossy();
         let temp = path.with_file_name(format!(".{name}.tmp"));
         let file = File::create(&temp).map_err(|e| Error::io_path("create", &temp, e))?;
-        let properties = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(
-                ZstdLevel::try_new(1).expect("zstd level"),
-            ))
-            .set_max_row_group_row_count(Some(16_384))
-            .build();
-        let writer = ArrowWriter::try_new(file, branches_schema(), Some(properties))
+        let writer = TableWriter::new(file, branches_schema(), Some(16_384))
             .map_err(|e| storage(&temp, e))?;
         Ok(BranchWriter {
             path: path.to_path_buf(),

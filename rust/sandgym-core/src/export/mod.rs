@@ -29,9 +29,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
-use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
 use sandgym_abi::{Message, Role};
 use serde_json::{Map, Value, json};
 
@@ -39,6 +36,7 @@ use crate::advantage::{self, AdvantageOptions, GroupBy, PassRateHistory};
 pub use crate::chat::hf_message;
 use crate::chat::{render_message_action, render_state, system_prompt};
 use crate::error::{Error, Result};
+use crate::store::TableWriter;
 use crate::trajectory::Trajectory;
 use arrow_json::json_field;
 
@@ -633,18 +631,13 @@ pub fn write_rows(format: Format, rows: &[Value], out: &Path) -> Result<()> {
             }
             FileKind::Parquet => {
                 let schema = schema_for(format, rows);
-                let props = WriterProperties::builder()
-                    .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("level")))
-                    .build();
-                let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props))
-                    .map_err(|e| Error::Storage(e.to_string()))?;
+                let mut writer =
+                    TableWriter::new(file, schema.clone(), None).map_err(Error::storage)?;
                 for chunk in rows.chunks(4096) {
                     let batch = arrow_json::to_batch(&schema, chunk)?;
-                    writer
-                        .write(&batch)
-                        .map_err(|e| Error::Storage(e.to_string()))?;
+                    writer.write(&batch).map_err(Error::storage)?;
                 }
-                writer.close().map_err(|e| Error::Storage(e.to_string()))?;
+                writer.close().map_err(Error::storage)?;
             }
         }
         fs::rename(&tmp, out).map_err(|e| io_err(out, e))

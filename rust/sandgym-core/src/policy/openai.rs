@@ -1,5 +1,5 @@
 //! The `openai` policy: any OpenAI-compatible chat-completions endpoint (vLLM, SGLang, llama.cpp's server,
-//! hosted APIs) over blocking HTTP (`ureq`, rustls for `https`).
+//! hosted APIs) over blocking HTTP (`sandgym-http`).
 //!
 //! One request per decision (or per group of identical prompts when `n > 1`), with a timeout and retries
 //! with exponential backoff on transport errors, timeouts, 408/409/425/429/5xx and malformed bodies
@@ -15,6 +15,7 @@
 use std::time::{Duration, Instant};
 
 use sandgym_abi::Action;
+use sandgym_http::{Failure, JsonClient, RetryPolicy, truncate};
 use serde_json::{Map, Value, json};
 
 use super::{Decision, Policy, PolicyInput, Usage};
@@ -181,8 +182,7 @@ pub struct OpenAiPolicy {
     config: OpenAiConfig,
     name: String,
     url: String,
-    api_key: Option<String>,
-    agent: ureq::Agent,
+    client: JsonClient,
 }
 
 impl std::fmt::Debug for OpenAiPolicy {
@@ -190,25 +190,8 @@ impl std::fmt::Debug for OpenAiPolicy {
         f.debug_struct("OpenAiPolicy")
             .field("name", &self.name)
             .field("url", &self.url)
-            .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
+            .field("client", &self.client)
             .finish()
-    }
-}
-
-/// Why one attempt failed, and whether trying again may help.
-struct Failure {
-    message: String,
-    retryable: bool,
-    retry_after: Option<Duration>,
-}
-
-impl Failure {
-    fn retry(message: String) -> Self {
-        Failure {
-            message,
-            retryable: true,
-            retry_after: None,
-        }
     }
 }
 
@@ -250,16 +233,14 @@ impl OpenAiPolicy {
         let api_key = std::env::var(&config.api_key_env)
             .ok()
             .filter(|k| !k.trim().is_empty());
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(config.timeout))
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let retry = RetryPolicy {
+            retries: config.retries,
+            backoff: config.backoff,
+        };
         let mut policy = OpenAiPolicy {
             url: format!("{base}/chat/completions"),
             name: String::new(),
-            api_key,
-            agent,
+            client: JsonClient::new(config.timeout, api_key, retry),
             config,
         };
         if policy.config.model.trim().is_empty() {
@@ -276,9 +257,12 @@ impl OpenAiPolicy {
 
     fn first_model(&self, base: &str) -> Result<String> {
         let url = format!("{base}/models");
-        let body = self.with_retries(|| self.get(&url)).map_err(|e| {
-            Error::Policy(format!("could not list the server's models ({url}): {e}"))
-        })?;
+        let body = self
+            .client
+            .with_retries(|| self.client.get(&url))
+            .map_err(|e| {
+                Error::Policy(format!("could not list the server's models ({url}): {e}"))
+            })?;
         body.pointer("/data/0/id")
             .and_then(Value::as_str)
             .map(str::to_string)
@@ -288,55 +272,6 @@ impl OpenAiPolicy {
                     truncate(&body.to_string(), 300)
                 ))
             })
-    }
-
-    fn get(&self, url: &str) -> std::result::Result<Value, Failure> {
-        let mut request = self.agent.get(url);
-        if let Some(key) = &self.api_key {
-            request = request.header("Authorization", &format!("Bearer {key}"));
-        }
-        read_reply(request.call())
-    }
-
-    fn post(&self, body: &str) -> std::result::Result<Value, Failure> {
-        let mut request = self
-            .agent
-            .post(&self.url)
-            .header("Content-Type", "application/json");
-        if let Some(key) = &self.api_key {
-            request = request.header("Authorization", &format!("Bearer {key}"));
-        }
-        read_reply(request.send(body))
-    }
-
-    /// Runs `attempt` until it succeeds, fails for good, or runs out of retries.
-    fn with_retries(
-        &self,
-        mut attempt: impl FnMut() -> std::result::Result<Value, Failure>,
-    ) -> std::result::Result<Value, String> {
-        let mut backoff = self.config.backoff;
-        let mut tries = 0u32;
-        loop {
-            tries += 1;
-            match attempt() {
-                Ok(value) => return Ok(value),
-                Err(failure) if failure.retryable && tries <= self.config.retries => {
-                    let wait = failure
-                        .retry_after
-                        .unwrap_or(backoff)
-                        .min(Duration::from_secs(60));
-                    std::thread::sleep(wait);
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
-                }
-                Err(failure) => {
-                    return Err(if tries > 1 {
-                        format!("{} (after {tries} attempts)", failure.message)
-                    } else {
-                        failure.message
-                    });
-                }
-            }
-        }
     }
 
     /// The request body for `input`, asking for `n` choices.
@@ -389,8 +324,9 @@ impl OpenAiPolicy {
         let body = self.request_body(input, n).to_string();
         let started = Instant::now();
         let reply = self
+            .client
             .with_retries(|| {
-                let reply = self.post(&body)?;
+                let reply = self.client.post(&self.url, &body)?;
                 // A body without the choices asked for is malformed: try again.
                 match reply.get("choices").and_then(Value::as_array) {
                     Some(choices) if choices.len() >= n as usize => Ok(reply),
@@ -546,66 +482,4 @@ impl Policy for OpenAiPolicy {
     fn concurrency(&self) -> Option<usize> {
         Some(self.config.concurrency)
     }
-}
-
-/// Reads an HTTP reply: JSON on 2xx, otherwise a failure that says whether to retry.
-fn read_reply(
-    reply: std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-) -> std::result::Result<Value, Failure> {
-    let mut response = match reply {
-        Ok(response) => response,
-        Err(err) => {
-            let retryable = !matches!(err, ureq::Error::BadUri(_) | ureq::Error::InvalidProxyUrl);
-            return Err(Failure {
-                message: format!("transport error: {err}"),
-                retryable,
-                retry_after: None,
-            });
-        }
-    };
-    let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64);
-    let text = match response
-        .body_mut()
-        .with_config()
-        .limit(64 << 20)
-        .read_to_string()
-    {
-        Ok(text) => text,
-        Err(err) => {
-            return Err(Failure::retry(format!(
-                "HTTP {status}: could not read the body: {err}"
-            )));
-        }
-    };
-    if !(200..300).contains(&status) {
-        return Err(Failure {
-            message: format!("HTTP {status}: {}", truncate(&text, 500)),
-            retryable: matches!(status, 408 | 409 | 425 | 429) || status >= 500,
-            retry_after,
-        });
-    }
-    serde_json::from_str(&text).map_err(|e| {
-        Failure::retry(format!(
-            "HTTP {status} with a body that is not JSON ({e}): {}",
-            truncate(&text, 300)
-        ))
-    })
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
 }

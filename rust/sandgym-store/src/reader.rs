@@ -8,10 +8,10 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::errors::ParquetError;
 
-use super::batch::from_record_batch;
-use super::schema::{SCHEMA_VERSION_KEY, check_schema};
-use super::{Result, StoreError, io_error};
+use crate::batch::from_record_batch;
+use crate::schema::{SCHEMA_VERSION_KEY, check_schema};
 use crate::trajectory::Trajectory;
+use crate::{Result, StoreError, io_error};
 
 /// Prefixes an error's message with the file it concerns.
 fn in_file(path: &Path, err: StoreError) -> StoreError {

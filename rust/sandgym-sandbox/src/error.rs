@@ -1,4 +1,4 @@
-//! The core's error type: one closed enum with one fixed, lowercase message shape per variant, and a stable
+//! sandgym's error type: one closed enum with one fixed, lowercase message shape per variant, and a stable
 //! snake_case `kind()` code that becomes the `error_kind` column and selects the Python exception class.
 
 /// How a guest failed. Each is contained: the host, other envs and the run go on.
@@ -152,6 +152,11 @@ impl Error {
         }
     }
 
+    /// A storage failure (Parquet, Arrow or the files of a dataset), by its message.
+    pub fn storage(err: impl std::fmt::Display) -> Self {
+        Error::Storage(err.to_string())
+    }
+
     /// Wraps an I/O error with what was being done.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
@@ -160,11 +165,13 @@ impl Error {
         }
     }
 
-    pub(crate) fn io_path(action: &str, path: &std::path::Path, source: std::io::Error) -> Self {
+    /// Wraps an I/O error on `path` with the action that failed (`read`, `create`, ...).
+    pub fn io_path(action: &str, path: &std::path::Path, source: std::io::Error) -> Self {
         Error::io(format!("cannot {action} `{}`", path.display()), source)
     }
 
-    pub(crate) fn invalid_module(origin: impl Into<String>, reason: impl ToString) -> Self {
+    /// A module that cannot be used, with why.
+    pub fn invalid_module(origin: impl Into<String>, reason: impl ToString) -> Self {
         Error::InvalidModule {
             origin: origin.into(),
             reason: reason.to_string(),
@@ -172,11 +179,5 @@ impl Error {
     }
 }
 
-impl From<crate::store::StoreError> for Error {
-    fn from(err: crate::store::StoreError) -> Self {
-        Error::Storage(err.to_string())
-    }
-}
-
-/// Result alias of the core.
+/// Result alias of sandgym.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

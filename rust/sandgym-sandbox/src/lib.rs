@@ -1,10 +1,17 @@
-//! Owns every wasmtime type: engine, module cache, per-instance store, limits, the WASI shim and memory
-//! snapshots. Nothing outside this module names wasmtime, and this module knows nothing of episodes: it
-//! moves bytes in and out of a guest under fuel, deadline and memory limits, and classifies failures.
+//! sandgym's sandbox: owns every wasmtime type (engine, module cache, per-instance store, limits, the WASI
+//! shim and memory snapshots). Nothing else in sandgym names wasmtime, and this crate knows nothing of
+//! episodes: it moves bytes in and out of a guest under fuel, deadline and memory limits, and classifies
+//! failures.
+//!
+//! It also holds the two things every layer above shares and that the sandbox needs first: [`error`], the
+//! one typed error (most of its kinds are guest faults, so they are born here), and [`rng`], the seeded
+//! generator behind the guests' `random_get` and the host's samplers.
 
 mod dirty;
 mod engine;
+pub mod error;
 mod freeze;
+pub mod rng;
 mod wasi;
 
 use std::collections::HashMap;
@@ -271,11 +278,12 @@ impl Program {
     }
 
     /// The module's cached info, once an env has read it.
-    pub(crate) fn cached_info(&self) -> Option<Arc<EnvInfo>> {
+    pub fn cached_info(&self) -> Option<Arc<EnvInfo>> {
         self.inner.info.get().cloned()
     }
 
-    pub(crate) fn cache_info(&self, info: Arc<EnvInfo>) {
+    /// Remembers the module's info, read once by the first env over it.
+    pub fn cache_info(&self, info: Arc<EnvInfo>) {
         let _ = self.inner.info.set(info);
     }
 }

@@ -1,23 +1,32 @@
-//! Turns finished trajectories into Parquet. Knows the schema; knows nothing of envs or policies.
+//! sandgym's trajectory store: the row one finished episode becomes, and the Parquet files rows live in.
+//! It knows nothing of envs, policies or wasm; the core fills rows, this crate encodes, writes and reads
+//! them, and owns the project's Parquet settings.
 //!
-//! One [`Trajectory`](crate::trajectory::Trajectory) is one row. The pieces:
-//!
-//! - [`schema`]: the single source of the column layout (documented column by column in `docs/schema.md`);
-//! - [`to_record_batch`] / [`from_record_batch`]: rows to an Arrow batch and back, built from flat buffers
-//!   (offsets + child arrays) rather than nested builders;
+//! - [`trajectory`]: the row ([`Trajectory`]) and the per-turn record of how the policy acted;
+//! - `columns.rs`: the one list of columns, from which the [`schema`], the encoder and the decoder are
+//!   generated (each Rust field type knows its Arrow column, `column.rs`); `docs/schema.md` documents
+//!   them column by column;
+//! - [`to_record_batch`] / [`from_record_batch`]: rows to an Arrow batch and back;
 //! - [`Writer`]: streams rows to a directory of `part-NNNNN.parquet` files from a background thread behind a
 //!   bounded channel, publishing each part by an atomic rename once it is complete;
-//! - [`read_dir_or_file`] / [`count_rows`]: read a part file or a whole output directory back.
+//! - [`read_dir_or_file`] / [`count_rows`]: read a part file or a whole output directory back;
+//! - [`TableWriter`] / [`read_columns`]: Parquet files of other tables, with the same settings.
 
 mod batch;
-mod policy_turns;
+mod column;
+mod columns;
 mod reader;
 mod schema;
+mod table;
+pub mod trajectory;
 mod writer;
 
 pub use batch::{from_record_batch, to_record_batch};
+pub use columns::{ADDED_COLUMNS, col};
 pub use reader::{count_rows, episode_ids, parquet_files, read_dir_or_file, read_file};
 pub use schema::{SCHEMA_VERSION, SCHEMA_VERSION_KEY, check_schema, schema, type_name};
+pub use table::{TableWriter, read_columns};
+pub use trajectory::{PolicyTurn, Trajectory};
 pub use writer::{BATCH_BYTES, Compression, WriteSummary, Writer, WriterOptions};
 
 /// What can go wrong while storing or loading trajectories.

@@ -3,9 +3,9 @@
 //! Plain data only. It knows nothing of envs, policies or Parquet; `docs/schema.md` documents each field
 //! as the column it becomes.
 
-use sandgym_abi::Message;
+use sandgym_abi::{Message, Role};
 
-/// One finished (or failed) episode. Field order and meaning match the Parquet columns (`store::schema`).
+/// One finished (or failed) episode. Field order and meaning match the Parquet columns (`columns.rs`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Trajectory {
     /// Identifies the collection run that produced this row.
@@ -99,4 +99,60 @@ pub struct PolicyTurn {
     pub completion_tokens: u32,
     /// Seconds the policy took to decide.
     pub latency_s: f64,
+}
+
+/// Tool results that do not report an error: tool messages whose content does not start with `Error`
+/// (the `num_tool_successes` column).
+pub fn tool_successes(messages: &[Message]) -> u32 {
+    messages
+        .iter()
+        .filter(|m| m.role == Role::Tool && !m.content.starts_with("Error"))
+        .count() as u32
+}
+
+/// Characters (Unicode scalar values) the agent wrote: the content of every assistant message plus the
+/// name and arguments of each of its tool calls (the `response_chars` column).
+pub fn response_chars(messages: &[Message]) -> u64 {
+    messages
+        .iter()
+        .filter(|m| m.role == Role::Assistant)
+        .map(|m| {
+            m.content.chars().count()
+                + m.tool_calls
+                    .iter()
+                    .map(|c| c.name.chars().count() + c.arguments.chars().count())
+                    .sum::<usize>()
+        })
+        .sum::<usize>() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use sandgym_abi::ToolCall;
+
+    use super::*;
+
+    #[test]
+    fn metrics_count_successful_calls_and_agent_characters() {
+        let call = ToolCall {
+            id: "c".into(),
+            name: "calc".into(),
+            arguments: "{\"e\":\"1\"}".into(),
+        };
+        let messages = vec![
+            Message::system("sys"),
+            Message::user("question"),
+            Message {
+                role: Role::Assistant,
+                content: "héllo".into(),
+                tool_calls: vec![call.clone(), call.clone()],
+                tool_call_id: None,
+                name: None,
+            },
+            Message::tool(&call, "3"),
+            Message::tool(&call, "Error: bad"),
+        ];
+        assert_eq!(tool_successes(&messages), 1);
+        assert_eq!(response_chars(&messages), 5 + 2 * (4 + 9));
+    }
 }

@@ -24,10 +24,10 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as ParquetCompression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
-use super::batch::to_record_batch;
-use super::schema::schema;
-use super::{Result, StoreError, io_error};
+use crate::batch::to_record_batch;
+use crate::schema::schema;
 use crate::trajectory::Trajectory;
+use crate::{Result, StoreError, io_error};
 
 /// A batch is flushed early once its rows hold about this many bytes of text, which bounds the
 /// writer's memory for long trajectories and keeps every batch far below Arrow's 2 GiB offset limit.
