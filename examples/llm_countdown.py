@@ -109,13 +109,23 @@ def local_server(
                     raise TimeoutError(f"{name} did not answer within {timeout_s} s") from None
                 time.sleep(0.5)
         threading.Thread(target=watch, name="server-watch", daemon=True).start()
+
+        def exited(grace_s: float) -> bool:
+            # Not `poll()`: while the watcher blocks in `wait()` it holds the Popen's waitpid lock, and
+            # `poll()` then answers None even for a dead process. `wait(timeout)` waits for the watcher.
+            try:
+                process.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                return False
+            return True
+
         try:
             yield base_url
         except Exception as err:
-            if process.poll() is not None:
+            if exited(grace_s=2.0):
                 raise died("while in use") from err
             raise
-        if process.poll() is not None:
+        if exited(grace_s=0.5):
             raise died("while in use")
     finally:
         stopping.set()
