@@ -8,6 +8,9 @@ Quick start::
     text = '<tool_call>{"name": "calc", "arguments": {"expression": "1+2"}}</tool_call>'
     obs, reward, terminated, truncated, info = env.step(text)
     result = sandgym.collect("countdown-v0", episodes=100, policy="expert")
+
+Importing sandgym registers every bundled env with Gymnasium as ``sandgym/<id>``
+(``gymnasium.make("sandgym/countdown-v0")``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from sandgym.env import SandgymEnv, make
 from sandgym.errors import SandgymError
 from sandgym.export import ExportResult, compute_advantages, export
 from sandgym.policies import CallablePolicy, OpenAIPolicy, ReplayPolicy
+from sandgym.registration import register_envs
 from sandgym.vector import VecEnv
 
 __all__ = [
@@ -50,4 +54,7 @@ __all__ = [
     "parse_action",
     "policies",
     "read_trajectories",
+    "register_envs",
 ]
+
+register_envs()

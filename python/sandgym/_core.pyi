@@ -10,6 +10,7 @@ __all__ = [
     "Snapshot",
     "ArrowTable",
     "list_envs",
+    "bundled_env_ids",
     "parse_action_text",
     "render_tool_call",
     "render_user_turn",
@@ -136,6 +137,9 @@ class ArrowTable:
         """An ``arrow_array_stream`` capsule."""
     def __arrow_c_schema__(self) -> object:
         """An ``arrow_schema`` capsule."""
+
+def bundled_env_ids() -> list[str]:
+    """The bundled env ids (``countdown-v0``, ...), without loading any env."""
 
 def list_envs() -> list[dict[str, Any]]:
     """Every bundled env as ``{"id", "info"}``."""

@@ -50,7 +50,8 @@ class SandgymEnv(gymnasium.Env[list, Any]):
 
     """
 
-    metadata = {"render_modes": ["ansi"]}
+    # `render_fps` only to satisfy Gymnasium's checker, which warns without it; text frames have no rate.
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
     def __init__(
         self,
@@ -67,6 +68,8 @@ class SandgymEnv(gymnasium.Env[list, Any]):
         if isinstance(user_policy, str) and user_policy != "expert":
             raise ValueError(f'user_policy must be "expert" or a function, got {user_policy!r}')
         self._env = _core.Env(env_id, _config_json(config), fuel, memory_mb, deadline_s)
+        #: The env's configuration knobs, as given.
+        self.config: dict[str, Any] = dict(config or {})
         self.user_policy = user_policy
         #: The pending simulated-user turn (``{"messages": [...]}``), or None on the agent's turn.
         self.user_turn: dict | None = None
@@ -78,21 +81,34 @@ class SandgymEnv(gymnasium.Env[list, Any]):
         self.action_space = ChatAction(self.tools)
         self.render_mode = render_mode
         self.conversation: list[dict] = []
+        #: The current episode's task (with its gold answer, where the env has one); None before ``reset``.
+        self.task: Any = None
 
     @property
     def id(self) -> str:
         """The env id."""
         return self._env.id
 
+    def __repr__(self) -> str:
+        """The env id and its configuration, e.g. ``SandgymEnv('parity-v0', config={'d': 8})``."""
+        config = f", config={self.config!r}" if self.config else ""
+        return f"{type(self).__name__}({self.id!r}{config})"
+
+    def __str__(self) -> str:
+        """The same as ``repr``: Gymnasium's default names only the class."""
+        return repr(self)
+
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[list, dict[str, Any]]:
         """Start an episode.
 
         Args:
             seed: seeds the task generator and the guest's randomness; same seed, same episode.
-            options: ``{"task": {...}}`` plays a given task instead of a generated one.
+            options: ``{"task": {...}}`` plays a given task instead of a generated one;
+                ``{"expose_task": True}`` adds the task itself to ``info`` (for debugging: tasks hold their
+                gold answers). The current task is always :attr:`task`.
 
         Returns:
-            ``(messages, info)`` with ``info`` holding ``task_id``, ``task``, ``tools`` and the env's info.
+            ``(messages, info)`` with ``info`` holding ``task_id``, ``seed``, ``tools`` and the env's info.
 
         """
         super().reset(seed=seed)
@@ -103,7 +119,12 @@ class SandgymEnv(gymnasium.Env[list, Any]):
         self._user_turns = 0
         self.conversation = list(out["messages"])
         self.user_turn = out.get("user_turn")
-        info = {"task_id": out["task_id"], "task": out["task"], "tools": self.tools, "seed": episode_seed}
+        self.task = out["task"]
+        info = {"task_id": out["task_id"], "tools": self.tools, "seed": episode_seed}
+        if (options or {}).get("expose_task"):
+            # Tasks carry their gold answers (countdown's `solution`, code-math's `answer`, tau's actions):
+            # only on request, so that nothing meant for the agent or a logger leaks them by default.
+            info["task"] = self.task
         info.update(out.get("info") or {})
         messages = list(out["messages"])
         if self.user_turn is not None:

@@ -91,6 +91,9 @@ class VecEnv(gymnasium.vector.VectorEnv[tuple, tuple, np.ndarray]):
         self._obs: list[list] = [[] for _ in range(num_envs)]
         self._autoreset = np.zeros(num_envs, dtype=np.bool_)
         self._conversations: list[list[dict]] = [[] for _ in range(num_envs)]
+        #: Each slot's current task (with its gold answer, where the env has one); None before its reset.
+        self.tasks: list[Any] = [None] * num_envs
+        self._expose_task = False
 
     @property
     def id(self) -> str:
@@ -122,16 +125,20 @@ class VecEnv(gymnasium.vector.VectorEnv[tuple, tuple, np.ndarray]):
             seed: ``int``: env ``i`` gets ``seed + i``; a list: one seed (or None) per env; None: each env
                 draws its next seed.
             options: ``{"task": {...}}`` plays that task in every reset env, ``{"tasks": [...]}`` one task
-                (or None) per env; ``{"reset_mask": np.ndarray}`` (bool, one per env) resets only those.
+                (or None) per env; ``{"reset_mask": np.ndarray}`` (bool, one per env) resets only those;
+                ``{"expose_task": True}`` adds each task (gold answer included) to the infos of this and later
+                resets. The current tasks are always :attr:`tasks`.
 
         Returns:
             ``(observations, infos)``: the message lists (unreset envs keep their last one) and the infos of
-            the reset envs (``task_id``, ``task``, ``tools``, ``seed`` and the env's info, as ``sandgym.make``).
+            the reset envs (``task_id``, ``tools``, ``seed`` and the env's info, as ``sandgym.make``).
 
         """
         options = dict(options or {})
         seeds = self._seed_list(seed)
         mask = self._reset_mask(options.pop("reset_mask", None))
+        if "expose_task" in options:
+            self._expose_task = bool(options.pop("expose_task"))
         tasks = options.pop("tasks", None)
         if tasks is None:
             tasks = [options.pop("task", None)] * self.num_envs
@@ -175,7 +182,10 @@ class VecEnv(gymnasium.vector.VectorEnv[tuple, tuple, np.ndarray]):
             return {"error_kind": out["error_kind"], "error_message": out["error_message"], "seed": seed}
         self._obs[slot] = list(out["messages"])
         self._conversations[slot] = list(out["messages"])
-        info = {"task_id": out["task_id"], "task": out["task"], "tools": self.tools, "seed": seed}
+        self.tasks[slot] = out["task"]
+        info = {"task_id": out["task_id"], "tools": self.tools, "seed": seed}
+        if self._expose_task:
+            info["task"] = out["task"]
         info.update(out.get("info") or {})
         if out.get("user_turn") is not None:
             info["user_turn"] = out["user_turn"]

@@ -59,13 +59,22 @@ def test_text_actions_are_parsed_and_format_errors_are_observations():
 def test_config_knobs_and_task_option():
     env = sandgym.make("parity-v0", d=8)
     obs, info = env.reset(seed=1)
-    assert len(info["task"]["bits"]) == 8
+    assert len(env.task["bits"]) == 8
     obs, info = env.reset(seed=2, options={"task": {"bits": "1011"}})
     assert "1 0 1 1" in obs[-1]["content"]
     with pytest.raises(errors.RejectedError):
         sandgym.make("parity-v0", no_such_knob=1)
     with pytest.raises(errors.RejectedError):
         env.reset(seed=0, options={"task": {"bits": "10x1"}})
+
+
+def test_reset_info_keeps_the_gold_answer_out_unless_asked():
+    env = sandgym.make("countdown-v0")
+    _, info = env.reset(seed=3)
+    assert "task" not in info and "solution" not in json.dumps(info)
+    assert env.task["solution"], "the task itself, with its solution, stays on the env"
+    _, info = env.reset(seed=3, options={"expose_task": True})
+    assert info["task"] == env.task
 
 
 def test_fork_and_snapshot():

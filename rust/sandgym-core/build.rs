@@ -98,7 +98,7 @@ fn main() {
 
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     let mut generated = String::from(
-        "/// Bundled envs: (name, wasm bytes).\npub(crate) static BUNDLED: &[(&str, &[u8])] = &[\n",
+        "/// Bundled envs: (name, version, wasm bytes).\npub(crate) static BUNDLED: &[(&str, u32, &[u8])] = &[\n",
     );
     for name in BUNDLED {
         // Package `sandgym-env-{name}` builds `{name}.wasm` with `-` spelled `_` (a Rust lib name).
@@ -107,13 +107,37 @@ fn main() {
         let copy = out_dir.join(format!("{artifact}.wasm"));
         std::fs::copy(&source, &copy)
             .unwrap_or_else(|e| panic!("missing guest {}: {e}", source.display()));
+        let version = declared_version(&envs.join(name).join("src/lib.rs"));
         generated.push_str(&format!(
-            "    ({name:?}, include_bytes!({:?})),\n",
+            "    ({name:?}, {version}, include_bytes!({:?})),\n",
             copy.display().to_string()
         ));
     }
     generated.push_str("];\n");
     std::fs::write(out_dir.join("bundled.rs"), generated).unwrap();
+}
+
+/// The env's `pub const VERSION: u32 = N;`, so that the host knows bundled ids (`name-vN`) without compiling
+/// the guests (Gymnasium registration at `import sandgym`); a test checks it against the guests' own info.
+fn declared_version(lib: &Path) -> u32 {
+    let source = std::fs::read_to_string(lib)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", lib.display()));
+    source
+        .lines()
+        .find_map(|line| {
+            line.trim()
+                .strip_prefix("pub const VERSION: u32 = ")?
+                .strip_suffix(';')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "{} must declare `pub const VERSION: u32 = N;` (the env's version, as its info reports it)",
+                lib.display()
+            )
+        })
 }
 
 fn ensure_wasm_target() {

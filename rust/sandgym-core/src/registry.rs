@@ -28,7 +28,16 @@ pub fn is_path(id: &str) -> bool {
 
 /// Names of the bundled envs (without version).
 pub fn bundled_names() -> Vec<&'static str> {
-    BUNDLED.iter().map(|(name, _)| *name).collect()
+    BUNDLED.iter().map(|(name, _, _)| *name).collect()
+}
+
+/// Ids of the bundled envs (`countdown-v0`), known without loading them: the versions their sources
+/// declare, read at build time (the same ids as [`list`], which compiles every env to read its info).
+pub fn bundled_ids() -> Vec<String> {
+    BUNDLED
+        .iter()
+        .map(|(name, version, _)| format!("{name}-v{version}"))
+        .collect()
 }
 
 /// The wasm bytes of a bundled env, by name (`countdown`) or id (`countdown-v0`).
@@ -36,8 +45,8 @@ pub fn bundled_wasm(id: &str) -> Option<&'static [u8]> {
     let name = base_name(id);
     BUNDLED
         .iter()
-        .find(|(bundled, _)| *bundled == name)
-        .map(|(_, bytes)| *bytes)
+        .find(|(bundled, _, _)| *bundled == name)
+        .map(|(_, _, bytes)| *bytes)
 }
 
 /// Strips a `-vN` suffix.
@@ -123,6 +132,12 @@ pub fn list() -> Result<Vec<EnvSpec>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bundled_ids_match_the_envs_own_info() {
+        let listed: Vec<String> = list().unwrap().into_iter().map(|spec| spec.id).collect();
+        assert_eq!(bundled_ids(), listed);
+    }
 
     #[test]
     fn version_suffix_is_stripped_only_when_numeric() {

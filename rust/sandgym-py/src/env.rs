@@ -284,6 +284,12 @@ pub fn parse_action_text<'py>(
     serialize_to_py(py, &parse_completion(text, format, &tools).action)
 }
 
+/// The bundled env ids (`countdown-v0`, ...), without loading any env.
+#[pyfunction]
+pub fn bundled_env_ids() -> Vec<String> {
+    registry::bundled_ids()
+}
+
 /// Every bundled env as `{"id": ..., "info": {...}}`.
 #[pyfunction]
 pub fn list_envs<'py>(py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {

@@ -45,6 +45,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<env::Snapshot>()?;
     m.add_class::<arrow::ArrowTable>()?;
     m.add_function(wrap_pyfunction!(env::list_envs, m)?)?;
+    m.add_function(wrap_pyfunction!(env::bundled_env_ids, m)?)?;
     m.add_function(wrap_pyfunction!(env::parse_action_text, m)?)?;
     m.add_function(wrap_pyfunction!(collect::collect_episodes, m)?)?;
     m.add_function(wrap_pyfunction!(collect::read_trajectories, m)?)?;
