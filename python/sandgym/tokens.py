@@ -150,7 +150,7 @@ def token_rollout(
         tokenizer: renders the chat template and tokenizes what the env adds.
         seed: the episode seed.
         task: a task to play instead of a generated one.
-        max_turns: model turns at most (the episode is then truncated).
+        max_turns: model turns at most (the episode is then truncated, after the last model token).
         max_tokens: prompt plus completion tokens at most; the episode is truncated once they are reached.
 
     Raises:
@@ -164,7 +164,7 @@ def token_rollout(
     rendered = _render(tokenizer, messages, tools, generation_prompt=True)
     rollout = TokenRollout(prompt_ids=tokenizer.encode(rendered, add_special_tokens=False), messages=messages)
     rollout.info = info
-    for _ in range(max_turns):
+    for turn in range(max_turns):
         context = rollout.prompt_ids + rollout.completion_ids
         ids, logprobs = generate(list(context))
         ids = list(ids)
@@ -182,8 +182,10 @@ def token_rollout(
         rollout.success = bool(step_info.get("success", False))
         rollout.terminated, rollout.truncated, rollout.info = terminated, truncated, step_info
         messages.append({"role": "assistant", "content": text})
-        if terminated or truncated:
+        if terminated or truncated or turn == max_turns - 1:
+            # The sequence ends with the model's last token: nothing after it is trained on or generated from.
             messages.extend(observation)
+            rollout.truncated = truncated or not terminated
             break
         # What the template puts after the generated tokens to close the turn (an end-of-turn token the model
         # did not emit, a newline), then the env's messages and the next generation prompt: env tokens, mask 0.
@@ -203,6 +205,4 @@ def token_rollout(
         if max_tokens is not None and len(rollout.prompt_ids) + len(rollout.completion_ids) >= max_tokens:
             rollout.truncated = True
             break
-    else:
-        rollout.truncated = not rollout.terminated
     return rollout
