@@ -13,7 +13,7 @@
 # verl's virtualenv (torch, ~6 GB of downloads) fills and the Python lints run beside the Rust tests. Background
 # phases run at a lower priority and print their output when they are waited for.
 #   SANDGYM_SKIP_LLM=1   skip the llama.cpp build and the real-LLM end-to-end test
-#   SANDGYM_SKIP_VERL=1  skip verl's virtualenv and its dataset-class tests
+#   SANDGYM_SKIP_VERL=1  skip verl's virtualenv and the torch-backed trainer tests (verl, TRL)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -102,7 +102,8 @@ run "pip install trl (no dependencies)" "${pip_install[@]}" --no-deps trl
 # Python or itself a virtualenv); verl's pins (Ray, transformers) land in the virtualenv and never replace
 # the ones the rest of the suite runs with. It is filled in the background now that the packages it sees
 # are in place, and used at the end. `kernels` is installed there too because the suite's transformers needs
-# kernels 0.19, which the transformers verl pins (5.10, wanting kernels <0.13) cannot import.
+# kernels 0.19, which the transformers verl pins (5.10, wanting kernels <0.13) cannot import; `jmespath`
+# because TRL's tool loop parses tool calls with it on transformers below 5.13.
 verl_venv="${SANDGYM_VERL_VENV:-$HOME/.cache/sandgym/verl-venv}"
 fill_verl_venv() {
     { [ -x "$verl_venv/bin/python" ] || python3 -m venv "$verl_venv"; } &&
@@ -110,7 +111,7 @@ fill_verl_venv() {
         verl_site=$("$verl_venv/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])") &&
         echo "$suite_site" >"$verl_site/_sandgym_suite.pth" &&
         "$verl_venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-            --constraint "$repo/scripts/constraints-verl.txt" verl "kernels>=0.12,<0.13"
+            --constraint "$repo/scripts/constraints-verl.txt" verl "kernels>=0.12,<0.13" jmespath
 }
 if [ "${SANDGYM_SKIP_VERL:-0}" != "1" ]; then
     start verl-venv "verl virtualenv (torch, Ray, verl)" fill_verl_venv
@@ -156,9 +157,12 @@ if [ -n "${bg_pid[llama-wheel]:-}" ]; then
 fi
 run "Python tests (real LLM: llama.cpp + Gemma 3 270M)" python3 -m pytest -q -m slow python/tests
 
+# The trainers that need torch run there too: verl's dataset classes, and a real TRL GRPOTrainer step.
 if [ -n "${bg_pid[verl-venv]:-}" ] && finish verl-venv; then
-    run "verl dataset-class tests" env SANDGYM_REQUIRE_VERL=1 \
-        "$verl_venv/bin/python" -m pytest -q python/tests/test_export.py -k verl
+    run "torch-backed trainer tests (verl datasets, TRL GRPOTrainer)" \
+        env SANDGYM_REQUIRE_VERL=1 SANDGYM_REQUIRE_TORCH=1 TRL_EXPERIMENTAL_SILENCE=1 \
+        "$verl_venv/bin/python" -m pytest -q python/tests/test_export.py python/tests/test_trl_trainer.py \
+        -k "verl or test_trl_trainer"
 fi
 
 echo >&2

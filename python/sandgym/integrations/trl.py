@@ -1,0 +1,149 @@
+"""TRL's environments mode over sandgym envs: ``GRPOTrainer(environment_factory=environment_factory("countdown-v0"))``.
+
+TRL (≥ 1.8, with transformers ≥ 5.2) reads an environment's tools from the public methods of its class (typed
+signature and Google-style docstring each, as for any TRL tool), calls ``reset(**row)`` with each dataset row
+before generating, runs the model's tool calls against the instance, and, when the class has ``get_reward``,
+scores each finished rollout with it. :func:`environment_factory` builds such a class from a sandgym env's JSON
+tool schemas: each tool method steps the sandboxed env with that one call and returns the tool's result;
+``reset`` replays the row's task and seed (the columns ``sandgym export --to trl-grpo`` writes); ``get_reward``
+is the episode's total reward so far, from the env's own verifier.
+
+Once the episode has ended (a ``submit``, a turn limit), further calls answer that it is over and change
+nothing. Envs whose action is a final text answer rather than a tool call need a reward function that reads
+``completions``; the tool methods only cover tool calls.
+
+``import sandgym`` does not import TRL, and this module needs nothing of it either: the class is plain Python.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import keyword
+from collections.abc import Callable
+from typing import Any
+
+from sandgym.env import SandgymEnv
+
+_JSON_TYPES: dict[str, Any] = {
+    "string": str,
+    "integer": int,
+    "number": float,
+    "boolean": bool,
+    "array": list,
+    "object": dict,
+}
+
+#: What a tool call answers once the episode is over.
+EPISODE_OVER = "The episode is over; no more tool calls are taken."
+
+
+def _python_type(schema: dict[str, Any]) -> Any:
+    kind = schema.get("type", "string")
+    if isinstance(kind, list):  # ["string", "null"]: the non-null one
+        kind = next((k for k in kind if k != "null"), "string")
+    return _JSON_TYPES.get(kind, str)
+
+
+def _tool_method(function: dict[str, Any]) -> Callable[..., str]:
+    """A method named after the tool, with one typed parameter per property and a Google-style docstring."""
+    name = function["name"]
+    if not name.isidentifier() or keyword.iskeyword(name) or name in {"reset", "get_reward"}:
+        raise ValueError(f"tool `{name}` cannot be a Python method name")
+    parameters = function.get("parameters") or {}
+    properties: dict[str, dict[str, Any]] = parameters.get("properties") or {}
+    required = set(parameters.get("required") or [])
+
+    def call(self: SandgymTrlEnv, **arguments: Any) -> str:
+        return self._call(name, arguments)
+
+    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    annotations: dict[str, Any] = {}
+    doc_args = []
+    # Required parameters first: a Python signature cannot put a default before a non-default.
+    for prop in sorted(properties, key=lambda p: p not in required):
+        if not prop.isidentifier() or keyword.iskeyword(prop):
+            raise ValueError(f"tool `{name}` has parameter `{prop}`, which cannot be a Python argument name")
+        kind = _python_type(properties[prop])
+        annotation = kind if prop in required else kind | None
+        default = inspect.Parameter.empty if prop in required else None
+        params.append(inspect.Parameter(prop, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation))
+        annotations[prop] = annotation
+        description = " ".join(str(properties[prop].get("description") or prop).split())
+        doc_args.append(f"    {prop}: {description}")
+    annotations["return"] = str
+    call.__name__ = call.__qualname__ = name
+    call.__signature__ = inspect.Signature(params, return_annotation=str)  # type: ignore[attr-defined]
+    call.__annotations__ = annotations
+    description = " ".join(str(function.get("description") or name).split())
+    args = "\n\nArgs:\n" + "\n".join(doc_args) if doc_args else ""
+    call.__doc__ = f"{description}{args}\n\nReturns:\n    The tool's result."
+    return call
+
+
+class SandgymTrlEnv:
+    """Base of the classes :func:`environment_factory` builds: one sandboxed env per instance."""
+
+    env_id: str = ""
+    config: dict[str, Any] = {}
+
+    def __init__(self) -> None:
+        """Make the sandboxed env (TRL makes one instance per concurrent rollout and reuses it)."""
+        self.env = SandgymEnv(self.env_id, self.config or None)
+        self.reward = 0.0
+        self.done = False
+        self.calls = 0
+        self._next_call = 0
+
+    def reset(self, task: Any = None, seed: Any = None, prompt: Any = None, **row: Any) -> str | None:
+        """Start the row's episode: its ``task`` (JSON text or object) and ``seed``, as exported.
+
+        Returns:
+            None when the row has a ``prompt`` (the exported prompt already holds the task); otherwise the
+            env's opening text, which TRL appends to the last user message.
+
+        """
+        if isinstance(task, str):
+            task = json.loads(task)
+        options = {"task": task} if task is not None else None
+        observation, _ = self.env.reset(seed=int(seed) if seed is not None else 0, options=options)
+        self.reward, self.done, self.calls, self._next_call = 0.0, False, 0, 0
+        if prompt is not None:
+            return None
+        return "\n\n".join(m["content"] for m in observation if m["role"] != "system")
+
+    def get_reward(self) -> float:
+        """The episode's total reward so far (its verifier's score once it has ended)."""
+        return self.reward
+
+    def _call(self, name: str, arguments: dict[str, Any]) -> str:
+        if self.done:
+            return EPISODE_OVER
+        arguments = {k: v for k, v in arguments.items() if v is not None}
+        call_id = f"call_{self._next_call}"
+        self._next_call += 1
+        action = {"content": "", "tool_calls": [{"id": call_id, "name": name, "arguments": json.dumps(arguments)}]}
+        observation, reward, terminated, truncated, _ = self.env.step(action)
+        self.calls += 1
+        self.reward += float(reward)
+        self.done = bool(terminated or truncated)
+        return "\n".join(m["content"] for m in observation)
+
+
+def environment_factory(env_id: str, **config: Any) -> type[SandgymTrlEnv]:
+    """A class for TRL's ``environment_factory``: tool methods from ``env_id``'s schemas, configured by ``config``.
+
+    Example:
+        >>> from trl import GRPOConfig, GRPOTrainer
+        >>> trainer = GRPOTrainer(model, args=GRPOConfig(...), train_dataset=dataset,  # a trl-grpo export
+        ...                       environment_factory=environment_factory("countdown-v0"))
+
+    """
+    probe = SandgymEnv(env_id, config or None)
+    methods = {}
+    for tool in probe.tools:
+        function = tool.get("function", tool)
+        methods[function["name"]] = _tool_method(function)
+    class_name = "Sandgym_" + "".join(c if c.isalnum() else "_" for c in probe.id)
+    attributes = {"env_id": env_id, "config": dict(config), "__doc__": f"sandgym's `{probe.id}` for TRL.", **methods}
+    return type(class_name, (SandgymTrlEnv,), attributes)

@@ -1,0 +1,137 @@
+"""A real TRL GRPOTrainer step driving a sandgym env through TRL's environments mode (``environment_factory``).
+
+The model is a random Qwen3 built here, the tokenizer a byte-level BPE trained here with Qwen's special tokens and
+TRL's own Qwen3 chat template (plus TRL's response schema, which its tool loop parses calls with). One run patches
+the model's ``generate`` to write the expert's tool call, so that tool calls certainly execute in the sandbox and
+the env's reward reaches the trainer's logged rewards; one run lets the random model generate.
+
+torch is not in the suite's main environment: these tests run in the verl virtualenv (scripts/test.sh), where
+``SANDGYM_REQUIRE_TORCH=1`` turns a missing import into a failure instead of a skip.
+"""
+
+import json
+import math
+import os
+
+import pytest
+import sandgym
+from sandgym.integrations.trl import environment_factory
+
+if os.environ.get("SANDGYM_REQUIRE_TORCH") == "1":
+    import torch
+    import trl
+else:
+    torch = pytest.importorskip("torch")
+    trl = pytest.importorskip("trl")
+
+import tokenizers  # noqa: E402
+import transformers  # noqa: E402
+from trl.chat_template_utils import add_response_schema, qwen3_chat_template  # noqa: E402
+
+import datasets  # noqa: E402
+
+SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<tool_call>", "</tool_call>", "<tool_response>",
+           "</tool_response>", "<think>", "</think>"]  # fmt: skip
+
+
+def qwen_like_tokenizer():
+    bpe = tokenizers.Tokenizer(tokenizers.models.BPE())
+    bpe.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = tokenizers.decoders.ByteLevel()
+    trainer = tokenizers.trainers.BpeTrainer(
+        vocab_size=800, special_tokens=SPECIAL, initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet()
+    )
+    env = sandgym.make("countdown-v0")
+    observation, _ = env.reset(seed=0)
+    corpus = [m["content"] for m in observation] + [json.dumps(env.tools)] * 4
+    bpe.train_from_iterator(corpus * 10, trainer)
+    tokenizer = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>", chat_template=qwen3_chat_template
+    )
+    return add_response_schema(tokenizer)
+
+
+def tiny_qwen3(tokenizer):
+    config = transformers.Qwen3Config(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+        num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=4096,
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    return transformers.Qwen3ForCausalLM(config)
+
+
+def rows(n):
+    env = sandgym.make("countdown-v0")
+    out = []
+    for seed in range(n):
+        observation, _ = env.reset(seed=seed)
+        prompt = [{"role": m["role"], "content": m["content"]} for m in observation]
+        out.append({"prompt": prompt, "task": json.dumps(env.task), "seed": seed})
+    return datasets.Dataset.from_list(out)
+
+
+def grpo(tmp_path, tokenizer, model, **overrides):
+    args = trl.GRPOConfig(
+        output_dir=str(tmp_path), per_device_train_batch_size=2, num_generations=2, max_completion_length=48,
+        max_steps=1, logging_steps=1, report_to="none", use_cpu=True, bf16=False, seed=0, **overrides,
+    )  # fmt: skip
+    return trl.GRPOTrainer(
+        model=model,
+        processing_class=tokenizer,
+        args=args,
+        train_dataset=rows(2),
+        environment_factory=environment_factory("countdown-v0"),
+    )
+
+
+def test_env_rewards_reach_the_trainer_through_its_tool_loop(tmp_path, monkeypatch):
+    tokenizer = qwen_like_tokenizer()
+    model = tiny_qwen3(tokenizer)
+    trainer = grpo(tmp_path, tokenizer, model)
+    experts = {}
+    for seed in range(2):
+        env = sandgym.make("countdown-v0")
+        env.reset(seed=seed)
+        call = env.expert_action()["tool_calls"][0]
+        experts[seed] = json.dumps({"name": call["name"], "arguments": json.loads(call["arguments"])})
+    calls = []
+    original = model.generate
+
+    def scripted(*args, **kwargs):
+        # Answer each prompt with its expert's submission, as a Qwen3 tool call.
+        input_ids = kwargs.get("input_ids", args[0] if args else None)
+        out = []
+        for ids in input_ids.tolist():
+            text = tokenizer.decode(ids)
+            seed = next(s for s in experts if f"Target: {target_of(s)}" in text)
+            reply = f"<tool_call>\n{experts[seed]}\n</tool_call><|im_end|>"
+            calls.append(seed)
+            out.append(ids + tokenizer.encode(reply, add_special_tokens=False))
+        width = max(len(o) for o in out)
+        padded = [o + [tokenizer.pad_token_id] * (width - len(o)) for o in out]
+        return torch.tensor(padded)
+
+    monkeypatch.setattr(model, "generate", scripted)
+    trainer.train()
+    monkeypatch.setattr(model, "generate", original)
+    logs = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert logs and math.isfinite(logs[-1]["loss"])
+    assert calls, "the trainer generated through the patched model"
+    env_rewards = [v for k, v in logs[-1].items() if k.startswith("rewards/Sandgym_countdown") and k.endswith("/mean")]
+    assert env_rewards == [1.0], logs[-1]
+    assert logs[-1]["tools/call_frequency"] > 0 and logs[-1]["tools/failure_frequency"] == 0.0, logs[-1]
+
+
+def target_of(seed):
+    env = sandgym.make("countdown-v0")
+    env.reset(seed=seed)
+    return env.task["target"]
+
+
+def test_a_step_with_the_random_model_itself(tmp_path):
+    tokenizer = qwen_like_tokenizer()
+    trainer = grpo(tmp_path, tokenizer, tiny_qwen3(tokenizer))
+    trainer.train()
+    logs = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert logs and math.isfinite(logs[-1]["loss"])
