@@ -103,7 +103,8 @@ run "pip install trl (no dependencies)" "${pip_install[@]}" --no-deps trl
 # the ones the rest of the suite runs with. It is filled in the background now that the packages it sees
 # are in place, and used at the end. `kernels` is installed there too because the suite's transformers needs
 # kernels 0.19, which the transformers verl pins (5.10, wanting kernels <0.13) cannot import; `jmespath`
-# because TRL's tool loop parses tool calls with it on transformers below 5.13.
+# because TRL's tool loop parses tool calls with it on transformers below 5.13; `cachetools` because verl's
+# agent-loop module imports it without declaring it.
 verl_venv="${SANDGYM_VERL_VENV:-$HOME/.cache/sandgym/verl-venv}"
 fill_verl_venv() {
     { [ -x "$verl_venv/bin/python" ] || python3 -m venv "$verl_venv"; } &&
@@ -111,7 +112,7 @@ fill_verl_venv() {
         verl_site=$("$verl_venv/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])") &&
         echo "$suite_site" >"$verl_site/_sandgym_suite.pth" &&
         "$verl_venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-            --constraint "$repo/scripts/constraints-verl.txt" verl "kernels>=0.12,<0.13" jmespath
+            --constraint "$repo/scripts/constraints-verl.txt" verl "kernels>=0.12,<0.13" jmespath cachetools
 }
 if [ "${SANDGYM_SKIP_VERL:-0}" != "1" ]; then
     start verl-venv "verl virtualenv (torch, Ray, verl)" fill_verl_venv
@@ -157,11 +158,12 @@ if [ -n "${bg_pid[llama-wheel]:-}" ]; then
 fi
 run "Python tests (real LLM: llama.cpp + Gemma 3 270M)" python3 -m pytest -q -m slow python/tests
 
-# The trainers that need torch run there too: verl's dataset classes, and a real TRL GRPOTrainer step.
+# The trainers that need torch run there too: verl's dataset classes and agent loop, a real TRL GRPOTrainer step.
 if [ -n "${bg_pid[verl-venv]:-}" ] && finish verl-venv; then
-    run "torch-backed trainer tests (verl datasets, TRL GRPOTrainer)" \
+    run "torch-backed trainer tests (verl datasets + agent loop, TRL GRPOTrainer)" \
         env SANDGYM_REQUIRE_VERL=1 SANDGYM_REQUIRE_TORCH=1 TRL_EXPERIMENTAL_SILENCE=1 \
         "$verl_venv/bin/python" -m pytest -q python/tests/test_export.py python/tests/test_trl_trainer.py \
+        python/tests/test_verl_agent_loop.py \
         -k "verl or test_trl_trainer"
 fi
 

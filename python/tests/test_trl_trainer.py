@@ -24,41 +24,9 @@ else:
     torch = pytest.importorskip("torch")
     trl = pytest.importorskip("trl")
 
-import tokenizers  # noqa: E402
-import transformers  # noqa: E402
-from trl.chat_template_utils import add_response_schema, qwen3_chat_template  # noqa: E402
+from tiny_qwen import qwen_like_tokenizer, tiny_qwen3  # noqa: E402
 
 import datasets  # noqa: E402
-
-SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<tool_call>", "</tool_call>", "<tool_response>",
-           "</tool_response>", "<think>", "</think>"]  # fmt: skip
-
-
-def qwen_like_tokenizer():
-    bpe = tokenizers.Tokenizer(tokenizers.models.BPE())
-    bpe.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = tokenizers.decoders.ByteLevel()
-    trainer = tokenizers.trainers.BpeTrainer(
-        vocab_size=800, special_tokens=SPECIAL, initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet()
-    )
-    env = sandgym.make("countdown-v0")
-    observation, _ = env.reset(seed=0)
-    corpus = [m["content"] for m in observation] + [json.dumps(env.tools)] * 4
-    bpe.train_from_iterator(corpus * 10, trainer)
-    tokenizer = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>", chat_template=qwen3_chat_template
-    )
-    return add_response_schema(tokenizer)
-
-
-def tiny_qwen3(tokenizer):
-    config = transformers.Qwen3Config(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-        num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=4096,
-        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-    )  # fmt: skip
-    torch.manual_seed(0)
-    return transformers.Qwen3ForCausalLM(config)
 
 
 def rows(n):

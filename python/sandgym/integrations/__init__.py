@@ -7,7 +7,8 @@ Each adapter lives in its own module and imports its framework only when that mo
   ``sandgym export --to skyrl`` writes, and ``register()`` to add it to SkyRL-Gym's registry
   (needs ``pip install skyrl-gym``);
 - :mod:`sandgym.integrations.trl`: ``environment_factory(env_id)``, a class for TRL's environments mode
-  (``GRPOTrainer(environment_factory=...)``), tools from the env's schemas, reward from its verifier.
+  (``GRPOTrainer(environment_factory=...)``), tools from the env's schemas, reward from its verifier;
+- :mod:`sandgym.integrations.verl`: the ``sandgym_agent`` agent loop (needs ``pip install verl``).
 
 Token-level rollouts for a trainer's own loop are :mod:`sandgym.tokens`.
 """
