@@ -4,7 +4,8 @@ On-policy RL trains on the exact tokens the model produced. Re-tokenizing the co
 breaks that (a model may emit a token split the tokenizer would never produce, and chat templates rewrite past
 turns), so :func:`token_rollout` never does: the model's completion ids are kept as generated, and only what
 the env and the chat template add between turns is tokenized, as the *delta* of the template's rendering after
-each model turn. The result is what trainers consume:
+each model turn (for templates that rewrite past turns, such as Qwen3's, the delta of the new messages after a
+neutral one-message conversation). The result is what trainers consume:
 
 - ``prompt_ids``: the first prompt (system prompt, task, generation prompt);
 - ``completion_ids``: everything after it, model and env tokens in order;
@@ -131,6 +132,49 @@ def _delta(before: str, after: str, what: str) -> str:
     return after[len(before) :]
 
 
+def _closing(turn_text: str, text: str, ids: list[int], tokenizer: ChatTokenizer) -> str:
+    """What the template writes after the model's text in its rendering of the model's turn.
+
+    Templates may put text of their own before it (Qwen3 renders an empty ``<think>`` block the model did not
+    write) and trim the text's edges; neither is added to the sequence, which keeps the model's tokens as they
+    were. An end-of-turn token the model emitted itself is not written again.
+    """
+    for candidate in (text, text.lstrip("\n"), text.strip()):
+        at = turn_text.find(candidate)
+        if at >= 0:
+            closing = turn_text[at + len(candidate) :]
+            break
+    else:
+        raise TemplateDriftError(
+            f"the chat template's rendering of the model's turn does not contain the model's text: "
+            f"{turn_text[:80]!r} holds no {text[:40]!r}"
+        )
+    if ids:
+        last = tokenizer.decode(ids[-1:], skip_special_tokens=False)
+        emitted_special = last and not tokenizer.decode(ids[-1:], skip_special_tokens=True)
+        if emitted_special and closing.startswith(last):
+            closing = closing[len(last) :]
+    return closing
+
+
+def _env_delta(tokenizer: ChatTokenizer, tools: list[dict], closed: str, after: str, observation: list[dict]) -> str:
+    """The env's messages and the next generation prompt, as the template renders them.
+
+    Where the template's rendering of the whole conversation extends the previous one, that is the delta. Some
+    templates rewrite history instead (Qwen3 drops the ``<think>`` block of assistant turns once a user message
+    follows): the new messages are then rendered after a neutral one-message conversation, which such templates
+    leave alone. The sequence keeps what the model saw and wrote either way.
+    """
+    if after.startswith(closed):
+        return after[len(closed) :]
+    anchor = [{"role": "user", "content": ""}]
+    return _delta(
+        _render(tokenizer, anchor, tools, generation_prompt=False),
+        _render(tokenizer, anchor + list(observation), tools, generation_prompt=True),
+        "after the env's messages",
+    )
+
+
 def token_rollout(
     env: SandgymEnv,
     generate: Generate,
@@ -190,12 +234,11 @@ def token_rollout(
         # What the template puts after the generated tokens to close the turn (an end-of-turn token the model
         # did not emit, a newline), then the env's messages and the next generation prompt: env tokens, mask 0.
         closed = _render(tokenizer, messages, tools, generation_prompt=False)
-        generated = tokenizer.decode(ids, skip_special_tokens=False)
         turn_text = _delta(rendered, closed, "after the model's turn")
-        closing = _delta(generated, turn_text, "of the model's own text") if generated else turn_text
+        closing = _closing(turn_text, text, ids, tokenizer)
         messages.extend(observation)
         after = _render(tokenizer, messages, tools, generation_prompt=True)
-        env_text = closing + _delta(closed, after, "after the env's messages")
+        env_text = closing + _env_delta(tokenizer, tools, closed, after, observation)
         env_ids = tokenizer.encode(env_text, add_special_tokens=False)
         rollout.completion_ids += env_ids
         rollout.loss_mask += [0] * len(env_ids)

@@ -28,12 +28,8 @@ CHATML = (
     "{%- endfor %}"
     "{%- if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
-# Renders only the newest assistant message: it rewrites history, so no delta exists.
-FORGETFUL = CHATML.replace(
-    "{%- if not (tools and loop.first and message.role == 'system') %}",
-    "{%- if not (tools and loop.first and message.role == 'system')"
-    " and not (message.role == 'assistant' and not loop.last) %}",
-)
+# Renders the conversation newest first: no rendering extends an earlier one, so no delta exists.
+REVERSED = CHATML.replace("{%- for message in messages %}", "{%- for message in messages | reverse %}")
 
 
 def chat_tokenizer(template: str):
@@ -130,7 +126,7 @@ def test_a_generator_without_logprobs_and_a_token_budget():
 
 
 def test_a_template_that_rewrites_history_is_a_clear_error():
-    tokenizer = chat_tokenizer(FORGETFUL)
+    tokenizer = chat_tokenizer(REVERSED)
     env = sandgym.make("countdown-v0")
     generate, _ = expert_generator(env, tokenizer)
     with pytest.raises(TemplateDriftError, match="does not extend the previous one"):

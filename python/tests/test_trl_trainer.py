@@ -15,7 +15,7 @@ import os
 
 import pytest
 import sandgym
-from sandgym.integrations.trl import environment_factory
+from sandgym.integrations.trl import env_reward, environment_factory, rollout_func
 
 if os.environ.get("SANDGYM_REQUIRE_TORCH") == "1":
     import torch
@@ -103,3 +103,47 @@ def test_a_step_with_the_random_model_itself(tmp_path):
     trainer.train()
     logs = [entry for entry in trainer.state.log_history if "loss" in entry]
     assert logs and math.isfinite(logs[-1]["loss"])
+
+
+def rollout_trainer(tmp_path, tokenizer, model, generate=None):
+    dataset = rows(2)
+    args = trl.GRPOConfig(
+        output_dir=str(tmp_path), per_device_train_batch_size=2, num_generations=2, max_completion_length=256,
+        max_steps=1, logging_steps=1, report_to="none", use_cpu=True, bf16=False, seed=0,
+    )  # fmt: skip
+    func = rollout_func("countdown-v0", dataset, generate=generate, max_turns=2, max_new_tokens=8)
+    return trl.GRPOTrainer(
+        model=model, processing_class=tokenizer, args=args, train_dataset=dataset,
+        reward_funcs=[env_reward], rollout_func=func,
+    )  # fmt: skip
+
+
+def test_rollout_func_plays_sandgym_episodes_token_in_token_out(tmp_path):
+    tokenizer = qwen_like_tokenizer()
+    contexts = []
+
+    def expert(context):
+        # The expert's submission for whichever task the context renders.
+        contexts.append(context)
+        text = tokenizer.decode(context)
+        seed = next(s for s in range(2) if f"Target: {target_of(s)}" in text)
+        env = sandgym.make("countdown-v0")
+        env.reset(seed=seed)
+        call = env.expert_action()["tool_calls"][0]
+        reply = f'<tool_call>\n{{"name": "submit", "arguments": {call["arguments"]}}}\n</tool_call><|im_end|>'
+        ids = tokenizer.encode(reply, add_special_tokens=False)
+        return ids, [-0.1] * len(ids)
+
+    trainer = rollout_trainer(tmp_path, tokenizer, tiny_qwen3(tokenizer), generate=expert)
+    trainer.train()
+    logs = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert contexts and logs and math.isfinite(logs[-1]["loss"])
+    assert logs[-1]["rewards/env_reward/mean"] == 1.0, logs[-1]
+
+
+def test_rollout_func_with_the_trainers_own_model(tmp_path):
+    tokenizer = qwen_like_tokenizer()
+    trainer = rollout_trainer(tmp_path / "own", tokenizer, tiny_qwen3(tokenizer))
+    trainer.train()
+    logs = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert logs and math.isfinite(logs[-1]["loss"]) and logs[-1]["rewards/env_reward/mean"] == 0.0

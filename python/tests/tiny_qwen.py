@@ -13,8 +13,10 @@ import torch
 import transformers
 from trl.chat_template_utils import add_response_schema, qwen3_chat_template
 
-SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<tool_call>", "</tool_call>", "<tool_response>",
-           "</tool_response>", "<think>", "</think>"]  # fmt: skip
+# As in Qwen's tokenizer: the control tokens are special (skipped when decoding for the env); the tool and
+# thinking tags are added tokens the model writes as text.
+SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+TAGS = ["<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>", "<think>", "</think>"]
 
 
 def qwen_like_tokenizer():
@@ -28,6 +30,7 @@ def qwen_like_tokenizer():
     observation, _ = env.reset(seed=0)
     corpus = [m["content"] for m in observation] + [json.dumps(env.tools)] * 4
     bpe.train_from_iterator(corpus * 10, trainer)
+    bpe.add_tokens(TAGS)
     tokenizer = transformers.PreTrainedTokenizerFast(
         tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>", chat_template=qwen3_chat_template
     )

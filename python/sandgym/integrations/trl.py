@@ -12,7 +12,13 @@ Once the episode has ended (a ``submit``, a turn limit), further calls answer th
 nothing. Envs whose action is a final text answer rather than a tool call need a reward function that reads
 ``completions``; the tool methods only cover tool calls.
 
-``import sandgym`` does not import TRL, and this module needs nothing of it either: the class is plain Python.
+:func:`rollout_func` is the other way in, for users who want sandgym's own parser and multi-turn loop: a
+``GRPOTrainer(rollout_func=...)`` that plays one episode per prompt with :func:`sandgym.tokens.token_rollout`
+(token-in/token-out) and returns ``prompt_ids``, ``completion_ids``, ``logprobs`` and ``env_mask``, plus the
+episode's ``env_reward`` and ``success`` for the reward function :func:`env_reward`.
+
+``import sandgym`` does not import TRL, and this module needs nothing of it either: the class is plain Python,
+and the rollout function imports torch only to generate with the trainer's own model.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sandgym.env import SandgymEnv
+from sandgym.tokens import ChatTokenizer, Generate, token_rollout
 
 _JSON_TYPES: dict[str, Any] = {
     "string": str,
@@ -147,3 +154,101 @@ def environment_factory(env_id: str, **config: Any) -> type[SandgymTrlEnv]:
     class_name = "Sandgym_" + "".join(c if c.isalnum() else "_" for c in probe.id)
     attributes = {"env_id": env_id, "config": dict(config), "__doc__": f"sandgym's `{probe.id}` for TRL.", **methods}
     return type(class_name, (SandgymTrlEnv,), attributes)
+
+
+def _prompt_key(prompt: Any) -> str:
+    """A prompt's identity: its messages' roles and contents (or its text)."""
+    if isinstance(prompt, str):
+        return prompt
+    return json.dumps([[m.get("role"), m.get("content")] for m in prompt], ensure_ascii=False)
+
+
+def model_generator(model: Any, tokenizer: Any, max_new_tokens: int = 256, temperature: float = 1.0) -> Generate:
+    """A generator over a local Hugging Face model (``model.generate``).
+
+    It samples, with the log-probabilities of the sampled tokens from the model's scores. Slow next to vLLM, but
+    it needs nothing besides the model.
+    """
+    import torch
+
+    def generate(context: list[int]) -> tuple[list[int], list[float] | None]:
+        with torch.no_grad():
+            out = model.generate(
+                torch.tensor([context], device=model.device),
+                max_new_tokens=max_new_tokens,
+                do_sample=temperature > 0,
+                temperature=temperature if temperature > 0 else None,
+                output_scores=True,
+                return_dict_in_generate=True,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        ids = out.sequences[0, len(context) :].tolist()
+        logprobs = [
+            float(torch.log_softmax(score[0].float() / max(temperature, 1e-6), -1)[token])
+            for score, token in zip(out.scores, ids, strict=False)
+        ]
+        return ids, logprobs
+
+    return generate
+
+
+def rollout_func(
+    env_id: str,
+    dataset: Any,
+    *,
+    generate: Generate | None = None,
+    tokenizer: ChatTokenizer | None = None,
+    max_turns: int = 8,
+    max_new_tokens: int = 256,
+    **config: Any,
+) -> Callable[[list, Any], dict[str, list]]:
+    """A TRL ``rollout_func`` playing ``env_id`` episodes, one per prompt, token-in/token-out.
+
+    Args:
+        env_id: the env.
+        dataset: the rows the trainer draws prompts from (a ``trl-grpo`` export: ``prompt``, ``task``, ``seed``);
+            TRL hands the function only the prompts, so each is matched back to its row's task and seed.
+        generate: context ids -> (completion ids, log-probabilities); default: the trainer's own model.
+        tokenizer: default: the trainer's processing class.
+        max_turns: model turns per episode at most.
+        max_new_tokens: tokens per model turn with the default generator.
+        **config: the env's configuration knobs.
+
+    Returns:
+        ``rollout(prompts, trainer)``, returning TRL's fields plus ``env_reward`` and ``success`` per prompt.
+
+    """
+    rows = {}
+    for row in dataset:
+        rows.setdefault(_prompt_key(row["prompt"]), (row.get("task"), row.get("seed")))
+
+    def rollout(prompts: list, trainer: Any) -> dict[str, list]:
+        chat = tokenizer if tokenizer is not None else trainer.processing_class
+        gen = generate
+        if gen is None:
+            temperature = float(getattr(trainer.args, "temperature", 1.0))
+            gen = model_generator(trainer.model, chat, max_new_tokens=max_new_tokens, temperature=temperature)
+        out: dict[str, list] = {key: [] for key in ("prompt_ids", "completion_ids", "logprobs", "env_mask")}
+        out["env_reward"], out["success"] = [], []
+        for prompt in prompts:
+            found = rows.get(_prompt_key(prompt))
+            if found is None:
+                raise KeyError("a prompt the trainer passed is in none of the dataset's rows given to rollout_func")
+            task, seed = found
+            if isinstance(task, str):
+                task = json.loads(task)
+            env = SandgymEnv(env_id, config or None)
+            episode = token_rollout(env, gen, chat, seed=int(seed or 0), task=task, max_turns=max_turns)
+            fields = episode.to_trl()
+            for key in ("prompt_ids", "completion_ids", "logprobs", "env_mask"):
+                out[key].append(fields[key])
+            out["env_reward"].append(episode.total_reward)
+            out["success"].append(episode.success)
+        return out
+
+    return rollout
+
+
+def env_reward(completions: list, env_reward: list[float], **kwargs: Any) -> list[float]:
+    """The reward function for :func:`rollout_func`: each episode's reward from the env's verifier."""
+    return [float(r) for r in env_reward]
