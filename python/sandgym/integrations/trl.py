@@ -169,7 +169,7 @@ def model_generator(model: Any, tokenizer: Any, max_new_tokens: int = 256, tempe
     It samples, with the log-probabilities of the sampled tokens from the model's scores. Slow next to vLLM, but
     it needs nothing besides the model.
     """
-    import torch
+    import torch  # type: ignore[import-not-found,unused-ignore]
 
     def generate(context: list[int]) -> tuple[list[int], list[float] | None]:
         with torch.no_grad():
@@ -218,7 +218,7 @@ def rollout_func(
         ``rollout(prompts, trainer)``, returning TRL's fields plus ``env_reward`` and ``success`` per prompt.
 
     """
-    rows = {}
+    rows: dict[str, tuple[Any, Any]] = {}
     for row in dataset:
         rows.setdefault(_prompt_key(row["prompt"]), (row.get("task"), row.get("seed")))
 
