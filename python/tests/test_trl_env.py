@@ -53,3 +53,26 @@ def test_a_played_row_scores_with_the_envs_verifier():
     # Without a prompt column, reset returns the task for TRL to append to the user message.
     text = instance.reset(task=task, seed=7)
     assert "Target" in text and instance.get_reward() == 0.0 and not instance.done
+
+
+def test_completion_reward_scores_single_turn_completions_with_the_verifier():
+    from sandgym import _core
+    from sandgym.integrations.trl import completion_reward
+
+    env = sandgym.make("countdown-v0")
+    env.reset(seed=5)
+    call = env.expert_action()["tool_calls"][0]
+    arguments = json.loads(call["arguments"])
+    right = _core.render_tool_call("submit", arguments)
+    wrong = _core.render_tool_call("submit", {"expression": "1 + 1"})
+    structured = [{"role": "assistant", "content": "", "tool_calls": [
+        {"type": "function", "function": {"name": "submit", "arguments": arguments}}]}]  # fmt: skip
+    reward = completion_reward("countdown-v0")
+    task = json.dumps(env.task)
+    scores = reward(
+        completions=[right, [{"role": "assistant", "content": wrong}], structured, "no call at all"],
+        task=[task] * 4,
+        seed=[5] * 4,
+    )
+    assert scores == [1.0, 0.0, 1.0, 0.0]
+    assert reward.__name__ == "sandgym_countdown_v0"

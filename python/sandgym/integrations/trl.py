@@ -29,6 +29,7 @@ import keyword
 from collections.abc import Callable
 from typing import Any
 
+from sandgym import _core
 from sandgym.env import SandgymEnv
 from sandgym.tokens import ChatTokenizer, Generate, token_rollout
 
@@ -252,3 +253,45 @@ def rollout_func(
 def env_reward(completions: list, env_reward: list[float], **kwargs: Any) -> list[float]:
     """The reward function for :func:`rollout_func`: each episode's reward from the env's verifier."""
     return [float(r) for r in env_reward]
+
+
+def _completion_text(completion: Any) -> str:
+    """The text of a completion: a string, or the last message of a conversational one.
+
+    Structured tool calls (when TRL parsed them out of the text) are rendered back as tool-call text.
+    """
+    if isinstance(completion, str):
+        return completion
+    message = completion[-1] if completion else {}
+    parts = [message.get("content") or ""]
+    for call in message.get("tool_calls") or []:
+        function = call.get("function", call)
+        arguments = function.get("arguments") or {}
+        if isinstance(arguments, str):
+            arguments = json.loads(arguments) if arguments.strip() else {}
+        parts.append(_core.render_tool_call(function["name"], arguments))
+    return "\n".join(part for part in parts if part)
+
+
+def completion_reward(env_id: str, **config: Any) -> Callable[..., list[float]]:
+    """A TRL reward function that scores each completion as one move in the row's episode.
+
+    For single-turn GRPO on a ``trl-grpo`` export (no tool loop): each completion's text (or structured tool
+    calls) goes to ``env_id``'s parser as the episode's only action, after a reset with the row's ``task`` and
+    ``seed``, and the step's reward (the env's verifier) is the score; text that does not parse scores the env's
+    format-error reward, 0. For multi-turn tool use, use :func:`environment_factory` or :func:`rollout_func`.
+    """
+    env = SandgymEnv(env_id, config or None)
+
+    def reward(completions: list, task: list, seed: list, **kwargs: Any) -> list[float]:
+        scores = []
+        for completion, row_task, row_seed in zip(completions, task, seed, strict=True):
+            if isinstance(row_task, str):
+                row_task = json.loads(row_task)
+            env.reset(seed=int(row_seed or 0), options={"task": row_task} if row_task is not None else None)
+            _, step_reward, _, _, _ = env.step(_completion_text(completion))
+            scores.append(float(step_reward))
+        return scores
+
+    reward.__name__ = "sandgym_" + "".join(c if c.isalnum() else "_" for c in env.id)
+    return reward
