@@ -89,6 +89,7 @@ impl PyCallablePolicy {
                     completion_tokens: count("completion_tokens"),
                 },
                 latency_s: 0.0,
+                ..Decision::default()
             });
         }
         let type_name = item

@@ -100,6 +100,8 @@ mod tests {
                     prompt_tokens: 10,
                     completion_tokens: 3,
                     latency_s: 0.5,
+                    completion_ids: vec![7, 0, u32::MAX],
+                    completion_logprobs: vec![-0.25, 0.0, -3.5],
                 },
                 crate::trajectory::PolicyTurn {
                     raw_output: String::new(),
@@ -108,6 +110,8 @@ mod tests {
                     prompt_tokens: 20,
                     completion_tokens: 4,
                     latency_s: 0.0,
+                    completion_ids: Vec::new(),
+                    completion_logprobs: Vec::new(),
                 },
             ],
         }
@@ -143,6 +147,55 @@ mod tests {
         want.prompt_tokens = 0;
         want.completion_tokens = 0;
         want.policy_turns = Vec::new();
+        assert_eq!(rows, vec![want]);
+    }
+
+    #[test]
+    fn policy_turns_without_the_added_token_fields_still_decode() {
+        use arrow_array::{Array, ListArray, StructArray};
+        use arrow_schema::{DataType, Fields};
+
+        let batch = to_record_batch(&[sample()]).unwrap();
+        let idx = batch.schema().index_of(col::policy_turns).unwrap();
+        let list = batch
+            .column(idx)
+            .as_any()
+            .downcast_ref::<ListArray>()
+            .unwrap();
+        let structs = list
+            .values()
+            .as_any()
+            .downcast_ref::<StructArray>()
+            .unwrap();
+        let keep = 6; // the six fields of the first release
+        let fields: Fields = structs.fields().iter().take(keep).cloned().collect();
+        let old_structs =
+            StructArray::try_new(fields.clone(), structs.columns()[..keep].to_vec(), None).unwrap();
+        let item = Arc::new(Field::new_list_field(DataType::Struct(fields), false));
+        let old_list = ListArray::try_new(
+            item.clone(),
+            list.offsets().clone(),
+            Arc::new(old_structs),
+            None,
+        )
+        .unwrap();
+        let mut schema_fields: Vec<Field> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        schema_fields[idx] = Field::new(col::policy_turns, DataType::List(item), false);
+        let mut columns = batch.columns().to_vec();
+        columns[idx] = Arc::new(old_list);
+        let old = RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns).unwrap();
+        assert!(old.column(idx).len() == 1);
+        let rows = from_record_batch(&old).unwrap();
+        let mut want = sample();
+        for turn in &mut want.policy_turns {
+            turn.completion_ids.clear();
+            turn.completion_logprobs.clear();
+        }
         assert_eq!(rows, vec![want]);
     }
 

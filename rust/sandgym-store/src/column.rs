@@ -604,7 +604,13 @@ pub(crate) mod turn {
     pub const PROMPT_TOKENS: &str = "prompt_tokens";
     pub const COMPLETION_TOKENS: &str = "completion_tokens";
     pub const LATENCY_S: &str = "latency_s";
+    pub const COMPLETION_IDS: &str = "completion_ids";
+    pub const COMPLETION_LOGPROBS: &str = "completion_logprobs";
 }
+
+/// Fields of the `policy_turns` struct added after its first release: files written before lack them, and
+/// they read as empty lists.
+pub(crate) const ADDED_TURN_FIELDS: [&str; 2] = [turn::COMPLETION_IDS, turn::COMPLETION_LOGPROBS];
 
 /// The fields of one policy turn.
 pub(crate) fn policy_turn_fields() -> Fields {
@@ -615,6 +621,8 @@ pub(crate) fn policy_turn_fields() -> Fields {
         Field::new(turn::PROMPT_TOKENS, DataType::UInt32, false),
         Field::new(turn::COMPLETION_TOKENS, DataType::UInt32, false),
         Field::new(turn::LATENCY_S, DataType::Float64, false),
+        Field::new(turn::COMPLETION_IDS, <Vec<u32>>::data_type(), false),
+        Field::new(turn::COMPLETION_LOGPROBS, <Vec<f64>>::data_type(), false),
     ])
 }
 
@@ -628,6 +636,8 @@ pub(crate) struct TurnColumns<'a> {
     prompt_tokens: &'a UInt32Array,
     completion_tokens: &'a UInt32Array,
     latency_s: &'a Float64Array,
+    completion_ids: Option<<Vec<u32> as Column>::Reader<'a>>,
+    completion_logprobs: Option<<Vec<f64> as Column>::Reader<'a>>,
 }
 
 /// How the policy produced each agent turn (`policy_turns`): a list of structs.
@@ -641,7 +651,8 @@ impl Column for Vec<PolicyTurn> {
         I: ExactSizeIterator<Item = &'a Self> + Clone,
     {
         let turns = || values.clone().flatten();
-        let n_turns = turns().count();
+        let all: Vec<&PolicyTurn> = turns().collect();
+        let n_turns = all.len();
         let mut offsets = Offsets::new(column, values.len());
         let mut total = 0;
         for list in values.clone() {
@@ -669,6 +680,14 @@ impl Column for Vec<PolicyTurn> {
                     turns().map(|t| t.completion_tokens),
                 )),
                 Arc::new(Float64Array::from_iter_values(turns().map(|t| t.latency_s))),
+                <Vec<u32>>::encode(
+                    "policy_turns.completion_ids",
+                    all.iter().map(|t| &t.completion_ids),
+                )?,
+                <Vec<f64>>::encode(
+                    "policy_turns.completion_logprobs",
+                    all.iter().map(|t| &t.completion_logprobs),
+                )?,
             ],
             None,
         )?;
@@ -706,6 +725,14 @@ impl Column for Vec<PolicyTurn> {
                 &path(turn::COMPLETION_TOKENS),
             )?,
             latency_s: typed(Some(field(turn::LATENCY_S)?), &path(turn::LATENCY_S))?,
+            completion_ids: structs
+                .column_by_name(turn::COMPLETION_IDS)
+                .map(|a| <Vec<u32>>::reader(a, "policy_turns.completion_ids"))
+                .transpose()?,
+            completion_logprobs: structs
+                .column_by_name(turn::COMPLETION_LOGPROBS)
+                .map(|a| <Vec<f64>>::reader(a, "policy_turns.completion_logprobs"))
+                .transpose()?,
         })
     }
 
@@ -731,6 +758,16 @@ impl Column for Vec<PolicyTurn> {
                 prompt_tokens: t.prompt_tokens.value(j),
                 completion_tokens: t.completion_tokens.value(j),
                 latency_s: t.latency_s.value(j),
+                completion_ids: match &t.completion_ids {
+                    Some(reader) => <Vec<u32>>::read(reader, j, "policy_turns.completion_ids")?,
+                    None => Vec::new(),
+                },
+                completion_logprobs: match &t.completion_logprobs {
+                    Some(reader) => {
+                        <Vec<f64>>::read(reader, j, "policy_turns.completion_logprobs")?
+                    }
+                    None => Vec::new(),
+                },
             });
         }
         Ok(turns)

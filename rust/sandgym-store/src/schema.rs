@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use arrow_schema::{DataType, Schema, SchemaRef};
 
+use crate::column::ADDED_TURN_FIELDS;
 use crate::columns::{ADDED_COLUMNS, fields};
 use crate::{Result, StoreError};
 
@@ -50,15 +51,18 @@ pub fn type_name(data_type: &DataType) -> String {
 
 /// Whether data of type `actual` can be decoded as `expected`: the same types, except that list item
 /// names and nested nullability may differ (other writers name list items `element` or make everything
-/// nullable; nulls are then rejected value by value when decoding), and structs may carry extra fields.
+/// nullable; nulls are then rejected value by value when decoding), structs may carry extra fields, and
+/// struct fields added since the first release may be absent.
 fn compatible(expected: &DataType, actual: &DataType) -> bool {
     match (expected, actual) {
         (DataType::List(e), DataType::List(a)) => compatible(e.data_type(), a.data_type()),
-        (DataType::Struct(e), DataType::Struct(a)) => e.iter().all(|ef| {
-            a.iter()
-                .find(|af| af.name() == ef.name())
-                .is_some_and(|af| compatible(ef.data_type(), af.data_type()))
-        }),
+        (DataType::Struct(e), DataType::Struct(a)) => {
+            e.iter()
+                .all(|ef| match a.iter().find(|af| af.name() == ef.name()) {
+                    Some(af) => compatible(ef.data_type(), af.data_type()),
+                    None => ADDED_TURN_FIELDS.contains(&ef.name().as_str()),
+                })
+        }
         _ => expected == actual,
     }
 }

@@ -99,6 +99,12 @@ pub struct PolicyTurn {
     pub completion_tokens: u32,
     /// Seconds the policy took to decide.
     pub latency_s: f64,
+    /// The token ids the model generated for this turn, as the server returned them (vLLM's
+    /// `return_token_ids`); empty when it returned none.
+    pub completion_ids: Vec<u32>,
+    /// The log-probability of each generated token, as the server returned them (`logprobs`); empty when
+    /// it returned none.
+    pub completion_logprobs: Vec<f64>,
 }
 
 /// Tool results that do not report an error: tool messages whose content does not start with `Error`

@@ -298,6 +298,8 @@ pub fn run_member(
                 prompt_tokens: decision.usage.prompt_tokens,
                 completion_tokens: decision.usage.completion_tokens,
                 latency_s: decision.latency_s,
+                completion_ids: decision.completion_ids,
+                completion_logprobs: decision.completion_logprobs,
             });
             traj.messages.push(Message::assistant(&action));
             traj.num_tool_calls += action.tool_calls.len() as u32;

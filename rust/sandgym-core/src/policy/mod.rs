@@ -78,6 +78,10 @@ pub struct Decision {
     pub usage: Usage,
     /// Seconds the policy took for this decision (the request, for a model served over HTTP).
     pub latency_s: f64,
+    /// The generated token ids, when the model's server returned them (vLLM's `return_token_ids`).
+    pub completion_ids: Vec<u32>,
+    /// The generated tokens' log-probabilities, when the server returned them (`logprobs`).
+    pub completion_logprobs: Vec<f64>,
 }
 
 impl Decision {

@@ -365,8 +365,15 @@ impl OpenAiPolicy {
             .collect())
     }
 
-    /// A reply's choice → decision: structured tool calls when present, else the parsed text.
+    /// A reply's choice → decision: structured tool calls when present, else the parsed text; with the
+    /// generated token ids and log-probabilities the server returned.
     fn read_choice(&self, choice: &Value, tools: &[Value]) -> Decision {
+        let mut decision = self.read_action(choice, tools);
+        (decision.completion_ids, decision.completion_logprobs) = choice_tokens(choice);
+        decision
+    }
+
+    fn read_action(&self, choice: &Value, tools: &[Value]) -> Decision {
         let message = choice.get("message").unwrap_or(&Value::Null);
         let content = match message.get("content") {
             Some(Value::String(s)) => s.clone(),
@@ -481,5 +488,55 @@ impl Policy for OpenAiPolicy {
 
     fn concurrency(&self) -> Option<usize> {
         Some(self.config.concurrency)
+    }
+}
+
+/// The token ids (vLLM's `token_ids` with `return_token_ids`) and log-probabilities (the chat format's
+/// `logprobs.content[].logprob`) of a choice; empty for what the server did not return.
+fn choice_tokens(choice: &Value) -> (Vec<u32>, Vec<f64>) {
+    let ids = choice
+        .get("token_ids")
+        .and_then(Value::as_array)
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|id| id.as_u64().and_then(|id| u32::try_from(id).ok()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let logprobs = choice
+        .pointer("/logprobs/content")
+        .and_then(Value::as_array)
+        .map(|tokens| {
+            tokens
+                .iter()
+                .filter_map(|token| token.get("logprob").and_then(Value::as_f64))
+                .collect()
+        })
+        .unwrap_or_default();
+    (ids, logprobs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_ids_and_logprobs_are_read_when_the_server_returns_them() {
+        // vLLM with `return_token_ids` and `logprobs`; llama.cpp's server returns the logprobs only.
+        let vllm = json!({
+            "message": {"role": "assistant", "content": "hi"},
+            "token_ids": [15, 7, 151645],
+            "logprobs": {"content": [
+                {"token": "h", "logprob": -0.5},
+                {"token": "i", "logprob": -0.25},
+                {"token": "<|im_end|>", "logprob": 0.0}
+            ]}
+        });
+        assert_eq!(
+            choice_tokens(&vllm),
+            (vec![15, 7, 151_645], vec![-0.5, -0.25, 0.0])
+        );
+        let plain = json!({"message": {"role": "assistant", "content": "hi"}, "logprobs": null});
+        assert_eq!(choice_tokens(&plain), (Vec::new(), Vec::new()));
     }
 }

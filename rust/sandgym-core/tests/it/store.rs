@@ -114,6 +114,8 @@ fn row(i: u64) -> Trajectory {
                 prompt_tokens: 50 + t as u32,
                 completion_tokens: 5,
                 latency_s: 0.25,
+                completion_ids: (0..t as u32).collect(),
+                completion_logprobs: vec![-0.5; t as usize],
             })
             .collect(),
     }
