@@ -198,7 +198,8 @@ def token_rollout(
         max_tokens: prompt plus completion tokens at most; the episode is truncated once they are reached.
 
     Raises:
-        TemplateDriftError: the template rewrites earlier turns, so the delta cannot be taken.
+        TemplateDriftError: the template's renderings share no prefix even for the new messages alone, or its
+            rendering of the model's turn does not contain the model's text, so no delta can be taken.
 
     """
     options = {"task": task} if task is not None else None
