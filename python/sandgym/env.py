@@ -20,6 +20,19 @@ def _config_json(config: dict[str, Any] | None) -> str | None:
     return json.dumps(config) if config else None
 
 
+def reset_info(out: dict[str, Any], tools: list[dict], seed: int, *, expose_task: bool) -> dict[str, Any]:
+    """The ``info`` of a reset (an env's or a ``VecEnv`` slot's): ``task_id``, ``tools``, ``seed``, the env's info.
+
+    Tasks carry their gold answers (countdown's ``solution``, code-math's ``answer``, tau's actions), so the task
+    itself is added only on request (``expose_task``): nothing meant for the agent or a logger leaks it by default.
+    """
+    info: dict[str, Any] = {"task_id": out["task_id"], "tools": tools, "seed": seed}
+    if expose_task:
+        info["task"] = out["task"]
+    info.update(out.get("info") or {})
+    return info
+
+
 #: Who answers the simulated user's turns: ``"expert"`` (the env's scripted user) or a function from the
 #: user's view (a list of chat messages, system prompt first, the agent's words as ``user`` messages) to
 #: the user's reply text.
@@ -120,12 +133,7 @@ class SandgymEnv(gymnasium.Env[list, Any]):
         self.conversation = list(out["messages"])
         self.user_turn = out.get("user_turn")
         self.task = out["task"]
-        info = {"task_id": out["task_id"], "tools": self.tools, "seed": episode_seed}
-        if (options or {}).get("expose_task"):
-            # Tasks carry their gold answers (countdown's `solution`, code-math's `answer`, tau's actions):
-            # only on request, so that nothing meant for the agent or a logger leaks them by default.
-            info["task"] = self.task
-        info.update(out.get("info") or {})
+        info = reset_info(out, self.tools, episode_seed, expose_task=bool((options or {}).get("expose_task")))
         messages = list(out["messages"])
         if self.user_turn is not None:
             if self.user_policy is None:

@@ -18,6 +18,7 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from sandgym import _core
+from sandgym.env import reset_info
 from sandgym.spaces import ChatAction, Messages, render_messages
 
 #: A slot's ``(seed, task JSON or None)`` for a reset inside a batch.
@@ -183,10 +184,7 @@ class VecEnv(gymnasium.vector.VectorEnv[tuple, tuple, np.ndarray]):
         self._obs[slot] = list(out["messages"])
         self._conversations[slot] = list(out["messages"])
         self.tasks[slot] = out["task"]
-        info = {"task_id": out["task_id"], "tools": self.tools, "seed": seed}
-        if self._expose_task:
-            info["task"] = out["task"]
-        info.update(out.get("info") or {})
+        info = reset_info(out, self.tools, seed, expose_task=self._expose_task)
         if out.get("user_turn") is not None:
             info["user_turn"] = out["user_turn"]
         return info
