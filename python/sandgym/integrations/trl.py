@@ -31,6 +31,7 @@ from typing import Any
 
 from sandgym import _core
 from sandgym.env import SandgymEnv
+from sandgym.integrations._rows import reset_to_row, row_task
 from sandgym.tokens import ChatTokenizer, Generate, token_rollout
 
 _JSON_TYPES: dict[str, Any] = {
@@ -111,10 +112,7 @@ class SandgymTrlEnv:
             env's opening text, which TRL appends to the last user message.
 
         """
-        if isinstance(task, str):
-            task = json.loads(task)
-        options = {"task": task} if task is not None else None
-        observation, _ = self.env.reset(seed=int(seed) if seed is not None else 0, options=options)
+        observation, _ = reset_to_row(self.env, task, seed)
         self.reward, self.done, self.calls, self._next_call = 0.0, False, 0, 0
         if prompt is not None:
             return None
@@ -236,10 +234,8 @@ def rollout_func(
             if found is None:
                 raise KeyError("a prompt the trainer passed is in none of the dataset's rows given to rollout_func")
             task, seed = found
-            if isinstance(task, str):
-                task = json.loads(task)
             env = SandgymEnv(env_id, config or None)
-            episode = token_rollout(env, gen, chat, seed=int(seed or 0), task=task, max_turns=max_turns)
+            episode = token_rollout(env, gen, chat, seed=int(seed or 0), task=row_task(task), max_turns=max_turns)
             fields = episode.to_trl()
             for key in ("prompt_ids", "completion_ids", "logprobs", "env_mask"):
                 out[key].append(fields[key])
@@ -285,10 +281,8 @@ def completion_reward(env_id: str, **config: Any) -> Callable[..., list[float]]:
 
     def reward(completions: list, task: list, seed: list, **kwargs: Any) -> list[float]:
         scores = []
-        for completion, row_task, row_seed in zip(completions, task, seed, strict=True):
-            if isinstance(row_task, str):
-                row_task = json.loads(row_task)
-            env.reset(seed=int(row_seed or 0), options={"task": row_task} if row_task is not None else None)
+        for completion, row_task_text, row_seed in zip(completions, task, seed, strict=True):
+            reset_to_row(env, row_task_text, row_seed)
             _, step_reward, _, _, _ = env.step(_completion_text(completion))
             scores.append(float(step_reward))
         return scores

@@ -21,11 +21,11 @@ Importing this module imports verl (``pip install verl``); ``import sandgym`` do
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from uuid import uuid4
 
 from sandgym.env import SandgymEnv
+from sandgym.integrations._rows import reset_to_row
 
 try:
     from verl.experimental.agent_loop.agent_loop import (  # type: ignore[import-not-found,unused-ignore]
@@ -49,9 +49,8 @@ def _row_task(kwargs: dict[str, Any]) -> tuple[str, int, Any, dict[str, Any]]:
     task = extra.get("task")
     if task is None:
         task = (kwargs.get("reward_model") or {}).get("ground_truth")
-    if isinstance(task, str):
-        task = json.loads(task) if task else None
-    return str(env_id), int(extra.get("seed") or 0), task, dict(extra.get("config") or {})
+    # An empty ground truth is no task: the env generates one for the seed.
+    return str(env_id), int(extra.get("seed") or 0), task or None, dict(extra.get("config") or {})
 
 
 @register("sandgym_agent")
@@ -62,7 +61,7 @@ class SandgymAgentLoop(AgentLoopBase):  # type: ignore[misc,unused-ignore]
         """Play the row's episode; see the module docstring."""
         env_id, seed, task, config = _row_task(kwargs)
         env = SandgymEnv(env_id, config or None)
-        observation, _ = env.reset(seed=seed, options={"task": task} if task is not None else None)
+        observation, _ = reset_to_row(env, task, seed)
         tools = env.tools
         messages = [{"role": m["role"], "content": m["content"]} for m in observation]
         prompt_ids = await self.ct_build_initial_tokens(messages, tools=tools)
