@@ -650,36 +650,32 @@ impl Column for Vec<PolicyTurn> {
     where
         I: ExactSizeIterator<Item = &'a Self> + Clone,
     {
-        let turns = || values.clone().flatten();
-        let all: Vec<&PolicyTurn> = turns().collect();
-        let n_turns = all.len();
+        // Each field is encoded as the top-level columns of its type are, over all turns of all rows.
+        let all: Vec<&PolicyTurn> = values.clone().flatten().collect();
         let mut offsets = Offsets::new(column, values.len());
         let mut total = 0;
-        for list in values.clone() {
+        for list in values {
             total += list.len();
             offsets.close_at(total)?;
         }
-        let text_column = |get: fn(&PolicyTurn) -> Option<&str>| -> Result<ArrayRef> {
-            let bytes = turns().filter_map(get).map(str::len).sum();
-            let mut buf = Utf8Buf::new(column, n_turns, bytes);
-            for turn in turns() {
-                buf.push_opt(get(turn))?;
-            }
-            buf.finish()
-        };
         let structs = StructArray::try_new(
             policy_turn_fields(),
             vec![
-                text_column(|t| Some(&t.raw_output))?,
-                text_column(|t| Some(&t.parser))?,
-                text_column(|t| t.format_error.as_deref())?,
-                Arc::new(UInt32Array::from_iter_values(
-                    turns().map(|t| t.prompt_tokens),
-                )),
-                Arc::new(UInt32Array::from_iter_values(
-                    turns().map(|t| t.completion_tokens),
-                )),
-                Arc::new(Float64Array::from_iter_values(turns().map(|t| t.latency_s))),
+                String::encode("policy_turns.raw_output", all.iter().map(|t| &t.raw_output))?,
+                String::encode("policy_turns.parser", all.iter().map(|t| &t.parser))?,
+                <Option<String>>::encode(
+                    "policy_turns.format_error",
+                    all.iter().map(|t| &t.format_error),
+                )?,
+                u32::encode(
+                    "policy_turns.prompt_tokens",
+                    all.iter().map(|t| &t.prompt_tokens),
+                )?,
+                u32::encode(
+                    "policy_turns.completion_tokens",
+                    all.iter().map(|t| &t.completion_tokens),
+                )?,
+                f64::encode("policy_turns.latency_s", all.iter().map(|t| &t.latency_s))?,
                 <Vec<u32>>::encode(
                     "policy_turns.completion_ids",
                     all.iter().map(|t| &t.completion_ids),
