@@ -219,8 +219,10 @@ def token_rollout(
         rollout.turns.append(TokenTurn(list(context), ids, None if logprobs is None else list(logprobs), text))
         rollout.completion_ids += ids
         rollout.loss_mask += [1] * len(ids)
-        if rollout.logprobs is not None:
-            rollout.logprobs = None if logprobs is None else rollout.logprobs + list(logprobs)
+        if logprobs is None:
+            rollout.logprobs = None  # one turn without them: the sequence has none
+        elif rollout.logprobs is not None:
+            rollout.logprobs.extend(logprobs)
 
         observation, reward, terminated, truncated, step_info = env.step(text)
         rollout.total_reward += float(reward)
