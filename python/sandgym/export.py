@@ -13,10 +13,22 @@ from typing import Literal
 
 from sandgym import _core
 
-ExportFormat = Literal["trl-sft", "trl-grpo", "trl-dpo", "verl-rl", "verl-sft", "skyrl", "early-expert"]
+ExportFormat = Literal[
+    "trl-sft", "trl-grpo", "trl-dpo", "verl-rl", "verl-sft", "skyrl", "early-expert", "trl-tokens", "verl-tokens"
+]
 """The layouts :func:`export` writes."""
 
-FORMATS: tuple[str, ...] = ("trl-sft", "trl-grpo", "trl-dpo", "verl-rl", "verl-sft", "skyrl", "early-expert")
+FORMATS: tuple[str, ...] = (
+    "trl-sft",
+    "trl-grpo",
+    "trl-dpo",
+    "verl-rl",
+    "verl-sft",
+    "skyrl",
+    "early-expert",
+    "trl-tokens",
+    "verl-tokens",
+)
 """Every export layout, in documentation order."""
 
 ESTIMATORS: tuple[str, ...] = ("grpo", "dr-grpo", "batch")
@@ -38,6 +50,10 @@ class ExportResult:
     dropped_zero_variance: int
     dropped_pass_rate: int
     groups_without_pair: int
+    dropped_without_tokens: int = 0
+    """Token layouts: episodes left out because their turns carry no token sequence."""
+    first_token_gap: str | None = None
+    """Why the first of them has none (no ids from the server, or a re-tokenized conversation)."""
 
 
 def export(
@@ -66,7 +82,11 @@ def export(
             ``"trl-grpo"`` (``prompt`` + reward columns, one row per prompt), ``"trl-dpo"`` (``prompt``,
             ``chosen``, ``rejected``: the best and worst rollout of each group), ``"verl-rl"``
             (``data_source``, ``prompt``, ``ability``, ``reward_model``, ``extra_info``), ``"skyrl"``
-            (``env_class``, ``reward_spec``, ...) or ``"early-expert"`` (one row per agent step).
+            (``env_class``, ``reward_spec``, ...), ``"early-expert"`` (one row per agent step), or the token
+            layouts, one row per episode whose turns recorded token ids: ``"trl-tokens"`` (``prompt_ids``,
+            ``completion_ids``, ``logprobs``, ``env_mask``, ``reward``: TRL's ``rollout_func`` fields) and
+            ``"verl-tokens"`` (``prompt_ids``, ``response_ids``, ``response_mask``, ``response_logprobs``,
+            ``reward_score``: verl's agent-loop output).
         out: the output file, ``.parquet`` or ``.jsonl``.
         group_by: ``"group"`` (the ``group_id`` column) or ``"task"`` (env and task id) makes a prompt.
         advantage: recompute advantages with this estimator (``"grpo"``, ``"dr-grpo"``, ``"batch"``);

@@ -2,14 +2,13 @@
 
 The tokenizer is a byte-level BPE trained on countdown's prompt and tool schemas, with Qwen's special tokens,
 TRL's own Qwen3 chat template and TRL's response schema (which TRL's tool loop parses calls with). Needs torch,
-transformers, tokenizers and TRL.
+transformers, tokenizers and TRL; the tokenizer alone needs no torch.
 """
 
 import json
 
 import sandgym
 import tokenizers
-import torch
 import transformers
 from trl.chat_template_utils import add_response_schema, qwen3_chat_template
 
@@ -38,6 +37,8 @@ def qwen_like_tokenizer():
 
 
 def tiny_qwen3(tokenizer):
+    import torch
+
     config = transformers.Qwen3Config(
         vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
         num_attention_heads=2, num_key_value_heads=1, head_dim=16, max_position_embeddings=4096,

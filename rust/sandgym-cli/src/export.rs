@@ -132,7 +132,7 @@ pub fn run_export(args: ExportArgs) -> Result<(), Error> {
     let _ = writeln!(
         stdout,
         "{}: {} rows from {} trajectories (dropped: {} with errors, {} unsuccessful, {} in zero-variance \
-         groups, {} retired prompts; {} groups without a chosen/rejected pair)",
+         groups, {} retired prompts, {} without token ids; {} groups without a chosen/rejected pair)",
         format.name(),
         summary.rows_out,
         summary.rows_in,
@@ -140,8 +140,12 @@ pub fn run_export(args: ExportArgs) -> Result<(), Error> {
         summary.dropped_unsuccessful,
         summary.dropped_zero_variance,
         summary.dropped_pass_rate,
+        summary.dropped_without_tokens,
         summary.groups_without_pair
     );
+    if let Some(gap) = &summary.first_token_gap {
+        let _ = writeln!(stdout, "first episode without a token sequence: {gap}");
+    }
     let _ = writeln!(stdout, "wrote {}", out.display());
     Ok(())
 }

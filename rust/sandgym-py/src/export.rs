@@ -68,6 +68,8 @@ pub fn export_trajectories<'py>(
     dict.set_item("dropped_zero_variance", summary.dropped_zero_variance)?;
     dict.set_item("dropped_pass_rate", summary.dropped_pass_rate)?;
     dict.set_item("groups_without_pair", summary.groups_without_pair)?;
+    dict.set_item("dropped_without_tokens", summary.dropped_without_tokens)?;
+    dict.set_item("first_token_gap", summary.first_token_gap)?;
     Ok(dict)
 }
 

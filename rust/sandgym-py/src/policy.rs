@@ -30,6 +30,67 @@ pub struct PyCallablePolicy {
     with_tools: bool,
 }
 
+/// The token fields a Python policy may return beside its action: the context's ids, the generated ids
+/// and their log-probabilities (what a local model or a token-level server reports).
+#[derive(Default)]
+struct TurnTokens {
+    prompt_ids: Vec<u32>,
+    completion_ids: Vec<u32>,
+    completion_logprobs: Vec<f64>,
+}
+
+impl TurnTokens {
+    /// Removes the token fields from an action dict, checking their types.
+    fn take(fields: &mut serde_json::Map<String, Value>) -> Result<Self> {
+        let ids = |fields: &mut serde_json::Map<String, Value>, key: &str| -> Result<Vec<u32>> {
+            match fields.remove(key) {
+                None | Some(Value::Null) => Ok(Vec::new()),
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|id| id.as_u64().and_then(|id| u32::try_from(id).ok()))
+                    .collect::<Option<Vec<u32>>>()
+                    .ok_or_else(|| {
+                        Error::Policy(format!(
+                            "`{key}` must be a list of token ids (0 ≤ id < 2³²)"
+                        ))
+                    }),
+                Some(_) => Err(Error::Policy(format!(
+                    "`{key}` must be a list of token ids"
+                ))),
+            }
+        };
+        let prompt_ids = ids(fields, "prompt_ids")?;
+        let completion_ids = ids(fields, "completion_ids")?;
+        let completion_logprobs = match fields.remove("completion_logprobs") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(Value::as_f64)
+                .collect::<Option<Vec<f64>>>()
+                .ok_or_else(|| {
+                    Error::Policy("`completion_logprobs` must be a list of floats".into())
+                })?,
+            Some(_) => {
+                return Err(Error::Policy(
+                    "`completion_logprobs` must be a list of floats".into(),
+                ));
+            }
+        };
+        if !completion_logprobs.is_empty() && completion_logprobs.len() != completion_ids.len() {
+            return Err(Error::Policy(format!(
+                "the policy returned {} completion ids but {} log-probabilities",
+                completion_ids.len(),
+                completion_logprobs.len()
+            )));
+        }
+        Ok(TurnTokens {
+            prompt_ids,
+            completion_ids,
+            completion_logprobs,
+        })
+    }
+}
+
 impl PyCallablePolicy {
     fn observations<'py>(
         &self,
@@ -60,37 +121,65 @@ impl PyCallablePolicy {
             });
         }
         if item.cast::<PyDict>().is_ok() {
-            let value = from_py(item)
+            let mut value = from_py(item)
                 .map_err(|e| Error::Policy(format!("the action dict is not JSON-like: {e}")))?;
-            let usage = value.get("usage").cloned().unwrap_or(Value::Null);
+            let fields = value.as_object_mut().expect("a dict converts to an object");
+            let usage = fields.remove("usage").unwrap_or(Value::Null);
             let count = |key: &str| {
                 usage
                     .get(key)
                     .and_then(Value::as_u64)
                     .map_or(0, |v| u32::try_from(v).unwrap_or(u32::MAX))
             };
-            let mut message = value.clone();
-            if let Some(map) = message.as_object_mut() {
-                map.remove("usage");
-                map.remove("role");
-            }
-            let action = action_from_json(&message).map_err(|e| {
-                Error::Policy(format!(
-                    "the action dict is not an assistant message ({e}); expected \
-                     {{\"content\": str, \"tool_calls\": [...]}}"
-                ))
-            })?;
-            return Ok(Decision {
-                action,
-                raw_output: message.to_string(),
-                parser: Format::OpenAi.name().to_string(),
-                usage: Usage {
-                    prompt_tokens: count("prompt_tokens"),
-                    completion_tokens: count("completion_tokens"),
-                },
-                latency_s: 0.0,
-                ..Decision::default()
-            });
+            let tokens = TurnTokens::take(fields)?;
+            fields.remove("role");
+            let mut decision = match fields.remove("text") {
+                // Model text with its tokens: parsed as a str would be.
+                Some(Value::String(text)) if fields.is_empty() => {
+                    let parsed = parse_completion(&text, self.parser, tools);
+                    Decision {
+                        action: parsed.action,
+                        raw_output: text,
+                        parser: parsed.parser.name().to_string(),
+                        ..Decision::default()
+                    }
+                }
+                Some(_) => {
+                    return Err(Error::Policy(
+                        "an action dict with `text` takes only the token fields and `usage` beside \
+                         it, and `text` must be a str"
+                            .into(),
+                    ));
+                }
+                None => {
+                    let action = action_from_json(&value).map_err(|e| {
+                        Error::Policy(format!(
+                            "the action dict is not an assistant message ({e}); expected \
+                             {{\"content\": str, \"tool_calls\": [...]}} or {{\"text\": str}}"
+                        ))
+                    })?;
+                    Decision {
+                        action,
+                        raw_output: value.to_string(),
+                        parser: Format::OpenAi.name().to_string(),
+                        ..Decision::default()
+                    }
+                }
+            };
+            decision.usage = Usage {
+                prompt_tokens: count("prompt_tokens"),
+                completion_tokens: count("completion_tokens"),
+            };
+            (
+                decision.prompt_ids,
+                decision.completion_ids,
+                decision.completion_logprobs,
+            ) = (
+                tokens.prompt_ids,
+                tokens.completion_ids,
+                tokens.completion_logprobs,
+            );
+            return Ok(decision);
         }
         let type_name = item
             .get_type()
@@ -99,7 +188,8 @@ impl PyCallablePolicy {
             .unwrap_or_else(|_| "?".into());
         Err(Error::Policy(format!(
             "the policy returned a {type_name}; an action is a str (model text) or a dict \
-             (an assistant message with `content` and/or `tool_calls`)"
+             (an assistant message with `content` and/or `tool_calls`, or `text`; either with optional \
+             `prompt_ids`, `completion_ids`, `completion_logprobs` and `usage`)"
         )))
     }
 

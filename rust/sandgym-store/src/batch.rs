@@ -100,6 +100,7 @@ mod tests {
                     prompt_tokens: 10,
                     completion_tokens: 3,
                     latency_s: 0.5,
+                    prompt_ids: vec![1, 2, 3, 4],
                     completion_ids: vec![7, 0, u32::MAX],
                     completion_logprobs: vec![-0.25, 0.0, -3.5],
                 },
@@ -110,6 +111,7 @@ mod tests {
                     prompt_tokens: 20,
                     completion_tokens: 4,
                     latency_s: 0.0,
+                    prompt_ids: Vec::new(),
                     completion_ids: Vec::new(),
                     completion_logprobs: Vec::new(),
                 },
@@ -193,6 +195,7 @@ mod tests {
         let rows = from_record_batch(&old).unwrap();
         let mut want = sample();
         for turn in &mut want.policy_turns {
+            turn.prompt_ids.clear();
             turn.completion_ids.clear();
             turn.completion_logprobs.clear();
         }

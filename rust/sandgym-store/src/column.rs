@@ -604,13 +604,18 @@ pub(crate) mod turn {
     pub const PROMPT_TOKENS: &str = "prompt_tokens";
     pub const COMPLETION_TOKENS: &str = "completion_tokens";
     pub const LATENCY_S: &str = "latency_s";
+    pub const PROMPT_IDS: &str = "prompt_ids";
     pub const COMPLETION_IDS: &str = "completion_ids";
     pub const COMPLETION_LOGPROBS: &str = "completion_logprobs";
 }
 
 /// Fields of the `policy_turns` struct added after its first release: files written before lack them, and
 /// they read as empty lists.
-pub(crate) const ADDED_TURN_FIELDS: [&str; 2] = [turn::COMPLETION_IDS, turn::COMPLETION_LOGPROBS];
+pub(crate) const ADDED_TURN_FIELDS: [&str; 3] = [
+    turn::PROMPT_IDS,
+    turn::COMPLETION_IDS,
+    turn::COMPLETION_LOGPROBS,
+];
 
 /// The fields of one policy turn.
 pub(crate) fn policy_turn_fields() -> Fields {
@@ -621,6 +626,7 @@ pub(crate) fn policy_turn_fields() -> Fields {
         Field::new(turn::PROMPT_TOKENS, DataType::UInt32, false),
         Field::new(turn::COMPLETION_TOKENS, DataType::UInt32, false),
         Field::new(turn::LATENCY_S, DataType::Float64, false),
+        Field::new(turn::PROMPT_IDS, <Vec<u32>>::data_type(), false),
         Field::new(turn::COMPLETION_IDS, <Vec<u32>>::data_type(), false),
         Field::new(turn::COMPLETION_LOGPROBS, <Vec<f64>>::data_type(), false),
     ])
@@ -636,6 +642,7 @@ pub(crate) struct TurnColumns<'a> {
     prompt_tokens: &'a UInt32Array,
     completion_tokens: &'a UInt32Array,
     latency_s: &'a Float64Array,
+    prompt_ids: Option<<Vec<u32> as Column>::Reader<'a>>,
     completion_ids: Option<<Vec<u32> as Column>::Reader<'a>>,
     completion_logprobs: Option<<Vec<f64> as Column>::Reader<'a>>,
 }
@@ -676,6 +683,7 @@ impl Column for Vec<PolicyTurn> {
                     all.iter().map(|t| &t.completion_tokens),
                 )?,
                 f64::encode("policy_turns.latency_s", all.iter().map(|t| &t.latency_s))?,
+                <Vec<u32>>::encode("policy_turns.prompt_ids", all.iter().map(|t| &t.prompt_ids))?,
                 <Vec<u32>>::encode(
                     "policy_turns.completion_ids",
                     all.iter().map(|t| &t.completion_ids),
@@ -721,6 +729,10 @@ impl Column for Vec<PolicyTurn> {
                 &path(turn::COMPLETION_TOKENS),
             )?,
             latency_s: typed(Some(field(turn::LATENCY_S)?), &path(turn::LATENCY_S))?,
+            prompt_ids: structs
+                .column_by_name(turn::PROMPT_IDS)
+                .map(|a| <Vec<u32>>::reader(a, "policy_turns.prompt_ids"))
+                .transpose()?,
             completion_ids: structs
                 .column_by_name(turn::COMPLETION_IDS)
                 .map(|a| <Vec<u32>>::reader(a, "policy_turns.completion_ids"))
@@ -754,6 +766,10 @@ impl Column for Vec<PolicyTurn> {
                 prompt_tokens: t.prompt_tokens.value(j),
                 completion_tokens: t.completion_tokens.value(j),
                 latency_s: t.latency_s.value(j),
+                prompt_ids: match &t.prompt_ids {
+                    Some(reader) => <Vec<u32>>::read(reader, j, "policy_turns.prompt_ids")?,
+                    None => Vec::new(),
+                },
                 completion_ids: match &t.completion_ids {
                     Some(reader) => <Vec<u32>>::read(reader, j, "policy_turns.completion_ids")?,
                     None => Vec::new(),

@@ -10,7 +10,8 @@
 //! - [`Writer`]: streams rows to a directory of `part-NNNNN.parquet` files from a background thread behind a
 //!   bounded channel, publishing each part by an atomic rename once it is complete;
 //! - [`read_dir_or_file`] / [`count_rows`]: read a part file or a whole output directory back;
-//! - [`TableWriter`] / [`read_columns`]: Parquet files of other tables, with the same settings.
+//! - [`TableWriter`] / [`read_columns`]: Parquet files of other tables, with the same settings;
+//! - [`tokens`]: an episode's turns' token ids as one masked sequence ([`EpisodeTokens`]).
 
 mod batch;
 mod column;
@@ -18,6 +19,7 @@ mod columns;
 mod reader;
 mod schema;
 mod table;
+pub mod tokens;
 pub mod trajectory;
 mod writer;
 
@@ -26,6 +28,7 @@ pub use columns::{ADDED_COLUMNS, col};
 pub use reader::{count_rows, episode_ids, parquet_files, read_dir_or_file, read_file};
 pub use schema::{SCHEMA_VERSION, SCHEMA_VERSION_KEY, check_schema, schema, type_name};
 pub use table::{TableWriter, read_columns};
+pub use tokens::{EpisodeTokens, TokenGap};
 pub use trajectory::{PolicyTurn, Trajectory};
 pub use writer::{BATCH_BYTES, Compression, WriteSummary, Writer, WriterOptions};
 

@@ -99,6 +99,10 @@ pub struct PolicyTurn {
     pub completion_tokens: u32,
     /// Seconds the policy took to decide.
     pub latency_s: f64,
+    /// The token ids of the context the model generated from (the whole templated conversation so far),
+    /// as the server returned them (vLLM's `return_token_ids`: `prompt_token_ids`) or the policy reported
+    /// them; empty when unknown.
+    pub prompt_ids: Vec<u32>,
     /// The token ids the model generated for this turn, as the server returned them (vLLM's
     /// `return_token_ids`); empty when it returned none.
     pub completion_ids: Vec<u32>,

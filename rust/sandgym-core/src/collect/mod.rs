@@ -298,6 +298,7 @@ pub fn run_member(
                 prompt_tokens: decision.usage.prompt_tokens,
                 completion_tokens: decision.usage.completion_tokens,
                 latency_s: decision.latency_s,
+                prompt_ids: decision.prompt_ids,
                 completion_ids: decision.completion_ids,
                 completion_logprobs: decision.completion_logprobs,
             });

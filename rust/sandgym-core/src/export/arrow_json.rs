@@ -1,6 +1,6 @@
 //! JSON rows to Arrow arrays for a given schema: the small converter the exporters write through.
 //!
-//! Supports the types the trainer layouts need (utf8, int64, uint64, float64, bool, list, struct) and
+//! Supports the types the trainer layouts need (utf8, int64, uint64/32/8, float64, bool, list, struct) and
 //! JSON-valued utf8 columns carrying Arrow's canonical `arrow.json` extension type: such a column
 //! holds any JSON value, stored as its JSON text; pyarrow reads it as `pa.json_()` and Hugging Face
 //! `datasets` as its `Json()` feature (decoded back to Python objects).
@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use arrow_array::{
     ArrayRef, BooleanArray, Float64Array, Int64Array, ListArray, StringArray, StructArray,
-    UInt64Array,
+    UInt8Array, UInt32Array, UInt64Array,
 };
 use arrow_buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, Fields};
@@ -124,6 +124,25 @@ fn nulls(values: &[&Value]) -> Option<NullBuffer> {
         .then(|| NullBuffer::from(values.iter().map(|v| !v.is_null()).collect::<Vec<_>>()))
 }
 
+/// Unsigned integers of type `T` (`null` for a null entry); a value out of `T`'s range is a mismatch.
+fn unsigned<T: TryFrom<u64>>(values: &[&Value], path: &str) -> Result<Vec<Option<T>>> {
+    let expected = format!(
+        "an unsigned integer of {} bits",
+        8 * std::mem::size_of::<T>()
+    );
+    values
+        .iter()
+        .map(|v| match v {
+            Value::Null => Ok(None),
+            v => v
+                .as_u64()
+                .and_then(|n| T::try_from(n).ok())
+                .map(Some)
+                .ok_or_else(|| mismatch(path, &expected, v)),
+        })
+        .collect()
+}
+
 /// Builds the array of `field` from one JSON value per row (`null` for a null entry; a missing struct
 /// key is null too).
 pub fn build(field: &Field, values: &[&Value], path: &str) -> Result<ArrayRef> {
@@ -157,18 +176,9 @@ pub fn build(field: &Field, values: &[&Value], path: &str) -> Result<ArrayRef> {
                 })
                 .collect::<Result<Vec<_>>>()?,
         )),
-        DataType::UInt64 => Arc::new(UInt64Array::from(
-            values
-                .iter()
-                .map(|v| match v {
-                    Value::Null => Ok(None),
-                    v => v
-                        .as_u64()
-                        .map(Some)
-                        .ok_or_else(|| mismatch(path, "an unsigned integer", v)),
-                })
-                .collect::<Result<Vec<_>>>()?,
-        )),
+        DataType::UInt64 => Arc::new(UInt64Array::from(unsigned::<u64>(values, path)?)),
+        DataType::UInt32 => Arc::new(UInt32Array::from(unsigned::<u32>(values, path)?)),
+        DataType::UInt8 => Arc::new(UInt8Array::from(unsigned::<u8>(values, path)?)),
         DataType::Float64 => Arc::new(Float64Array::from(
             values
                 .iter()

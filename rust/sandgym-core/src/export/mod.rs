@@ -9,6 +9,12 @@
 //! | `verl-sft` | episode | `messages`, `tools` |
 //! | `skyrl` | prompt (group) | `data_source`, `prompt`, `env_class`, `reward_spec{method, ground_truth}`, `extra_info`, env extras |
 //! | `early-expert` | agent step | `messages` = [system: agent prompt, user: `s_i`, assistant: `a_i`] |
+//! | `trl-tokens` | episode with token ids | `prompt_ids`, `completion_ids`, `logprobs`, `env_mask` (TRL's `rollout_func` fields), `reward`, `advantage`, ids |
+//! | `verl-tokens` | episode with token ids | `prompt_ids`, `response_ids`, `response_mask`, `response_logprobs` (verl's `AgentLoopOutput` fields), `reward_score`, `advantage`, ids |
+//!
+//! The token layouts hold one episode as one token sequence ([`EpisodeTokens`]), built from the token ids
+//! its policy turns recorded; episodes without them, or whose server re-tokenized the conversation
+//! between turns, are left out and counted (`dropped_without_tokens`, with the first reason).
 //!
 //! Messages follow the Hugging Face chat-template shape ([`hf_message`], from [`crate::chat`], which also
 //! renders the `early-expert` states and actions): tool calls as `{"id", "type": "function",
@@ -36,7 +42,7 @@ use crate::advantage::{self, AdvantageOptions, GroupBy, PassRateHistory};
 pub use crate::chat::hf_message;
 use crate::chat::{render_message_action, render_state, system_prompt};
 use crate::error::{Error, Result};
-use crate::store::TableWriter;
+use crate::store::{EpisodeTokens, TableWriter};
 use crate::trajectory::Trajectory;
 use arrow_json::json_field;
 
@@ -50,6 +56,8 @@ pub enum Format {
     VerlSft,
     Skyrl,
     EarlyExpert,
+    TrlTokens,
+    VerlTokens,
 }
 
 /// Names accepted by [`Format::by_name`], in the order of the table above.
@@ -61,6 +69,8 @@ pub const FORMAT_NAMES: &[&str] = &[
     "verl-sft",
     "skyrl",
     "early-expert",
+    "trl-tokens",
+    "verl-tokens",
 ];
 
 impl Format {
@@ -73,6 +83,8 @@ impl Format {
             "verl-sft" => Format::VerlSft,
             "skyrl" => Format::Skyrl,
             "early-expert" => Format::EarlyExpert,
+            "trl-tokens" => Format::TrlTokens,
+            "verl-tokens" => Format::VerlTokens,
             other => {
                 return Err(Error::InvalidArgument(format!(
                     "unknown export format `{other}` (available: {})",
@@ -142,6 +154,10 @@ pub struct ExportSummary {
     pub dropped_pass_rate: usize,
     /// DPO: groups left out because all their rollouts tie (no chosen/rejected pair).
     pub groups_without_pair: usize,
+    /// Token layouts: episodes left out because they have no token sequence.
+    pub dropped_without_tokens: usize,
+    /// Why the first of them has none (a [`crate::store::TokenGap`]).
+    pub first_token_gap: Option<String>,
 }
 
 fn message_fields() -> Fields {
@@ -199,6 +215,27 @@ fn plain_messages_field(name: &str) -> Field {
 
 fn utf8(name: &str) -> Field {
     Field::new(name, DataType::Utf8, false)
+}
+
+fn list_of(name: &str, item: DataType, nullable: bool) -> Field {
+    Field::new(
+        name,
+        DataType::List(Arc::new(Field::new_list_field(item, false))),
+        nullable,
+    )
+}
+
+/// The ids and rewards every token row carries beside its token columns.
+fn token_row_fields(reward: &str) -> Vec<Field> {
+    vec![
+        Field::new(reward, DataType::Float64, false),
+        Field::new("advantage", DataType::Float64, true),
+        utf8("env_id"),
+        utf8("task_id"),
+        utf8("episode_id"),
+        utf8("group_id"),
+        Field::new("seed", DataType::UInt64, false),
+    ]
 }
 
 fn f64_list(name: &str) -> Field {
@@ -289,6 +326,24 @@ pub fn export_schema(format: Format) -> SchemaRef {
             json_field("tools", false),
         ],
         Format::EarlyExpert => vec![plain_messages_field("messages")],
+        Format::TrlTokens => [
+            list_of("prompt_ids", DataType::UInt32, false),
+            list_of("completion_ids", DataType::UInt32, false),
+            list_of("logprobs", DataType::Float64, false),
+            list_of("env_mask", DataType::UInt8, false),
+        ]
+        .into_iter()
+        .chain(token_row_fields("reward"))
+        .collect(),
+        Format::VerlTokens => [
+            list_of("prompt_ids", DataType::UInt32, false),
+            list_of("response_ids", DataType::UInt32, false),
+            list_of("response_mask", DataType::UInt8, false),
+            list_of("response_logprobs", DataType::Float64, true),
+        ]
+        .into_iter()
+        .chain(token_row_fields("reward_score"))
+        .collect(),
     };
     Arc::new(Schema::new(fields))
 }
@@ -464,6 +519,53 @@ pub fn build_rows(
                         "tools": tools_value(first),
                     }),
                 });
+            }
+        }
+        Format::TrlTokens | Format::VerlTokens => {
+            for traj in rows {
+                let tokens = match EpisodeTokens::from_turns(&traj.policy_turns) {
+                    Ok(tokens) => tokens,
+                    Err(gap) => {
+                        summary.dropped_without_tokens += 1;
+                        summary
+                            .first_token_gap
+                            .get_or_insert_with(|| format!("episode {}: {gap}", traj.episode_id));
+                        continue;
+                    }
+                };
+                let ids = json!({
+                    "advantage": traj.advantage,
+                    "env_id": traj.env_id,
+                    "task_id": traj.task_id,
+                    "episode_id": traj.episode_id,
+                    "group_id": traj.group_id.clone().unwrap_or_default(),
+                    "seed": traj.seed,
+                });
+                let mut row = if options.format == Format::TrlTokens {
+                    // TRL wants log-probabilities always: 0.0 where the server gave none.
+                    let logprobs = tokens
+                        .response_logprobs
+                        .unwrap_or_else(|| vec![0.0; tokens.response_ids.len()]);
+                    json!({
+                        "prompt_ids": tokens.prompt_ids,
+                        "completion_ids": tokens.response_ids,
+                        "logprobs": logprobs,
+                        "env_mask": tokens.response_mask,
+                        "reward": training_reward(traj),
+                    })
+                } else {
+                    json!({
+                        "prompt_ids": tokens.prompt_ids,
+                        "response_ids": tokens.response_ids,
+                        "response_mask": tokens.response_mask,
+                        "response_logprobs": tokens.response_logprobs,
+                        "reward_score": training_reward(traj),
+                    })
+                };
+                if let (Some(row), Value::Object(ids)) = (row.as_object_mut(), ids) {
+                    row.extend(ids);
+                }
+                out.push(row);
             }
         }
         Format::TrlDpo => {

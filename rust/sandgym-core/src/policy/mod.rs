@@ -78,6 +78,9 @@ pub struct Decision {
     pub usage: Usage,
     /// Seconds the policy took for this decision (the request, for a model served over HTTP).
     pub latency_s: f64,
+    /// The context's token ids, when the model's server returned them (vLLM's `prompt_token_ids` with
+    /// `return_token_ids`) or the policy reported them.
+    pub prompt_ids: Vec<u32>,
     /// The generated token ids, when the model's server returned them (vLLM's `return_token_ids`).
     pub completion_ids: Vec<u32>,
     /// The generated tokens' log-probabilities, when the server returned them (`logprobs`).

@@ -346,6 +346,8 @@ impl OpenAiPolicy {
                 .map_or(0, |v| u32::try_from(v).unwrap_or(u32::MAX))
         };
         let (prompt, completion) = (count("prompt_tokens"), count("completion_tokens"));
+        // vLLM's `return_token_ids` gives the context's ids once for all choices.
+        let prompt_ids = token_ids(reply.get("prompt_token_ids"));
         let choices = reply["choices"].as_array().cloned().unwrap_or_default();
         Ok(choices
             .iter()
@@ -360,6 +362,7 @@ impl OpenAiPolicy {
                     completion_tokens: share,
                 };
                 decision.latency_s = latency_s;
+                decision.prompt_ids = prompt_ids.clone();
                 Choice { decision }
             })
             .collect())
@@ -494,15 +497,7 @@ impl Policy for OpenAiPolicy {
 /// The token ids (vLLM's `token_ids` with `return_token_ids`) and log-probabilities (the chat format's
 /// `logprobs.content[].logprob`) of a choice; empty for what the server did not return.
 fn choice_tokens(choice: &Value) -> (Vec<u32>, Vec<f64>) {
-    let ids = choice
-        .get("token_ids")
-        .and_then(Value::as_array)
-        .map(|ids| {
-            ids.iter()
-                .filter_map(|id| id.as_u64().and_then(|id| u32::try_from(id).ok()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let ids = token_ids(choice.get("token_ids"));
     let logprobs = choice
         .pointer("/logprobs/content")
         .and_then(Value::as_array)
@@ -514,6 +509,18 @@ fn choice_tokens(choice: &Value) -> (Vec<u32>, Vec<f64>) {
         })
         .unwrap_or_default();
     (ids, logprobs)
+}
+
+/// A JSON list of token ids; empty when absent or not a list of ids.
+fn token_ids(value: Option<&Value>) -> Vec<u32> {
+    value
+        .and_then(Value::as_array)
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|id| id.as_u64().and_then(|id| u32::try_from(id).ok()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

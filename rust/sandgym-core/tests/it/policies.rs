@@ -705,3 +705,129 @@ fn early_experience_policy_sampler_asks_the_endpoint_at_each_temperature() {
         "{out:?}"
     );
 }
+
+/// A byte-level "tokenizer" with a chat template, as a vLLM-like server applies it: each message is
+/// a role token, its content's bytes and an end-of-turn token; the prompt ends with the assistant's role
+/// token (the generation prompt). `strip` makes the template trim the content it renders, as templates
+/// that rewrite past turns do.
+const END_OF_TURN: u32 = 300;
+fn role_token(role: &str) -> u32 {
+    match role {
+        "system" => 301,
+        "user" => 302,
+        "assistant" => 303,
+        _ => 304,
+    }
+}
+fn render_ids(messages: &[Value], strip: bool) -> Vec<u32> {
+    let mut ids = Vec::new();
+    for m in messages {
+        ids.push(role_token(m["role"].as_str().unwrap_or("")));
+        let content = m["content"].as_str().unwrap_or("");
+        let content = if strip { content.trim() } else { content };
+        ids.extend(content.bytes().map(u32::from));
+        ids.push(END_OF_TURN);
+    }
+    ids.push(role_token("assistant"));
+    ids
+}
+
+/// Collection against a server that returns token ids (vLLM's `return_token_ids`): each turn records
+/// its context's and its completion's ids, and the episode is one sequence whose model tokens are the
+/// completions and whose env tokens are what the template added, exported as TRL's token columns. When
+/// the server's template re-renders the model's text differently, the export says where it diverged.
+#[test]
+fn token_ids_from_the_server_make_one_sequence_per_episode() {
+    for strip in [false, true] {
+        let server = serve(Arc::new(move |body, _| {
+            let messages = body["messages"].as_array().cloned().unwrap_or_default();
+            // Turn 1: a broken call with a trailing space (a format error; the episode goes on), then
+            // a valid answer.
+            let text = if messages.len() <= 2 {
+                "<tool_call>{\"name\": \"submit\"</tool_call> "
+            } else {
+                "Action: submit\nAction Input: 1+2"
+            };
+            let mut reply = completion(&[text]);
+            reply["prompt_token_ids"] = json!(render_ids(&messages, strip));
+            let mut ids: Vec<u32> = text.bytes().map(u32::from).collect();
+            ids.push(END_OF_TURN);
+            reply["choices"][0]["token_ids"] = json!(ids);
+            reply["choices"][0]["logprobs"] = json!({"content": ids.iter().map(|_| json!({"logprob": -0.5})).collect::<Vec<_>>()});
+            ok(reply)
+        }));
+        let policy = OpenAiPolicy::new(config(&server.url)).unwrap();
+        let rows = collect_rows(&policy, &countdown_plan(2), 3);
+        for row in &rows {
+            assert_eq!(row.error_kind, None, "{row:?}");
+            assert_eq!(row.policy_turns.len(), 2);
+            let first = &row.policy_turns[0];
+            assert_eq!(first.prompt_ids.last(), Some(&role_token("assistant")));
+            assert_eq!(first.completion_ids.last(), Some(&END_OF_TURN));
+            let tokens = sandgym_core::store::EpisodeTokens::from_turns(&row.policy_turns);
+            if strip {
+                // The trimmed space is where the re-rendered context leaves the model's tokens.
+                let position = first.prompt_ids.len() + first.completion_ids.len() - 2;
+                assert!(
+                    matches!(tokens, Err(sandgym_core::store::TokenGap::Drift { turn: 1, position: p, .. }) if p == position),
+                    "{tokens:?}"
+                );
+                continue;
+            }
+            let tokens = tokens.unwrap();
+            assert_eq!(tokens.prompt_ids, first.prompt_ids);
+            let model: Vec<u32> = tokens
+                .response_ids
+                .iter()
+                .zip(&tokens.response_mask)
+                .filter(|(_, m)| **m == 1)
+                .map(|(id, _)| *id)
+                .collect();
+            let completions: Vec<u32> = row
+                .policy_turns
+                .iter()
+                .flat_map(|t| t.completion_ids.clone())
+                .collect();
+            assert_eq!(model, completions);
+            // The env tokens are the format-error observation the env answered turn 1 with.
+            let env: Vec<u8> = tokens
+                .response_ids
+                .iter()
+                .zip(&tokens.response_mask)
+                .filter(|(id, m)| **m == 0 && **id < 256)
+                .map(|(id, _)| *id as u8)
+                .collect();
+            assert!(
+                String::from_utf8(env).unwrap().starts_with("Format error"),
+                "{tokens:?}"
+            );
+            let logprobs = tokens.response_logprobs.unwrap();
+            for (lp, mask) in logprobs.iter().zip(&tokens.response_mask) {
+                assert_eq!(*lp, if *mask == 1 { -0.5 } else { 0.0 });
+            }
+        }
+        // The export writes the sequence in TRL's names, or leaves the episode out and says why.
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("tokens.jsonl");
+        let options = sandgym_core::export::ExportOptions {
+            format: sandgym_core::export::Format::TrlTokens,
+            ..Default::default()
+        };
+        let summary = sandgym_core::export::export(rows.clone(), &options, &out).unwrap();
+        if strip {
+            assert_eq!((summary.rows_out, summary.dropped_without_tokens), (0, 2));
+            let gap = summary.first_token_gap.unwrap();
+            assert!(gap.contains("turn 1's prompt does not extend"), "{gap}");
+            continue;
+        }
+        assert_eq!((summary.rows_out, summary.dropped_without_tokens), (2, 0));
+        let text = std::fs::read_to_string(&out).unwrap();
+        let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        let want = sandgym_core::store::EpisodeTokens::from_turns(&rows[0].policy_turns).unwrap();
+        assert_eq!(first["prompt_ids"], json!(want.prompt_ids));
+        assert_eq!(first["completion_ids"], json!(want.response_ids));
+        assert_eq!(first["env_mask"], json!(want.response_mask));
+        assert_eq!(first["episode_id"], json!(rows[0].episode_id));
+        assert_eq!(first["reward"], json!(rows[0].total_reward));
+    }
+}

@@ -114,6 +114,7 @@ fn row(i: u64) -> Trajectory {
                 prompt_tokens: 50 + t as u32,
                 completion_tokens: 5,
                 latency_s: 0.25,
+                prompt_ids: (100..100 + t as u32).collect(),
                 completion_ids: (0..t as u32).collect(),
                 completion_logprobs: vec![-0.5; t as usize],
             })
