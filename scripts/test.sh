@@ -14,6 +14,7 @@
 # phases run at a lower priority and print their output when they are waited for.
 #   SANDGYM_SKIP_LLM=1   skip the llama.cpp build and the real-LLM end-to-end test
 #   SANDGYM_SKIP_VERL=1  skip verl's virtualenv and the torch-backed trainer tests (verl, TRL)
+#   SANDGYM_SKIP_VERIFIERS=1  skip verifiers' virtualenv and its vf-eval tests
 set -uo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -118,6 +119,21 @@ if [ "${SANDGYM_SKIP_VERL:-0}" != "1" ]; then
     start verl-venv "verl virtualenv (torch, Ray, verl)" fill_verl_venv
 fi
 
+# verifiers pins packages (openai, mcp, httpx) the suite does not use, and may differ from the suite's: it
+# gets a virtualenv of its own that sees the suite's packages the same way (~25 s, 55 packages, ~290 MB).
+vf_venv="${SANDGYM_VERIFIERS_VENV:-$HOME/.cache/sandgym/verifiers-venv}"
+fill_verifiers_venv() {
+    { [ -x "$vf_venv/bin/python" ] || python3 -m venv "$vf_venv"; } &&
+        suite_site=$(python3 -c "import sysconfig; print(sysconfig.get_paths()['purelib'])") &&
+        vf_site=$("$vf_venv/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])") &&
+        echo "$suite_site" >"$vf_site/_sandgym_suite.pth" &&
+        "$vf_venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+            --constraint "$repo/scripts/constraints-verifiers.txt" verifiers
+}
+if [ "${SANDGYM_SKIP_VERIFIERS:-0}" != "1" ]; then
+    start verifiers-venv "verifiers virtualenv (verifiers 0.4)" fill_verifiers_venv
+fi
+
 # Python lints need the installed package (the hand-written stub must match the extension; the package must
 # type-check): they run beside the Rust tests.
 python_lints() {
@@ -157,6 +173,13 @@ if [ -n "${bg_pid[llama-wheel]:-}" ]; then
     fi
 fi
 run "Python tests (real LLM: llama.cpp + Gemma 3 270M)" python3 -m pytest -q -m slow python/tests
+
+# verifiers' vf-eval drives the sandgym plugin against a scripted server and, with the llm extra in place,
+# llama.cpp's server (the suite's llama_cpp is visible from the virtualenv).
+if [ -n "${bg_pid[verifiers-venv]:-}" ] && finish verifiers-venv; then
+    run "verifiers tests (vf-eval: scripted server, llama.cpp + Gemma 3 270M)" \
+        env SANDGYM_REQUIRE_VERIFIERS=1 "$vf_venv/bin/python" -m pytest -q python/tests/test_verifiers.py
+fi
 
 # The trainers that need torch run there too: verl's dataset classes and agent loop, a real TRL GRPOTrainer step.
 if [ -n "${bg_pid[verl-venv]:-}" ] && finish verl-venv; then

@@ -8,7 +8,9 @@ Each adapter lives in its own module and imports its framework only when that mo
   (needs ``pip install skyrl-gym``);
 - :mod:`sandgym.integrations.trl`: ``environment_factory(env_id)``, a class for TRL's environments mode
   (``GRPOTrainer(environment_factory=...)``), tools from the env's schemas, reward from its verifier;
-- :mod:`sandgym.integrations.verl`: the ``sandgym_agent`` agent loop (needs ``pip install verl``).
+- :mod:`sandgym.integrations.verl`: the ``sandgym_agent`` agent loop (needs ``pip install verl``);
+- :mod:`sandgym.integrations.verifiers`: a verifiers 0.4 Taskset and Env (plugin id ``sandgym-verifiers``
+  for ``vf-eval``; needs ``pip install sandgym[verifiers]``).
 
 Token-level rollouts for a trainer's own loop are :mod:`sandgym.tokens`.
 """
