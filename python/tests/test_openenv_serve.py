@@ -419,3 +419,19 @@ def test_serve_help_names_the_protocol() -> None:
     )
     assert result.returncode == 0
     assert "OpenEnv" in result.stdout and "--max-sessions" in result.stdout and "fork" in result.stdout
+
+
+def test_env_calls_on_the_event_loop_serve_the_same_protocol() -> None:
+    async def run(server: Server) -> None:
+        async def play(seed: int) -> float:
+            async with GenericEnvClient(base_url=server.http) as env:
+                reset = await env.reset(seed=seed, expose_task=True)
+                fork = (await env._send_and_receive({"type": "fork"}))["data"]
+                async with GenericEnvClient(base_url=fork["base_url"]) as child:
+                    assert (await child.step(submit("1 + 1"))).reward == 0.0
+                return float((await env.step(submit(solution(reset)))).reward or 0.0)
+
+        assert await _gather(*(play(seed) for seed in range(4))) == [1.0] * 4
+
+    with serve("--threads", "0") as server:
+        asyncio.run(run(server))
