@@ -9,43 +9,15 @@ import pyarrow.parquet as pq
 import pytest
 import sandgym
 import tiny_qwen
-from sandgym import _core
 from sandgym.policies import CallablePolicy
+from tiny_qwen import BROKEN, template_policy
 
 import datasets
-
-BROKEN = "I will call the tool.<tool_call>{broken</tool_call>"
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
     return tiny_qwen.qwen_like_tokenizer()
-
-
-def template_policy(tokenizer, logprobs=True):
-    """Renders each conversation with the chat template, as a server would, and answers turn 1 with a broken
-    call (the env answers with a format error and the episode goes on), then with the task's solution."""
-
-    def act(observations, tools):
-        actions = []
-        for messages, schema in zip(observations, tools, strict=True):
-            prompt = tokenizer.apply_chat_template(messages, tools=schema, add_generation_prompt=True, tokenize=False)
-            if sum(m["role"] == "assistant" for m in messages) == 0:
-                text = BROKEN
-            else:
-                text = _core.render_tool_call("submit", {"expression": "1 + 2"})
-            ids = tokenizer.encode(text + "<|im_end|>", add_special_tokens=False)
-            action = {
-                "text": text,
-                "prompt_ids": tokenizer.encode(prompt, add_special_tokens=False),
-                "completion_ids": ids,
-            }
-            if logprobs:
-                action["completion_logprobs"] = [-0.125 * (i % 4) for i in range(len(ids))]
-            actions.append(action)
-        return actions
-
-    return CallablePolicy(act, name="template", with_tools=True, parser="hermes")
 
 
 @pytest.fixture(scope="module")

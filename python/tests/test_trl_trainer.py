@@ -147,3 +147,41 @@ def test_rollout_func_with_the_trainers_own_model(tmp_path):
     trainer.train()
     logs = [entry for entry in trainer.state.log_history if "loss" in entry]
     assert logs and math.isfinite(logs[-1]["loss"]) and logs[-1]["rewards/env_reward/mean"] == 0.0
+
+
+def test_recorded_token_rollouts_replay_into_a_trainer_step(tmp_path):
+    # Rollouts recorded with per-turn token ids (a Python policy reporting them, as a token-level server does),
+    # exported as trl-tokens: the export is the trainer's dataset and, replayed, its rollouts.
+    from sandgym.integrations.trl import replay_rollout_func
+    from tiny_qwen import solutions, template_policy
+
+    tokenizer = qwen_like_tokenizer()
+    policy = template_policy(tokenizer, answers=solutions([0]))  # seed 0 solved, seed 1 not
+    sandgym.collect("countdown-v0", 2, policy=policy, max_turns=3, group_size=2, out_dir=tmp_path / "rollouts")
+    assert sandgym.export(tmp_path / "rollouts", "trl-tokens", tmp_path / "tokens.parquet").rows_out == 4
+    dataset = datasets.load_dataset("parquet", data_files=str(tmp_path / "tokens.parquet"), split="train")
+    assert sorted(dataset["reward"]) == [0.0, 0.0, 1.0, 1.0]
+    replay = replay_rollout_func(dataset)
+    served = []
+
+    def rollout(prompts, trainer):
+        out = replay(prompts, trainer)
+        served.append(out)
+        return out
+
+    args = trl.GRPOConfig(
+        output_dir=str(tmp_path / "out"), per_device_train_batch_size=2, num_generations=2,
+        max_completion_length=512, max_steps=2, logging_steps=1, report_to="none", use_cpu=True, bf16=False, seed=0,
+    )  # fmt: skip
+    trainer = trl.GRPOTrainer(
+        model=tiny_qwen3(tokenizer), processing_class=tokenizer, args=args, train_dataset=dataset,
+        reward_funcs=[env_reward], rollout_func=rollout,
+    )  # fmt: skip
+    trainer.train()
+    logs = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert len(logs) == 2 and all(math.isfinite(entry["loss"]) for entry in logs)
+    recorded = {tuple(r["completion_ids"]): r for r in dataset}
+    for out, entry in zip(served, logs, strict=True):
+        rows = [recorded[tuple(ids)] for ids in out["completion_ids"]]
+        assert [r["env_mask"] for r in rows] == out["env_mask"]
+        assert entry["rewards/env_reward/mean"] == sum(r["reward"] for r in rows) / len(rows)

@@ -126,3 +126,22 @@ def test_the_model_itself_generates_the_episode():
     assert all(lp <= 0.0 for lp in out.response_logprobs)
     # The random model writes no valid call: the env's verifier scores the episode 0, as sandgym itself would.
     assert out.reward_score == 0.0 and not out.extra_fields["success"]
+
+
+def test_verl_tokens_rows_are_agent_loop_outputs(tmp_path):
+    # Rows of the verl-tokens export validate as verl's own AgentLoopOutput (its pydantic model) field by field,
+    # and its postprocessing sees the sequence the collector recorded.
+    import pyarrow.parquet as pq
+    from tiny_qwen import template_policy
+    from verl.experimental.agent_loop.agent_loop import AgentLoopMetrics, AgentLoopOutput
+
+    tokenizer = qwen_like_tokenizer()
+    sandgym.collect("countdown-v0", 3, policy=template_policy(tokenizer), max_turns=3, out_dir=tmp_path / "rollouts")
+    result = sandgym.export(tmp_path / "rollouts", "verl-tokens", tmp_path / "verl.parquet")
+    assert result.rows_out == 3
+    for row in pq.read_table(tmp_path / "verl.parquet").to_pylist():
+        fields = ("prompt_ids", "response_ids", "response_mask", "response_logprobs", "reward_score")
+        output = AgentLoopOutput(**{k: row[k] for k in fields}, num_turns=4, metrics=AgentLoopMetrics())
+        assert output.response_ids == row["response_ids"] and output.response_mask == row["response_mask"]
+        assert len(output.response_logprobs) == len(output.response_ids)
+        assert tokenizer.decode(output.prompt_ids).endswith("<|im_start|>assistant\n")

@@ -10,6 +10,8 @@ import json
 import sandgym
 import tokenizers
 import transformers
+from sandgym import _core
+from sandgym.policies import CallablePolicy
 from trl.chat_template_utils import add_response_schema, qwen3_chat_template
 
 # As in Qwen's tokenizer: the control tokens are special (skipped when decoding for the env); the tool and
@@ -46,3 +48,45 @@ def tiny_qwen3(tokenizer):
     )  # fmt: skip
     torch.manual_seed(0)
     return transformers.Qwen3ForCausalLM(config)
+
+
+BROKEN = "I will call the tool.<tool_call>{broken</tool_call>"
+
+
+def solutions(seeds):
+    """The expert's expression of countdown's task at each seed, by the task's prompt text."""
+    env = sandgym.make("countdown-v0")
+    out = {}
+    for seed in seeds:
+        observation, _ = env.reset(seed=seed)
+        call = env.expert_action()["tool_calls"][0]
+        out[observation[-1]["content"]] = json.loads(call["arguments"])["expression"]
+    return out
+
+
+def template_policy(tokenizer, logprobs=True, answers=None):
+    """A policy that reports token ids as a token-level server does: it renders each conversation with the chat
+    template and answers turn 1 with a broken call (the env answers with a format error and the episode goes
+    on), then submits ``answers[task prompt]`` (default, or for a task not in it: a wrong ``1 + 2``)."""
+
+    def act(observations, tools):
+        actions = []
+        for messages, schema in zip(observations, tools, strict=True):
+            prompt = tokenizer.apply_chat_template(messages, tools=schema, add_generation_prompt=True, tokenize=False)
+            if sum(m["role"] == "assistant" for m in messages) == 0:
+                text = BROKEN
+            else:
+                task = next(m["content"] for m in messages if m["role"] == "user")
+                text = _core.render_tool_call("submit", {"expression": (answers or {}).get(task, "1 + 2")})
+            ids = tokenizer.encode(text + "<|im_end|>", add_special_tokens=False)
+            action = {
+                "text": text,
+                "prompt_ids": tokenizer.encode(prompt, add_special_tokens=False),
+                "completion_ids": ids,
+            }
+            if logprobs:
+                action["completion_logprobs"] = [-0.125 * (i % 4) for i in range(len(ids))]
+            actions.append(action)
+        return actions
+
+    return CallablePolicy(act, name="template", with_tools=True, parser="hermes")

@@ -17,6 +17,11 @@ nothing. Envs whose action is a final text answer rather than a tool call need a
 (token-in/token-out) and returns ``prompt_ids``, ``completion_ids``, ``logprobs`` and ``env_mask``, plus the
 episode's ``env_reward`` and ``success`` for the reward function :func:`env_reward`.
 
+:func:`replay_rollout_func` trains on recorded rollouts instead (off-policy): a ``sandgym export --to trl-tokens``
+dataset is both the trainer's ``train_dataset`` (its ``prompt`` column) and, through the function, the source of
+each prompt's completions, served group member by group member with their recorded tokens, log-probabilities and
+rewards.
+
 ``import sandgym`` does not import TRL, and this module needs nothing of it either: the class is plain Python,
 and the rollout function imports torch only to generate with the trainer's own model.
 """
@@ -227,8 +232,7 @@ def rollout_func(
         if gen is None:
             temperature = float(getattr(trainer.args, "temperature", 1.0))
             gen = model_generator(trainer.model, chat, max_new_tokens=max_new_tokens, temperature=temperature)
-        out: dict[str, list] = {key: [] for key in ("prompt_ids", "completion_ids", "logprobs", "env_mask")}
-        out["env_reward"], out["success"] = [], []
+        out: dict[str, list] = {key: [] for key in (*TOKEN_FIELDS, "env_reward", "success")}
         for prompt in prompts:
             found = rows.get(_prompt_key(prompt))
             if found is None:
@@ -237,10 +241,61 @@ def rollout_func(
             env = SandgymEnv(env_id, config or None)
             episode = token_rollout(env, gen, chat, seed=int(seed or 0), task=row_task(task), max_turns=max_turns)
             fields = episode.to_trl()
-            for key in ("prompt_ids", "completion_ids", "logprobs", "env_mask"):
+            for key in TOKEN_FIELDS:
                 out[key].append(fields[key])
             out["env_reward"].append(episode.total_reward)
             out["success"].append(episode.success)
+        return out
+
+    return rollout
+
+
+TOKEN_FIELDS = ("prompt_ids", "completion_ids", "logprobs", "env_mask")
+"""The token fields of TRL's ``rollout_func`` output, as the ``trl-tokens`` export names its columns."""
+
+
+def replay_rollout_func(dataset: Any) -> Callable[[list, Any], dict[str, list]]:
+    """A TRL ``rollout_func`` that serves recorded episodes of a ``trl-tokens`` export instead of generating.
+
+    TRL hands the function a batch of prompts (each repeated ``num_generations`` times); every occurrence of a
+    prompt gets the next recorded episode of that prompt, cycling when the trainer asks for more than were
+    recorded. The trainer's processing class must be the tokenizer the episodes were recorded with (their ids
+    are used as they are).
+
+    Args:
+        dataset: the export's rows (``prompt``, ``prompt_ids``, ``completion_ids``, ``logprobs``, ``env_mask``,
+            ``reward``), e.g. ``datasets.load_dataset("parquet", data_files=..., split="train")``.
+
+    Returns:
+        ``rollout(prompts, trainer)``, returning TRL's token fields plus ``env_reward`` per prompt (for
+        :func:`env_reward`).
+
+    Raises:
+        KeyError: a row lacks a column of the export, or the trainer passes a prompt no row has.
+
+    """
+    episodes: dict[str, list[dict[str, Any]]] = {}
+    for row in dataset:
+        missing = [key for key in ("prompt", "reward", *TOKEN_FIELDS) if key not in row]
+        if missing:
+            raise KeyError(
+                f"a row has no {', '.join(missing)}: replay needs a `sandgym export --to trl-tokens` dataset"
+            )
+        episodes.setdefault(_prompt_key(row["prompt"]), []).append(row)
+    served: dict[str, int] = {}
+
+    def rollout(prompts: list, trainer: Any) -> dict[str, list]:
+        out: dict[str, list] = {key: [] for key in (*TOKEN_FIELDS, "env_reward")}
+        for prompt in prompts:
+            key = _prompt_key(prompt)
+            recorded = episodes.get(key)
+            if not recorded:
+                raise KeyError("a prompt the trainer passed has no recorded episode in the dataset")
+            row = recorded[served.get(key, 0) % len(recorded)]
+            served[key] = served.get(key, 0) + 1
+            for field in TOKEN_FIELDS:
+                out[field].append(list(row[field]))
+            out["env_reward"].append(float(row["reward"]))
         return out
 
     return rollout

@@ -9,7 +9,7 @@
 //! | `verl-sft` | episode | `messages`, `tools` |
 //! | `skyrl` | prompt (group) | `data_source`, `prompt`, `env_class`, `reward_spec{method, ground_truth}`, `extra_info`, env extras |
 //! | `early-expert` | agent step | `messages` = [system: agent prompt, user: `s_i`, assistant: `a_i`] |
-//! | `trl-tokens` | episode with token ids | `prompt_ids`, `completion_ids`, `logprobs`, `env_mask` (TRL's `rollout_func` fields), `reward`, `advantage`, ids |
+//! | `trl-tokens` | episode with token ids | `prompt`, `tools`, `prompt_ids`, `completion_ids`, `logprobs`, `env_mask` (TRL's `rollout_func` fields), `reward`, `advantage`, ids |
 //! | `verl-tokens` | episode with token ids | `prompt_ids`, `response_ids`, `response_mask`, `response_logprobs` (verl's `AgentLoopOutput` fields), `reward_score`, `advantage`, ids |
 //!
 //! The token layouts hold one episode as one token sequence ([`EpisodeTokens`]), built from the token ids
@@ -327,6 +327,8 @@ pub fn export_schema(format: Format) -> SchemaRef {
         ],
         Format::EarlyExpert => vec![plain_messages_field("messages")],
         Format::TrlTokens => [
+            messages_field("prompt"),
+            json_field("tools", false),
             list_of("prompt_ids", DataType::UInt32, false),
             list_of("completion_ids", DataType::UInt32, false),
             list_of("logprobs", DataType::Float64, false),
@@ -546,7 +548,10 @@ pub fn build_rows(
                     let logprobs = tokens
                         .response_logprobs
                         .unwrap_or_else(|| vec![0.0; tokens.response_ids.len()]);
+                    // The prompt makes the rows a TRL train_dataset too (replayed by the rollout function).
                     json!({
+                        "prompt": hf_messages(&traj.messages[..prompt_len(&traj.messages)]),
+                        "tools": tools_value(traj),
                         "prompt_ids": tokens.prompt_ids,
                         "completion_ids": tokens.response_ids,
                         "logprobs": logprobs,
