@@ -185,3 +185,69 @@ def test_recorded_token_rollouts_replay_into_a_trainer_step(tmp_path):
         rows = [recorded[tuple(ids)] for ids in out["completion_ids"]]
         assert [r["env_mask"] for r in rows] == out["env_mask"]
         assert entry["rewards/env_reward/mean"] == sum(r["reward"] for r in rows) / len(rows)
+
+
+def test_generation_through_trls_vllm_client(tmp_path):
+    # TRL's own VLLMClient.generate (request and log-probability parsing) against a loopback server speaking
+    # vLLM's /v1/completions with token prompts and return_token_ids. No vLLM here (no GPU), so the client is
+    # made without its constructor, which insists on importing vllm and a live server handshake.
+    import http.server
+    import threading
+
+    import requests
+    from sandgym.integrations.trl import vllm_client_generator
+    from sandgym.tokens import token_rollout
+    from trl.generation.vllm_client import VLLMClient
+
+    tokenizer = qwen_like_tokenizer()
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append((self.path, body))
+            choices = []
+            for prompt in body["prompt"]:
+                seed = next(s for s in range(2) if f"Target: {target_of(s)}" in tokenizer.decode(prompt))
+                env = sandgym.make("countdown-v0")
+                env.reset(seed=seed)
+                call = env.expert_action()["tool_calls"][0]
+                reply = f'<tool_call>\n{{"name": "submit", "arguments": {call["arguments"]}}}\n</tool_call><|im_end|>'
+                ids = tokenizer.encode(reply, add_special_tokens=False)
+                # The sampled token is not the most likely one: its own log-probability must be the one kept.
+                content = [
+                    {
+                        "token": f"token_id:{i}",
+                        "logprob": -0.5,
+                        "top_logprobs": [{"token": "token_id:0", "logprob": -0.1}],
+                    }
+                    for i in ids
+                ]
+                choices.append({"index": 0, "text": "", "prompt_token_ids": prompt, "token_ids": ids,
+                                "logprobs": {"content": content}})  # fmt: skip
+            data = json.dumps({"choices": choices}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = VLLMClient.__new__(VLLMClient)
+        client.session, client.model = requests.Session(), "scripted"
+        client.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+        rollout = token_rollout(
+            sandgym.make("countdown-v0"), vllm_client_generator(client, max_new_tokens=64), tokenizer, seed=1
+        )
+    finally:
+        server.shutdown()
+    assert rollout.total_reward == 1.0 and rollout.success
+    path, body = seen[0]
+    assert path == "/v1/completions" and body["prompt"] == [rollout.prompt_ids] and body["return_token_ids"]
+    assert body["max_tokens"] == 64 and body["logprobs"] == 0
+    assert rollout.completion_ids == rollout.turns[0].completion_ids and set(rollout.logprobs) == {-0.5}

@@ -196,6 +196,68 @@ def model_generator(model: Any, tokenizer: Any, max_new_tokens: int = 256, tempe
     return generate
 
 
+def vllm_client_generator(client: Any, *, max_new_tokens: int = 256, temperature: float = 1.0) -> Generate:
+    """A generator through TRL's vLLM client (``trainer.vllm_generation.vllm_client`` in server mode).
+
+    The client posts the context's token ids to the vLLM server's ``/v1/completions`` (``return_token_ids``) and
+    returns the sampled ids with their log-probabilities: token ids in, token ids out, nothing re-tokenized.
+
+    Args:
+        client: a ``trl.generation.vllm_client.VLLMClient`` (anything with its ``generate`` signature and result).
+        max_new_tokens: tokens per model turn at most.
+        temperature: the sampling temperature.
+
+    Returns:
+        A generator for :func:`sandgym.tokens.token_rollout`.
+
+    """
+
+    def generate(context: list[int]) -> tuple[list[int], list[float] | None]:
+        out = client.generate(
+            prompts=[list(context)], n=1, max_tokens=max_new_tokens, temperature=temperature, logprobs=0
+        )
+        ids = [int(i) for i in out["completion_ids"][0]]
+        top, top_ids = out.get("logprobs"), out.get("logprob_token_ids")
+        if top is None:
+            return ids, None
+        # Each position lists the top log-probabilities with their token ids; keep the sampled token's.
+        logprobs = []
+        for token, values, value_ids in zip(ids, top[0], top_ids[0] if top_ids else [[]] * len(ids), strict=True):
+            found = [v for v, i in zip(values, value_ids, strict=False) if i == token]
+            logprobs.append(float(found[0] if found else values[0]))
+        return ids, logprobs
+
+    return generate
+
+
+def trainer_generator(trainer: Any, tokenizer: ChatTokenizer, max_new_tokens: int = 256) -> Generate:
+    """The generator a TRL trainer offers: its vLLM server (``use_vllm``, server mode) or its own model.
+
+    Args:
+        trainer: the ``GRPOTrainer`` calling the rollout function.
+        tokenizer: the trainer's tokenizer (for the local model's end-of-turn token).
+        max_new_tokens: tokens per model turn at most.
+
+    Returns:
+        :func:`vllm_client_generator` over the trainer's vLLM client, else :func:`model_generator` over its model.
+
+    Raises:
+        ValueError: the trainer uses vLLM without a server client in this process (colocate mode, or a process
+            other than the main one): pass ``generate=`` to the rollout function instead.
+
+    """
+    temperature = float(getattr(trainer.args, "temperature", 1.0))
+    if getattr(trainer, "use_vllm", False):
+        client = getattr(getattr(trainer, "vllm_generation", None), "vllm_client", None)
+        if client is None:
+            raise ValueError(
+                "the trainer generates with vLLM but this process has no vLLM server client (colocate mode, or not "
+                "the main process); give rollout_func a generate= function over the trainer's engine"
+            )
+        return vllm_client_generator(client, max_new_tokens=max_new_tokens, temperature=temperature)
+    return model_generator(trainer.model, tokenizer, max_new_tokens=max_new_tokens, temperature=temperature)
+
+
 def rollout_func(
     env_id: str,
     dataset: Any,
@@ -212,7 +274,8 @@ def rollout_func(
         env_id: the env.
         dataset: the rows the trainer draws prompts from (a ``trl-grpo`` export: ``prompt``, ``task``, ``seed``);
             TRL hands the function only the prompts, so each is matched back to its row's task and seed.
-        generate: context ids -> (completion ids, log-probabilities); default: the trainer's own model.
+        generate: context ids -> (completion ids, log-probabilities); default: the trainer's vLLM server when it
+            uses one (:func:`vllm_client_generator`), else its own model.
         tokenizer: default: the trainer's processing class.
         max_turns: model turns per episode at most.
         max_new_tokens: tokens per model turn with the default generator.
@@ -228,10 +291,7 @@ def rollout_func(
 
     def rollout(prompts: list, trainer: Any) -> dict[str, list]:
         chat = tokenizer if tokenizer is not None else trainer.processing_class
-        gen = generate
-        if gen is None:
-            temperature = float(getattr(trainer.args, "temperature", 1.0))
-            gen = model_generator(trainer.model, chat, max_new_tokens=max_new_tokens, temperature=temperature)
+        gen = generate if generate is not None else trainer_generator(trainer, chat, max_new_tokens)
         out: dict[str, list] = {key: [] for key in (*TOKEN_FIELDS, "env_reward", "success")}
         for prompt in prompts:
             found = rows.get(_prompt_key(prompt))
