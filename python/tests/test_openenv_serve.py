@@ -435,3 +435,25 @@ def test_env_calls_on_the_event_loop_serve_the_same_protocol() -> None:
 
     with serve("--threads", "0") as server:
         asyncio.run(run(server))
+
+
+def test_openenv_mcp_style_actions_list_and_call_the_env_tools(server: Server) -> None:
+    # What OpenEnv's MCP actions (ListToolsAction, CallToolAction) send as a step, e.g. verifiers' OpenEnv
+    # taskset for an env whose action is OpenEnv's generic Action.
+    from openenv.core import CallToolAction, ListToolsAction
+
+    with GenericEnvClient(base_url=server.http).sync() as env:
+        gold = solution(env.reset(seed=21, expose_task=True))
+        listed = env.step(ListToolsAction()).observation
+        assert {tool["name"] for tool in listed["tools"]} == {"calc", "submit"}
+        assert "expression" in listed["tools"][0]["input_schema"]["properties"]
+        assert env.state()["step_count"] == 0  # listing tools is not a step
+
+        calc = env.step({"type": "call_tool", "tool_name": "calc", "arguments": {"expression": "6 * 7"}})
+        assert calc.observation["tool_name"] == "calc" and calc.observation["result"] == "42"
+        assert calc.observation["error"] is None and calc.done is False
+
+        result = env.step(CallToolAction(tool_name="submit", arguments={"expression": gold}))
+        assert result.done and result.reward == 1.0 and "Correct" in result.observation["result"]
+        with pytest.raises(RuntimeError, match="VALIDATION_ERROR"):
+            env.step({"type": "call_tool", "name": "calc"})

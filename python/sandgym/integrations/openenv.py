@@ -6,7 +6,9 @@ TRL's OpenEnv recipes and verifiers' OpenEnv taskset drive a sandboxed env uncha
 - HTTP: ``GET /health``, ``/metadata``, ``/schema``, ``/state`` and ``POST /reset``, ``/step``, with OpenEnv's
   semantics: each HTTP request gets a fresh env (so ``/step`` over HTTP has no episode to step and says so);
 - WebSocket ``/ws``: one env per connection, OpenEnv's ``reset`` / ``step`` / ``state`` / ``close`` messages and
-  its ``observation`` / ``state`` / ``error`` replies.
+  its ``observation`` / ``state`` / ``error`` replies. A step's action is :class:`SandgymAction` (model text,
+  optionally structured tool calls) or one of OpenEnv's MCP actions (``list_tools``, ``call_tool``), so
+  OpenEnv's ``MCPToolClient`` (``list_tools()``, ``call_tool(name, **args)``) works too.
 
 Beyond OpenEnv, a session can ``snapshot``, ``restore`` and ``release`` snapshots of its episode and ``fork`` it:
 a fork is a new session in the same state, attached to by a second WebSocket at ``/sessions/{id}/ws`` (so
@@ -30,7 +32,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
@@ -156,6 +158,26 @@ class StepRequest(BaseModel):
     action: dict[str, Any]
     timeout_s: float | None = Field(default=None, gt=0)
     request_id: str | None = Field(default=None, max_length=255)
+
+
+class ListToolsAction(BaseModel):
+    """OpenEnv's MCP ``list_tools`` action (what ``MCPToolClient.list_tools`` steps with)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["list_tools"]
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class CallToolAction(BaseModel):
+    """OpenEnv's MCP ``call_tool`` action (what ``MCPToolClient.call_tool`` steps with): one tool call."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["call_tool"]
+    tool_name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
 
 
 class ProtocolError(Exception):
@@ -702,6 +724,8 @@ class OpenEnvServer:
             except ValidationError as error:
                 raise _invalid(f"reset data (a reset takes {', '.join(ResetData.model_fields)})", error) from None
             return "observation", _observation_payload(await self._env_call(lambda: session.reset(reset)))
+        if kind == "step" and data.get("type") in ("list_tools", "call_tool"):
+            return "observation", await self._mcp_step(session, data)
         if kind == "step":
             try:
                 action = SandgymAction.model_validate(data)
@@ -727,6 +751,42 @@ class OpenEnvServer:
             await self._env_call(lambda: session.restore(snapshot_id))
             return "state", session.state().model_dump()
         return "fork", await self._fork(websocket, session)
+
+    async def _mcp_step(self, session: Session, data: dict[str, Any]) -> dict[str, Any]:
+        """OpenEnv's MCP actions as steps: ``list_tools`` lists the env's tools, ``call_tool`` makes one call.
+
+        Their observations carry the fields ``MCPToolClient`` reads (``tools``; ``tool_name``, ``result``,
+        ``error``) beside sandgym's (``messages``, ``terminated``, ``truncated``); rewards and ``done`` are the
+        step's, so an MCP client's episode is scored like any other.
+        """
+        if data["type"] == "list_tools":
+            try:
+                ListToolsAction.model_validate(data)
+            except ValidationError as error:
+                raise _invalid("list_tools action", error) from None
+            tools = [
+                {
+                    "name": tool["function"]["name"],
+                    "description": tool["function"].get("description", ""),
+                    "input_schema": tool["function"].get("parameters", {}),
+                }
+                for tool in session.env.tools
+            ]
+            return {"observation": {"tools": tools, "metadata": {}}, "reward": None, "done": False}
+        try:
+            call = CallToolAction.model_validate(data)
+        except ValidationError as error:
+            raise _invalid("call_tool action", error) from None
+        action = SandgymAction(message="", tool_calls=[ToolCall(name=call.tool_name, arguments=call.arguments)])
+        observation = await self._env_call(lambda: session.step(action))
+        payload = _observation_payload(observation)
+        results = [m.get("content") for m in observation.messages if m.get("role") == "tool"]
+        payload["observation"] |= {
+            "tool_name": call.tool_name,
+            "result": results[0] if len(results) == 1 else results or None,
+            "error": None,
+        }
+        return payload
 
     async def _env_call(self, fn: Callable[[], T]) -> T:
         try:
