@@ -98,40 +98,37 @@ run "pip install .[test] (extension + guests, release)" "${pip_install[@]}" ".[t
 # without its dependencies (~2 s instead of ~4 min and ~5.5 GB for torch + accelerate).
 run "pip install trl (no dependencies)" "${pip_install[@]}" --no-deps trl
 
-# verl's dataset classes need torch, so verl goes into a virtualenv of its own that also sees this
-# environment's packages (a .pth file naming its site-packages, which works whether python3 is a system
-# Python or itself a virtualenv); verl's pins (Ray, transformers) land in the virtualenv and never replace
-# the ones the rest of the suite runs with. It is filled in the background now that the packages it sees
-# are in place, and used at the end. `kernels` is installed there too because the suite's transformers needs
-# kernels 0.19, which the transformers verl pins (5.10, wanting kernels <0.13) cannot import; `jmespath`
-# because TRL's tool loop parses tool calls with it on transformers below 5.13; `cachetools` because verl's
-# agent-loop module imports it without declaring it.
-verl_venv="${SANDGYM_VERL_VENV:-$HOME/.cache/sandgym/verl-venv}"
-fill_verl_venv() {
-    { [ -x "$verl_venv/bin/python" ] || python3 -m venv "$verl_venv"; } &&
+# fill_side_venv VENV CONSTRAINTS PACKAGE...: a virtualenv of its own for a trainer whose pins must not touch
+# the suite's, that still sees this environment's packages (a .pth file naming its site-packages, which works
+# whether python3 is a system Python or itself a virtualenv), filled with PACKAGE... under CONSTRAINTS.
+fill_side_venv() {
+    local venv=$1 constraints=$2 suite_site side_site
+    shift 2
+    { [ -x "$venv/bin/python" ] || python3 -m venv "$venv"; } &&
         suite_site=$(python3 -c "import sysconfig; print(sysconfig.get_paths()['purelib'])") &&
-        verl_site=$("$verl_venv/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])") &&
-        echo "$suite_site" >"$verl_site/_sandgym_suite.pth" &&
-        "$verl_venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-            --constraint "$repo/scripts/constraints-verl.txt" verl "kernels>=0.12,<0.13" jmespath cachetools
+        side_site=$("$venv/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])") &&
+        echo "$suite_site" >"$side_site/_sandgym_suite.pth" &&
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --constraint "$constraints" "$@"
 }
+
+# verl's dataset classes need torch, so verl goes into such a virtualenv; verl's pins (Ray, transformers) land
+# there and never replace the ones the rest of the suite runs with. It is filled in the background now that
+# the packages it sees are in place, and used at the end. `kernels` is installed there too because the
+# suite's transformers needs kernels 0.19, which the transformers verl pins (5.10, wanting kernels <0.13)
+# cannot import; `jmespath` because TRL's tool loop parses tool calls with it on transformers below 5.13;
+# `cachetools` because verl's agent-loop module imports it without declaring it.
+verl_venv="${SANDGYM_VERL_VENV:-$HOME/.cache/sandgym/verl-venv}"
 if [ "${SANDGYM_SKIP_VERL:-0}" != "1" ]; then
-    start verl-venv "verl virtualenv (torch, Ray, verl)" fill_verl_venv
+    start verl-venv "verl virtualenv (torch, Ray, verl)" fill_side_venv "$verl_venv" \
+        "$repo/scripts/constraints-verl.txt" verl "kernels>=0.12,<0.13" jmespath cachetools
 fi
 
-# verifiers pins packages (openai, mcp, httpx) the suite does not use, and may differ from the suite's: it
-# gets a virtualenv of its own that sees the suite's packages the same way (~25 s, 55 packages, ~290 MB).
+# verifiers pins packages (openai, mcp, httpx) the suite does not use: it gets such a virtualenv too
+# (~25 s, 55 packages, ~290 MB).
 vf_venv="${SANDGYM_VERIFIERS_VENV:-$HOME/.cache/sandgym/verifiers-venv}"
-fill_verifiers_venv() {
-    { [ -x "$vf_venv/bin/python" ] || python3 -m venv "$vf_venv"; } &&
-        suite_site=$(python3 -c "import sysconfig; print(sysconfig.get_paths()['purelib'])") &&
-        vf_site=$("$vf_venv/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])") &&
-        echo "$suite_site" >"$vf_site/_sandgym_suite.pth" &&
-        "$vf_venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-            --constraint "$repo/scripts/constraints-verifiers.txt" verifiers
-}
 if [ "${SANDGYM_SKIP_VERIFIERS:-0}" != "1" ]; then
-    start verifiers-venv "verifiers virtualenv (verifiers 0.4)" fill_verifiers_venv
+    start verifiers-venv "verifiers virtualenv (verifiers 0.4)" fill_side_venv "$vf_venv" \
+        "$repo/scripts/constraints-verifiers.txt" verifiers
 fi
 
 # Python lints need the installed package (the hand-written stub must match the extension; the package must

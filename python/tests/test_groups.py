@@ -197,37 +197,24 @@ def test_cli_openai_policy_writes_groups_with_advantages(tmp_path):
     The fake model answers from the request's sampling seed, so members of a group (whose seeds differ)
     play differently: some submit the right expression, some a wrong one.
     """
-    import http.server
     import re
-    import threading
 
-    class Model(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            seeds.append(body.get("seed"))
-            task = next(m["content"] for m in body["messages"] if m["role"] == "user")
-            numbers = re.search(r"Numbers: ([\d, ]+)", task).group(1)
-            # Odd seeds submit the expert's answer, even ones a wrong expression.
-            call = (
-                solutions[numbers]
-                if body.get("seed", 0) % 2
-                else json.dumps({"name": "submit", "arguments": {"expression": numbers.split(",")[0]}})
-            )
-            reply = {
-                "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": f"<tool_call>{call}</tool_call>"}}
-                ],
-                "usage": {"prompt_tokens": 10, "completion_tokens": 5},
-            }
-            data = json.dumps(reply).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    from loopback import json_server
 
-        def log_message(self, *args):
-            pass
+    def model(path, body):
+        seeds.append(body.get("seed"))
+        task = next(m["content"] for m in body["messages"] if m["role"] == "user")
+        numbers = re.search(r"Numbers: ([\d, ]+)", task).group(1)
+        # Odd seeds submit the expert's answer, even ones a wrong expression.
+        call = (
+            solutions[numbers]
+            if body.get("seed", 0) % 2
+            else json.dumps({"name": "submit", "arguments": {"expression": numbers.split(",")[0]}})
+        )
+        return {
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": f"<tool_call>{call}</tool_call>"}}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5},
+        }
 
     solutions = {}
     for seed in range(4):
@@ -237,16 +224,12 @@ def test_cli_openai_policy_writes_groups_with_advantages(tmp_path):
         call = env.expert_action()["tool_calls"][0]
         solutions[numbers] = json.dumps({"name": call["name"], "arguments": json.loads(call["arguments"])})
     seeds: list = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Model)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with json_server(model) as url:
         out = run(
             "collect", "--env", "countdown-v0", "--policy", "openai", "--model", "fake",
-            "--base-url", f"http://127.0.0.1:{server.server_port}/v1", "-n", "4", "--max-turns", "2",
+            "--base-url", f"{url}/v1", "-n", "4", "--max-turns", "2",
             "--group-size", "4", "-o", str(tmp_path / "o"), "-q",
         )  # fmt: skip
-    finally:
-        server.shutdown()
     assert out.returncode == 0, out.stderr
     groups = by_group(pq.read_table(tmp_path / "o"))
     assert len(groups) == 4 and all(len(rows) == 4 for rows in groups.values())

@@ -118,6 +118,15 @@ def rollout_trainer(tmp_path, tokenizer, model, generate=None):
     )  # fmt: skip
 
 
+def expert_reply_ids(tokenizer, seed):
+    """The expert's submission for countdown's task at ``seed``, as the model's token ids (end of turn included)."""
+    env = sandgym.make("countdown-v0")
+    env.reset(seed=seed)
+    call = env.expert_action()["tool_calls"][0]
+    reply = f'<tool_call>\n{{"name": "submit", "arguments": {call["arguments"]}}}\n</tool_call><|im_end|>'
+    return tokenizer.encode(reply, add_special_tokens=False)
+
+
 def test_rollout_func_plays_sandgym_episodes_token_in_token_out(tmp_path):
     tokenizer = qwen_like_tokenizer()
     contexts = []
@@ -127,11 +136,7 @@ def test_rollout_func_plays_sandgym_episodes_token_in_token_out(tmp_path):
         contexts.append(context)
         text = tokenizer.decode(context)
         seed = next(s for s in range(2) if f"Target: {target_of(s)}" in text)
-        env = sandgym.make("countdown-v0")
-        env.reset(seed=seed)
-        call = env.expert_action()["tool_calls"][0]
-        reply = f'<tool_call>\n{{"name": "submit", "arguments": {call["arguments"]}}}\n</tool_call><|im_end|>'
-        ids = tokenizer.encode(reply, add_special_tokens=False)
+        ids = expert_reply_ids(tokenizer, seed)
         return ids, [-0.1] * len(ids)
 
     trainer = rollout_trainer(tmp_path, tokenizer, tiny_qwen3(tokenizer), generate=expert)
@@ -191,10 +196,8 @@ def test_generation_through_trls_vllm_client(tmp_path):
     # TRL's own VLLMClient.generate (request and log-probability parsing) against a loopback server speaking
     # vLLM's /v1/completions with token prompts and return_token_ids. No vLLM here (no GPU), so the client is
     # made without its constructor, which insists on importing vllm and a live server handshake.
-    import http.server
-    import threading
-
     import requests
+    from loopback import json_server
     from sandgym.integrations.trl import vllm_client_generator
     from sandgym.tokens import token_rollout
     from trl.generation.vllm_client import VLLMClient
@@ -202,50 +205,26 @@ def test_generation_through_trls_vllm_client(tmp_path):
     tokenizer = qwen_like_tokenizer()
     seen = []
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            seen.append((self.path, body))
-            choices = []
-            for prompt in body["prompt"]:
-                seed = next(s for s in range(2) if f"Target: {target_of(s)}" in tokenizer.decode(prompt))
-                env = sandgym.make("countdown-v0")
-                env.reset(seed=seed)
-                call = env.expert_action()["tool_calls"][0]
-                reply = f'<tool_call>\n{{"name": "submit", "arguments": {call["arguments"]}}}\n</tool_call><|im_end|>'
-                ids = tokenizer.encode(reply, add_special_tokens=False)
-                # The sampled token is not the most likely one: its own log-probability must be the one kept.
-                content = [
-                    {
-                        "token": f"token_id:{i}",
-                        "logprob": -0.5,
-                        "top_logprobs": [{"token": "token_id:0", "logprob": -0.1}],
-                    }
-                    for i in ids
-                ]
-                choices.append({"index": 0, "text": "", "prompt_token_ids": prompt, "token_ids": ids,
-                                "logprobs": {"content": content}})  # fmt: skip
-            data = json.dumps({"choices": choices}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def vllm(path, body):
+        seen.append((path, body))
+        choices = []
+        for prompt in body["prompt"]:
+            seed = next(s for s in range(2) if f"Target: {target_of(s)}" in tokenizer.decode(prompt))
+            ids = expert_reply_ids(tokenizer, seed)
+            # The sampled token is not the most likely one: its own log-probability must be the one kept.
+            top = [{"token": "token_id:0", "logprob": -0.1}]
+            content = [{"token": f"token_id:{i}", "logprob": -0.5, "top_logprobs": top} for i in ids]
+            choices.append(
+                {"index": 0, "text": "", "prompt_token_ids": prompt, "token_ids": ids, "logprobs": {"content": content}}
+            )
+        return {"choices": choices}
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with json_server(vllm) as url:
         client = VLLMClient.__new__(VLLMClient)
-        client.session, client.model = requests.Session(), "scripted"
-        client.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+        client.session, client.model, client.base_url = requests.Session(), "scripted", url
         rollout = token_rollout(
             sandgym.make("countdown-v0"), vllm_client_generator(client, max_new_tokens=64), tokenizer, seed=1
         )
-    finally:
-        server.shutdown()
     assert rollout.total_reward == 1.0 and rollout.success
     path, body = seen[0]
     assert path == "/v1/completions" and body["prompt"] == [rollout.prompt_ids] and body["return_token_ids"]

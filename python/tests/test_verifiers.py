@@ -15,19 +15,19 @@ skipped without it, unless ``SANDGYM_REQUIRE_VERIFIERS=1`` demands it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sandgym
+from loopback import json_server
 
 if os.environ.get("SANDGYM_REQUIRE_VERIFIERS") == "1":
     import verifiers.v1 as vf
@@ -190,63 +190,42 @@ class ScriptedServer:
     def __init__(self, moves: dict[str, list[Any]]) -> None:
         self.moves = moves
         self.requests: list[dict[str, Any]] = []
-        server = self
+        self.base_url = ""
+        self._serving: contextlib.AbstractContextManager[str] | None = None
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                self.send({"object": "list", "data": [{"id": "scripted", "object": "model"}]})
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                server.requests.append(body)
-                prompt = next(m["content"] for m in body["messages"] if m["role"] == "user")
-                turn = sum(m["role"] == "assistant" for m in body["messages"])
-                move = server.moves[prompt][turn]
-                if isinstance(move, str):
-                    message: dict[str, Any] = {"role": "assistant", "content": move}
-                    finish = "stop"
-                else:
-                    calls = [
-                        {"id": f"call_{turn}_{i}", "type": "function",
-                         "function": {"name": name, "arguments": json.dumps(arguments)}}
-                        for i, (name, arguments) in enumerate(move[1])
-                    ]  # fmt: skip
-                    message, finish = {"role": "assistant", "content": "", "tool_calls": calls}, "tool_calls"
-                self.send(
-                    {
-                        "id": f"scripted-{len(server.requests)}",
-                        "object": "chat.completion",
-                        "created": 0,
-                        "model": body["model"],
-                        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-                        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-                    }
-                )
-
-            def send(self, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+    def respond(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        self.requests.append(body)
+        prompt = next(m["content"] for m in body["messages"] if m["role"] == "user")
+        turn = sum(m["role"] == "assistant" for m in body["messages"])
+        move = self.moves[prompt][turn]
+        if isinstance(move, str):
+            message: dict[str, Any] = {"role": "assistant", "content": move}
+            finish = "stop"
+        else:
+            calls = [
+                {"id": f"call_{turn}_{i}", "type": "function",
+                 "function": {"name": name, "arguments": json.dumps(arguments)}}
+                for i, (name, arguments) in enumerate(move[1])
+            ]  # fmt: skip
+            message, finish = {"role": "assistant", "content": "", "tool_calls": calls}, "tool_calls"
+        return {
+            "id": f"scripted-{len(self.requests)}",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body["model"],
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+        }
 
     def __enter__(self) -> ScriptedServer:
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        models = {"object": "list", "data": [{"id": "scripted", "object": "model"}]}
+        self._serving = json_server(self.respond, get=lambda path: models)
+        self.base_url = self._serving.__enter__() + "/v1"
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        assert self._serving is not None
+        self._serving.__exit__(None, None, None)
 
 
 @pytest.fixture
