@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from sandgym import _core
 
@@ -18,17 +18,7 @@ ExportFormat = Literal[
 ]
 """The layouts :func:`export` writes."""
 
-FORMATS: tuple[str, ...] = (
-    "trl-sft",
-    "trl-grpo",
-    "trl-dpo",
-    "verl-rl",
-    "verl-sft",
-    "skyrl",
-    "early-expert",
-    "trl-tokens",
-    "verl-tokens",
-)
+FORMATS: tuple[str, ...] = get_args(ExportFormat)
 """Every export layout, in documentation order."""
 
 ESTIMATORS: tuple[str, ...] = ("grpo", "dr-grpo", "batch")

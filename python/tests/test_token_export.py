@@ -99,3 +99,11 @@ def test_malformed_token_fields_end_the_episode_with_a_policy_error(tmp_path):
         sandgym.collect("countdown-v0", 1, policy=CallablePolicy(fn), out_dir=out_dir)
         (row,) = pq.read_table(out_dir).to_pylist()
         assert row["error_kind"] == "policy" and message in row["error_message"], row["error_message"]
+
+
+def test_the_python_format_list_is_the_cores(tmp_path):
+    from sandgym.export import FORMATS
+
+    with pytest.raises(ValueError, match="unknown export format") as raised:
+        sandgym.export(tmp_path, "nope", tmp_path / "out.parquet")  # type: ignore[arg-type]
+    assert f"(available: {', '.join(FORMATS)})" in str(raised.value)
