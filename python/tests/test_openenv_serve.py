@@ -457,3 +457,55 @@ def test_openenv_mcp_style_actions_list_and_call_the_env_tools(server: Server) -
         assert result.done and result.reward == 1.0 and "Correct" in result.observation["result"]
         with pytest.raises(RuntimeError, match="VALIDATION_ERROR"):
             env.step({"type": "call_tool", "name": "calc"})
+
+
+def test_openenv_mcp_tool_client_plays_over_http_mcp_and_the_attached_socket(server: Server) -> None:
+    from openenv.core import CallToolAction
+    from openenv.core.mcp_client import MCPToolClient
+
+    async def run() -> str:
+        async with MCPToolClient(base_url=server.http) as env:
+            session_id = str(env._production_session_id)
+            reset = await env.reset(seed=21, expose_task=True)  # over /ws?session_id=..., the HTTP session's env
+            gold = reset.observation.metadata["task"]["solution"]
+            tools = await env.list_tools()
+            assert {tool.name for tool in tools} == {"calc", "submit"}
+            assert "expression" in tools[0].input_schema["properties"]
+            assert await env.call_tool("calc", expression="6 * 7") == "42"  # over HTTP /mcp, same episode
+            result = await env.step(CallToolAction(tool_name="submit", arguments={"expression": gold}))
+            assert result.done and result.reward == 1.0
+            state = await env.state()
+            assert state.step_count == 2
+            with pytest.raises(RuntimeError, match="Tool 'calc' failed"):
+                await env.call_tool("calc", expression="1")  # the episode is over
+        return session_id
+
+    session_id = asyncio.run(run())
+    status, reply = server.post(
+        "/mcp",
+        json.dumps(
+            {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"session_id": session_id, "name": "calc"}}
+        ).encode(),
+    )
+    assert status == 200 and reply["error"]["message"] == f"Unknown session_id: {session_id}"  # closed with the client
+    status, reply = server.post("/mcp", b"{nope")
+    assert reply["error"]["code"] == -32700
+    status, reply = server.post("/mcp", b'{"jsonrpc": "2.0", "id": 2, "method": "resources/list"}')
+    assert reply["id"] == 2 and reply["error"]["code"] == -32601
+    status, reply = server.post("/mcp", b'{"jsonrpc": "2.0", "id": 3, "method": "tools/list"}')
+    assert {tool["name"] for tool in reply["result"]["tools"]} == {"calc", "submit"}
+
+
+def test_an_idle_http_session_is_ended_after_the_session_timeout() -> None:
+    with serve("--session-timeout", "3") as server:
+        status, reply = server.post("/mcp", b'{"jsonrpc": "2.0", "id": 1, "method": "openenv/session/create"}')
+        session_id = reply["result"]["session_id"]
+        assert server.get("/sessions")["active_sessions"] == 1
+        server.wait_for(lambda s: s["active_sessions"] == 0, "the idle HTTP session reaped")
+        status, reply = server.post(
+            "/mcp",
+            json.dumps(
+                {"jsonrpc": "2.0", "id": 2, "method": "openenv/session/close", "params": {"session_id": session_id}}
+            ).encode(),
+        )
+        assert "Unknown session_id" in reply["error"]["message"]

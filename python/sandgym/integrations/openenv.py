@@ -8,7 +8,9 @@ TRL's OpenEnv recipes and verifiers' OpenEnv taskset drive a sandboxed env uncha
 - WebSocket ``/ws``: one env per connection, OpenEnv's ``reset`` / ``step`` / ``state`` / ``close`` messages and
   its ``observation`` / ``state`` / ``error`` replies. A step's action is :class:`SandgymAction` (model text,
   optionally structured tool calls) or one of OpenEnv's MCP actions (``list_tools``, ``call_tool``), so
-  OpenEnv's ``MCPToolClient`` (``list_tools()``, ``call_tool(name, **args)``) works too.
+  OpenEnv's MCP-style clients work too;
+- HTTP ``POST /mcp``: OpenEnv's MCP JSON-RPC (``openenv/session/create`` / ``close``, ``tools/list``,
+  ``tools/call``), what OpenEnv's ``MCPToolClient`` speaks; its WebSocket attaches with ``/ws?session_id=``.
 
 Beyond OpenEnv, a session can ``snapshot``, ``restore`` and ``release`` snapshots of its episode and ``fork`` it:
 a fork is a new session in the same state, attached to by a second WebSocket at ``/sessions/{id}/ws`` (so
@@ -28,6 +30,7 @@ import collections
 import contextlib
 import importlib.util
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -257,6 +260,15 @@ class Session:
     attached: bool = False
     #: The session whose ``fork`` made this one, until a WebSocket attaches to it.
     owner: str | None = None
+    #: Made by ``openenv/session/create`` over HTTP ``/mcp``: it outlives its WebSockets until
+    #: ``openenv/session/close`` (or the idle timeout), as in OpenEnv.
+    http_owned: bool = False
+    #: ``openenv/session/close`` arrived while a WebSocket was attached: end it when that socket closes.
+    close_pending: bool = False
+    #: When the session last did anything (``time.monotonic()``), for the idle timeout of HTTP sessions.
+    last_active: float = field(default_factory=time.monotonic)
+    #: One call at a time: a WebSocket and HTTP ``/mcp`` may both drive an HTTP-made session.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     _BOOKKEEPING = ("episode_id", "step_count", "seed", "task_id", "terminated", "truncated", "total_reward")
 
@@ -422,6 +434,8 @@ class ServeConfig:
     max_snapshots: int = 64
     #: Worker threads for env calls (None: one per session, at most 32). 0 runs them on the event loop.
     threads: int | None = None
+    #: Seconds an HTTP-made session (``openenv/session/create``) may sit idle with no WebSocket attached.
+    session_timeout_s: float = 600.0
 
 
 class OpenEnvServer:
@@ -512,7 +526,8 @@ class OpenEnvServer:
                 "max_sessions": self.serve.max_sessions,
                 "queued": self.capacity.queued,
                 "queue_size": self.serve.queue_size,
-                "unattached_forks": sorted(sid for sid, s in self.sessions.items() if not s.attached),
+                "unattached_forks": sorted(sid for sid, s in self.sessions.items() if s.owner and not s.attached),
+                "http_sessions": sorted(sid for sid, s in self.sessions.items() if s.http_owned),
             }
         )
 
@@ -567,6 +582,126 @@ class OpenEnvServer:
             "Play episodes over the /ws WebSocket (OpenEnv's GenericEnvClient does).",
         )
         return self._http_error(409, no_episode)
+
+    # --- HTTP /mcp: OpenEnv's JSON-RPC for MCPToolClient ---
+
+    async def http_mcp(self, request: Request) -> JSONResponse:
+        """``POST /mcp``: OpenEnv's MCP JSON-RPC, what ``MCPToolClient`` (production mode) speaks.
+
+        ``openenv/session/create`` and ``openenv/session/close`` hold a session over HTTP (a WebSocket attaches
+        to it with ``/ws?session_id=``); ``tools/list`` lists the env's tools; ``tools/call`` steps the
+        session's episode with one tool call. Errors are JSON-RPC error objects with HTTP 200, as in OpenEnv.
+        """
+        body = await request.body()
+        try:
+            message = json.loads(body)
+        except json.JSONDecodeError as error:
+            return self._rpc_error(None, -32700, f"Parse error: {error}")
+        if (
+            not isinstance(message, dict)
+            or message.get("jsonrpc") != "2.0"
+            or not isinstance(message.get("method"), str)
+        ):
+            return self._rpc_error(
+                None, -32600, 'Invalid request: expected {"jsonrpc": "2.0", "method": ..., "id": ...}'
+            )
+        request_id = message.get("id")
+        params = message.get("params", {})
+        if not isinstance(params, dict):
+            return self._rpc_error(request_id, -32602, "Params must be an object")
+        method = message["method"]
+        try:
+            result = await self._rpc(method, params)
+        except ProtocolError as error:
+            code = {CAPACITY_REACHED: -32000, "METHOD_NOT_FOUND": -32601, SESSION_ERROR: -32602}.get(error.code, -32602)
+            if error.code == EXECUTION_ERROR:
+                code = -32603
+            return self._rpc_error(request_id, code, str(error), error.data())
+        return JSONResponse({"jsonrpc": "2.0", "id": request_id, "result": result})
+
+    @staticmethod
+    def _rpc_error(request_id: Any, code: int, message: str, data: Any = None) -> JSONResponse:
+        error: dict[str, Any] = {"code": code, "message": message}
+        if data is not None:
+            error["data"] = data
+        return JSONResponse({"jsonrpc": "2.0", "id": request_id, "error": error})
+
+    def _rpc_session(self, params: dict[str, Any]) -> Session:
+        session_id = params.get("session_id")
+        if not session_id:
+            raise ProtocolError(
+                SESSION_ERROR,
+                "Invalid params - 'session_id' is required: a sandgym env has an episode only in a session "
+                "(openenv/session/create, then reset over /ws?session_id=...)",
+            )
+        session = self.sessions.get(session_id)
+        if session is None:
+            raise ProtocolError(SESSION_ERROR, f"Unknown session_id: {session_id}")
+        session.last_active = time.monotonic()
+        return session
+
+    async def _rpc(self, method: str, params: dict[str, Any]) -> Any:
+        if method == "openenv/session/create":
+            if not self.capacity.try_acquire():
+                raise self.capacity_error("an HTTP session is a session too")
+            try:
+                env = await self._env_call(self._make_env)
+            except BaseException:
+                self.capacity.release()
+                raise
+            session = Session(id=uuid.uuid4().hex, env=env, http_owned=True)
+            self.sessions[session.id] = session
+            return {"session_id": session.id}
+        if method == "openenv/session/close":
+            session = self._rpc_session(params)
+            if session.attached:
+                session.close_pending = True
+                return {"session_id": session.id, "closed": False, "closing": True}
+            self._destroy(session)
+            return {"session_id": session.id, "closed": True}
+        if method == "tools/list":
+            tools = self._mcp_tools()
+            return {
+                "tools": [
+                    {"name": t["name"], "description": t["description"], "inputSchema": t["input_schema"]}
+                    for t in tools
+                ]
+            }
+        if method == "tools/call":
+            name = params.get("name")
+            if not isinstance(name, str) or not name:
+                raise ProtocolError(VALIDATION_ERROR, "Missing 'name' in params")
+            session = self._rpc_session(params)
+            data = {"type": "call_tool", "tool_name": name, "arguments": params.get("arguments", {})}
+            async with session.lock:
+                payload = await self._mcp_step(session, data)
+            observation = payload["observation"]
+            text = (
+                observation["result"] if isinstance(observation["result"], str) else json.dumps(observation["result"])
+            )
+            # MCPToolClient returns result["data"]; the rest is an MCP CallToolResult plus the step's outcome.
+            return {
+                "content": [{"type": "text", "text": text}],
+                "isError": False,
+                "data": observation["result"],
+                "tool_name": name,
+                "reward": payload["reward"],
+                "done": payload["done"],
+                "messages": observation["messages"],
+                "metadata": observation["metadata"],
+            }
+        raise ProtocolError("METHOD_NOT_FOUND", f"Method not found: {method}")
+
+    def _mcp_tools(self) -> list[dict[str, Any]]:
+        """The env's tools as MCP tool specs (``name``, ``description``, ``input_schema``)."""
+        return [
+            {
+                "name": tool["function"]["name"],
+                "description": tool["function"].get("description", ""),
+                "input_schema": tool["function"].get("parameters", {}),
+            }
+            for tool in self.env_info["tools"]
+        ]
 
     # --- WebSocket ---
 
@@ -644,7 +779,11 @@ class OpenEnvServer:
             await self._refuse(websocket, ProtocolError(SESSION_ERROR, f"session failed: {error}"), 1011)
         finally:
             if session is not None:
-                self._destroy(session)
+                if session.http_owned and not session.close_pending and session.id in self.sessions:
+                    session.attached = False
+                    session.last_active = time.monotonic()
+                else:
+                    self._destroy(session)
 
     async def _refuse(self, websocket: WebSocket, error: ProtocolError, code: int) -> None:
         """Send the error frame, then close with ``code``: the client reads why before the close."""
@@ -683,8 +822,10 @@ class OpenEnvServer:
             first_frame = None
             if frame is None:
                 return
+            session.last_active = time.monotonic()
             try:
-                reply = await self._handle(websocket, session, frame)
+                async with session.lock:
+                    reply = await self._handle(websocket, session, frame)
             except ProtocolError as error:
                 reply = ("error", error.data())
             except Exception as error:
@@ -764,15 +905,7 @@ class OpenEnvServer:
                 ListToolsAction.model_validate(data)
             except ValidationError as error:
                 raise _invalid("list_tools action", error) from None
-            tools = [
-                {
-                    "name": tool["function"]["name"],
-                    "description": tool["function"].get("description", ""),
-                    "input_schema": tool["function"].get("parameters", {}),
-                }
-                for tool in session.env.tools
-            ]
-            return {"observation": {"tools": tools, "metadata": {}}, "reward": None, "done": False}
+            return {"observation": {"tools": self._mcp_tools(), "metadata": {}}, "reward": None, "done": False}
         try:
             call = CallToolAction.model_validate(data)
         except ValidationError as error:
@@ -836,6 +969,7 @@ class OpenEnvServer:
             Route("/sessions", self.sessions_status, methods=["GET"]),
             Route("/reset", self.http_reset, methods=["POST"]),
             Route("/step", self.http_step, methods=["POST"]),
+            Route("/mcp", self.http_mcp, methods=["POST"]),
             WebSocketRoute("/ws", self.websocket),
             WebSocketRoute("/sessions/{session_id}/ws", self.websocket),
         ]
@@ -843,9 +977,23 @@ class OpenEnvServer:
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        yield
-        if self._executor is not None:
-            self._executor.shutdown(wait=False)
+        reaper = asyncio.ensure_future(self._reap_idle_http_sessions())
+        try:
+            yield
+        finally:
+            reaper.cancel()
+            if self._executor is not None:
+                self._executor.shutdown(wait=False)
+
+    async def _reap_idle_http_sessions(self) -> None:
+        """End HTTP-made sessions left idle with no WebSocket: a client that died never sends the close."""
+        timeout = self.serve.session_timeout_s
+        while True:
+            await asyncio.sleep(min(max(timeout / 4, 0.05), 5.0))
+            now = time.monotonic()
+            for session in list(self.sessions.values()):
+                if session.http_owned and not session.attached and now - session.last_active > timeout:
+                    self._destroy(session)
 
 
 def create_app(serve: ServeConfig) -> Starlette:
@@ -944,6 +1092,14 @@ def build_parser() -> argparse.ArgumentParser:
         "event loop: about twice the steps/s for envs whose steps take microseconds (countdown, parity, "
         "reasoning), but a slow call then delays every session",
     )
+    parser.add_argument(
+        "--session-timeout",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="seconds a session made over HTTP /mcp (openenv/session/create) may idle with no WebSocket "
+        "attached before it is ended (default 600)",
+    )
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     return parser
 
@@ -967,6 +1123,7 @@ def main(argv: list[str]) -> int:
         queue_timeout_s=args.queue_timeout,
         max_snapshots=args.max_snapshots,
         threads=args.threads,
+        session_timeout_s=args.session_timeout,
     )
     try:
         serve(serve_config, host=args.host, port=args.port, log_level=args.log_level)
