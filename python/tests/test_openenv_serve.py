@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import sandgym
 
 openenv = pytest.importorskip("openenv")
 websockets = pytest.importorskip("websockets")
@@ -379,17 +380,22 @@ def test_beyond_max_sessions_waits_in_the_queue() -> None:
         await asyncio.to_thread(server.wait_for, lambda s: s["queued"] == 1, "the second session queued")
         assert not waiting.done()
 
-        # A third beyond the queue (size 1) is refused at once.
-        with pytest.raises(RuntimeError, match="CAPACITY_REACHED"):
-            async with GenericEnvClient(base_url=server.http) as third:
-                await third.reset(seed=2)
+        async with websockets.connect(server.ws) as leaver:
+            await leaver.send(json.dumps({"type": "reset", "data": {}}))  # as OpenEnv's client does, at once
+            await asyncio.to_thread(server.wait_for, lambda s: s["queued"] == 2, "a second client queued")
+            # The queue (size 2) is full: one more is refused at once.
+            with pytest.raises(RuntimeError, match="waiting queue is full.*CAPACITY_REACHED"):
+                async with GenericEnvClient(base_url=server.http) as third:
+                    await third.reset(seed=2)
+        # A queued client that leaves frees its place in the queue.
+        await asyncio.to_thread(server.wait_for, lambda s: s["queued"] == 1, "the leaver out of the queue")
 
         await first.close()
         result = await waiting  # the freed slot passes to the queued session
         assert result.observation["seed"] == 1
         await second.close()
 
-    with serve("--max-sessions", "1", "--queue", "1") as server:
+    with serve("--max-sessions", "1", "--queue", "2") as server:
         asyncio.run(run(server))
 
 
@@ -509,3 +515,63 @@ def test_an_idle_http_session_is_ended_after_the_session_timeout() -> None:
             ).encode(),
         )
         assert "Unknown session_id" in reply["error"]["message"]
+
+
+class CountdownOverOpenEnv:
+    """The environment class a TRL OpenEnv recipe writes (``GRPOTrainer(environment_factory=...)``), on this server.
+
+    TRL makes one instance per rollout slot, calls ``reset(**row)`` for the prompt's extra text, then the tool
+    methods the model calls (their docstrings are the tool schemas), then reads ``reward``.
+    """
+
+    base_url = ""
+
+    def __init__(self) -> None:
+        self.client = GenericEnvClient(base_url=self.base_url).sync()
+        self.client.connect()
+        self.reward = 0.0
+
+    def reset(self, **row: Any) -> str:
+        result = self.client.reset(seed=int(row["seed"]))
+        self.reward = 0.0
+        return str(result.observation["messages"][-1]["content"])
+
+    def _call(self, name: str, expression: str) -> str:
+        result = self.client.step(
+            {"message": "", "tool_calls": [{"name": name, "arguments": {"expression": expression}}]}
+        )
+        self.reward += float(result.reward or 0.0)
+        return str(result.observation["messages"][0]["content"])
+
+    def calc(self, expression: str) -> str:
+        """Evaluate an arithmetic expression.
+
+        Args:
+            expression: the expression, e.g. "(25 - 5) * 4".
+        """
+        return self._call("calc", expression)
+
+    def submit(self, expression: str) -> str:
+        """Submit the final expression; ends the episode.
+
+        Args:
+            expression: the expression that equals the target.
+        """
+        return self._call("submit", expression)
+
+
+def test_a_trl_style_environment_class_pool_plays_rollouts(server: Server) -> None:
+    probe = sandgym.make(ENV)
+    CountdownOverOpenEnv.base_url = server.http
+    pool = [CountdownOverOpenEnv() for _ in range(4)]
+    try:
+        for seed, instance in enumerate(pool * 2):  # instances are reused across rollouts, as TRL does
+            probe.reset(seed=seed)
+            prompt = instance.reset(seed=seed, prompt="...")
+            assert "Target:" in prompt
+            assert instance.calc("2 * 3") == "6"
+            assert "Correct" in instance.submit(probe.task["solution"])
+            assert instance.reward == 1.0
+    finally:
+        for instance in pool:
+            instance.client.close()

@@ -58,10 +58,19 @@ CAPACITY_REACHED = "CAPACITY_REACHED"
 FACTORY_ERROR = "FACTORY_ERROR"
 SESSION_ERROR = "SESSION_ERROR"
 
+#: Over HTTP ``/mcp`` only (JSON-RPC's own code for it): a method this server does not have.
+METHOD_NOT_FOUND = "METHOD_NOT_FOUND"
+
+#: JSON-RPC error codes of the errors above, as OpenEnv's ``/mcp`` answers them (-32602: invalid params).
+_JSON_RPC_CODES = {METHOD_NOT_FOUND: -32601, EXECUTION_ERROR: -32603, CAPACITY_REACHED: -32000}
+
 #: WebSocket close code for "try again later" (RFC 6455 registry): a refused session at capacity.
 CLOSE_TRY_AGAIN_LATER = 1013
 #: WebSocket close code for a policy violation: attaching to a session that cannot be attached.
 CLOSE_POLICY_VIOLATION = 1008
+
+#: Frames a queued client may send before it has a session (OpenEnv's client sends one, its reset).
+_MAX_QUEUED_FRAMES = 64
 
 #: The message types a session answers: OpenEnv's four, then sandgym's.
 MESSAGE_TYPES = ("reset", "step", "state", "close", "fork", "snapshot", "restore", "release")
@@ -447,13 +456,19 @@ class OpenEnvServer:
             raise ValueError(f"max_sessions must be at least 1, got {serve.max_sessions}")
         if serve.queue_size < 0:
             raise ValueError(f"queue_size must be 0 or more, got {serve.queue_size}")
+        if serve.threads is not None and serve.threads < 0:
+            raise ValueError(f"threads must be 0 or more, got {serve.threads}")
         self.serve = serve
         probe = self._make_env()
         self.env_info: dict[str, Any] = probe.env_info
         self.capacity = Capacity(serve.max_sessions, serve.queue_size)
         self.sessions: dict[str, Session] = {}
-        if serve.threads is not None and serve.threads < 0:
-            raise ValueError(f"threads must be 0 or more, got {serve.threads}")
+        self._schemas = {
+            "action": SandgymAction.model_json_schema(),
+            "observation": SandgymObservation.model_json_schema(),
+            "state": SandgymState.model_json_schema(),
+            "reset_observation": SandgymResetObservation.model_json_schema(),
+        }
         # Env calls run off the event loop by default (the extension releases the GIL in them): a slow guest
         # call (bounded by its deadline) must not stall every other session's socket, nor /health. The hop
         # costs more than a countdown step itself, hence threads=0 for envs whose calls take microseconds.
@@ -505,14 +520,7 @@ class OpenEnvServer:
 
     async def schema(self, request: Request) -> JSONResponse:
         """``GET /schema``: JSON schemas of the action, observations and state (OpenEnv's ``SchemaResponse``)."""
-        return JSONResponse(
-            {
-                "action": SandgymAction.model_json_schema(),
-                "observation": SandgymObservation.model_json_schema(),
-                "state": SandgymState.model_json_schema(),
-                "reset_observation": SandgymResetObservation.model_json_schema(),
-            }
-        )
+        return JSONResponse(self._schemas)
 
     async def http_state(self, request: Request) -> JSONResponse:
         """``GET /state``: as in OpenEnv, the state of a fresh env (HTTP requests hold no session)."""
@@ -613,10 +621,7 @@ class OpenEnvServer:
         try:
             result = await self._rpc(method, params)
         except ProtocolError as error:
-            code = {CAPACITY_REACHED: -32000, "METHOD_NOT_FOUND": -32601, SESSION_ERROR: -32602}.get(error.code, -32602)
-            if error.code == EXECUTION_ERROR:
-                code = -32603
-            return self._rpc_error(request_id, code, str(error), error.data())
+            return self._rpc_error(request_id, _JSON_RPC_CODES.get(error.code, -32602), str(error), error.data())
         return JSONResponse({"jsonrpc": "2.0", "id": request_id, "result": result})
 
     @staticmethod
@@ -690,7 +695,7 @@ class OpenEnvServer:
                 "messages": observation["messages"],
                 "metadata": observation["metadata"],
             }
-        raise ProtocolError("METHOD_NOT_FOUND", f"Method not found: {method}")
+        raise ProtocolError(METHOD_NOT_FOUND, f"Method not found: {method}")
 
     def _mcp_tools(self) -> list[dict[str, Any]]:
         """The env's tools as MCP tool specs (``name``, ``description``, ``input_schema``)."""
@@ -722,41 +727,51 @@ class OpenEnvServer:
     async def _send(self, websocket: WebSocket, kind: str, data: dict[str, Any]) -> None:
         await websocket.send_text(json.dumps({"type": kind, "data": data}))
 
-    async def _wait_for_slot(self, websocket: WebSocket) -> tuple[bool, str | None]:
+    async def _wait_for_slot(self, websocket: WebSocket) -> tuple[bool, list[str]]:
         """Wait for a session slot while watching the socket.
 
-        Returns ``(connected, first_frame)``: a client that leaves the queue frees its place at once, and a
-        frame it sent while queued (OpenEnv's client sends its reset straight away) is kept for the session.
+        Returns ``(connected, frames)``: a client that leaves the queue frees its place at once, and the frames
+        it sent while queued (OpenEnv's client sends its reset straight away) are kept for the session.
+        Raises :class:`AtCapacityError` when the queue is full or the wait times out.
         """
         if self.capacity.try_acquire():
-            return True, None
+            return True, []
+        frames: list[str] = []
         acquire = asyncio.ensure_future(self.capacity.acquire(self.serve.queue_timeout_s))
-        receive = asyncio.ensure_future(self._receive_text(websocket))
-        done, _ = await asyncio.wait({acquire, receive}, return_when=asyncio.FIRST_COMPLETED)
-        if receive in done:
+        while True:
+            receive = asyncio.ensure_future(self._receive_text(websocket))
+            done, _ = await asyncio.wait({acquire, receive}, return_when=asyncio.FIRST_COMPLETED)
+            if receive not in done:
+                receive.cancel()
+                await asyncio.gather(receive, return_exceptions=True)
+                acquire.result()
+                return True, frames
             frame = receive.result()
             if frame is None:
                 acquire.cancel()
                 await asyncio.gather(acquire, return_exceptions=True)
-                return False, None
-            await acquire  # raises AtCapacityError on timeout
-            return True, frame
-        receive.cancel()
-        await asyncio.gather(receive, return_exceptions=True)
-        acquire.result()
-        return True, None
+                if acquire.done() and not acquire.cancelled() and acquire.exception() is None:
+                    self.capacity.release()  # granted just as the client left
+                return False, []
+            if len(frames) >= _MAX_QUEUED_FRAMES:
+                acquire.cancel()
+                await asyncio.gather(acquire, return_exceptions=True)
+                if acquire.done() and not acquire.cancelled() and acquire.exception() is None:
+                    self.capacity.release()
+                raise AtCapacityError(f"{len(frames)} messages sent while waiting in the queue, unanswered")
+            frames.append(frame)
 
     async def websocket(self, websocket: WebSocket) -> None:
         """``/ws`` (a new session, or ``?session_id=`` to attach to a fork) and ``/sessions/{id}/ws``."""
         await websocket.accept()
         attach_id = websocket.path_params.get("session_id") or websocket.query_params.get("session_id")
         session: Session | None = None
-        first_frame: str | None = None
+        pending: list[str] = []
         try:
             if attach_id:
                 session = self._attach(attach_id)
             else:
-                connected, first_frame = await self._wait_for_slot(websocket)
+                connected, pending = await self._wait_for_slot(websocket)
                 if not connected:
                     return
                 try:
@@ -766,7 +781,7 @@ class OpenEnvServer:
                     raise ProtocolError(FACTORY_ERROR, f"could not make env {self.serve.env_id}: {error}") from None
                 session = Session(id=uuid.uuid4().hex, env=env, attached=True)
                 self.sessions[session.id] = session
-            await self._serve_session(websocket, session, first_frame)
+            await self._serve_session(websocket, session, pending)
         except AtCapacityError as error:
             await self._refuse(websocket, self.capacity_error(str(error)), CLOSE_TRY_AGAIN_LATER)
         except ProtocolError as error:
@@ -816,10 +831,10 @@ class OpenEnvServer:
         for orphan in orphans:
             self._destroy(orphan)
 
-    async def _serve_session(self, websocket: WebSocket, session: Session, first_frame: str | None) -> None:
+    async def _serve_session(self, websocket: WebSocket, session: Session, pending: list[str]) -> None:
+        """Answer frames until the client closes: first those it sent while queued, then the socket's."""
         while True:
-            frame = first_frame if first_frame is not None else await self._receive_text(websocket)
-            first_frame = None
+            frame = pending.pop(0) if pending else await self._receive_text(websocket)
             if frame is None:
                 return
             session.last_active = time.monotonic()
