@@ -13,6 +13,7 @@ import json
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -76,14 +77,21 @@ class Server:
 def serve(*args: str) -> Iterator[Server]:
     port = free_port()
     command = [sys.executable, "-m", "sandgym.cli", "serve", "--env", ENV, "--port", str(port), *args]
-    command += ["--log-level", "warning"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    with serve_command([*command, "--log-level", "warning"], port) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def serve_command(command: list[str], port: int) -> Iterator[Server]:
+    # A file, not a pipe: a server that logs more than a pipe holds must not block on it.
+    log = tempfile.TemporaryFile()
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     server = Server(port, process)
     try:
         for _ in range(600):
             if process.poll() is not None:
-                output = process.stdout.read().decode() if process.stdout else ""
-                raise AssertionError(f"sandgym serve exited with {process.returncode}:\n{output}")
+                log.seek(0)
+                raise AssertionError(f"sandgym serve exited with {process.returncode}:\n{log.read().decode()}")
             try:
                 server.get("/health")
                 break
@@ -99,6 +107,7 @@ def serve(*args: str) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +118,7 @@ def server() -> Iterator[Server]:
 
 def solution(result: Any) -> str:
     """The gold expression of a reset with ``expose_task`` (the metadata then holds the task)."""
-    return str(result.observation["metadata"]["task"]["solution"])
+    return str(result.metadata["task"]["solution"])
 
 
 # --- OpenEnv's own client ---
@@ -120,6 +129,9 @@ def test_openenv_sync_client_plays_an_episode(server: Server) -> None:
         result = env.reset(seed=7, expose_task=True)
         gold = solution(result)
         assert result.done is False and result.reward is None
+        # The env's info (here with the exposed task and its gold answer) travels beside the observation, never
+        # in it: verifiers' taskset shows the model the whole observation.
+        assert "metadata" not in result.observation and gold not in json.dumps(result.observation)
         observation = result.observation
         assert [m["role"] for m in observation["messages"]] == ["system", "user"]
         assert {tool["function"]["name"] for tool in observation["tools"]} == {"calc", "submit"}
@@ -473,7 +485,7 @@ def test_openenv_mcp_tool_client_plays_over_http_mcp_and_the_attached_socket(ser
         async with MCPToolClient(base_url=server.http) as env:
             session_id = str(env._production_session_id)
             reset = await env.reset(seed=21, expose_task=True)  # over /ws?session_id=..., the HTTP session's env
-            gold = reset.observation.metadata["task"]["solution"]
+            gold = reset.metadata["task"]["solution"]
             tools = await env.list_tools()
             assert {tool.name for tool in tools} == {"calc", "submit"}
             assert "expression" in tools[0].input_schema["properties"]
@@ -575,3 +587,22 @@ def test_a_trl_style_environment_class_pool_plays_rollouts(server: Server) -> No
     finally:
         for instance in pool:
             instance.client.close()
+
+
+def test_a_given_task_replays_and_tau_user_mode_is_played_by_the_expert_user(server: Server) -> None:
+    with GenericEnvClient(base_url=server.http).sync() as env:
+        first = env.reset(seed=4, expose_task=True)
+        again = env.reset(seed=99, task=first.metadata["task"])  # the task given, not generated from the seed
+        assert again.observation["task_id"] == first.observation["task_id"]
+        assert again.observation["messages"] == first.observation["messages"]
+
+    port = free_port()
+    command = [sys.executable, "-m", "sandgym.cli", "serve", "--env", "tau-retail-v0", "--port", str(port)]
+    command += ["--config", '{"mode": "user"}', "--user", "expert", "--log-level", "warning"]
+    with serve_command(command, port) as tau:
+        with GenericEnvClient(base_url=tau.http).sync() as env:
+            result = env.reset(seed=0)
+            roles = [m["role"] for m in result.observation["messages"]]
+            assert roles[:2] == ["system", "user"] and len(roles) >= 2
+            assert "gold_actions" in (result.metadata or {})  # beside the observation, not in it
+            assert "gold_actions" not in json.dumps(result.observation)

@@ -30,6 +30,7 @@ import collections
 import contextlib
 import importlib.util
 import json
+import textwrap
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -105,6 +106,13 @@ class SandgymAction(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict, description="Additional metadata for the action")
 
 
+_METADATA = (
+    "The env's info (success, reason, ...). Sent as the result's top-level metadata, never inside the "
+    "observation: clients that show the observation to the model (verifiers' OpenEnv taskset does) must not "
+    "show it gold answers (tau's gold actions, a task exposed with expose_task)."
+)
+
+
 class SandgymObservation(BaseModel):
     """What a step returns: the chat messages to append to the conversation."""
 
@@ -112,7 +120,7 @@ class SandgymObservation(BaseModel):
 
     done: bool = Field(default=False, description="Whether the episode has ended (terminated or truncated)")
     reward: float | None = Field(default=None, description="Reward of this step")
-    metadata: dict[str, Any] = Field(default_factory=dict, description="The env's info (success, reason, ...)")
+    metadata: dict[str, Any] = Field(default_factory=dict, description=_METADATA)
     messages: list[dict[str, Any]] = Field(description="Chat messages to append (tool results, env replies)")
     terminated: bool = Field(default=False, description="The task ended (solved or failed)")
     truncated: bool = Field(default=False, description="The env's turn limit cut the episode off")
@@ -125,7 +133,7 @@ class SandgymResetObservation(BaseModel):
 
     done: bool = Field(default=False, description="Always false after a reset")
     reward: float | None = Field(default=None, description="Always null after a reset")
-    metadata: dict[str, Any] = Field(default_factory=dict, description="The env's reset info")
+    metadata: dict[str, Any] = Field(default_factory=dict, description=_METADATA)
     messages: list[dict[str, Any]] = Field(description="The system prompt and the task, as chat messages")
     tools: list[dict[str, Any]] = Field(description="The env's tools as OpenAI function schemas")
     task_id: str = Field(description="Id of this episode's task")
@@ -230,12 +238,21 @@ def _execution_error(error: Exception) -> ProtocolError:
     return ProtocolError(EXECUTION_ERROR, message, kind=kind, error=type(error).__name__)
 
 
+def _observation_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The JSON schema of what travels as ``observation``: the model without ``metadata`` (see ``_METADATA``)."""
+    schema = model.model_json_schema()
+    schema["properties"].pop("metadata", None)
+    return schema
+
+
 def _observation_payload(observation: SandgymObservation | SandgymResetObservation) -> dict[str, Any]:
     """An observation as OpenEnv's ``serialize_observation`` lays it out (reward and done beside it)."""
-    body = observation.model_dump(exclude={"reward", "done"})
+    # OpenEnv also copies the metadata into the observation; here it stays beside it (see _METADATA), where
+    # GenericEnvClient (StepResult.metadata) and MCPToolClient read it first.
+    body = observation.model_dump(exclude={"reward", "done", "metadata"})
     payload: dict[str, Any] = {"observation": body, "reward": observation.reward, "done": observation.done}
-    if body.get("metadata"):
-        payload["metadata"] = body["metadata"]
+    if observation.metadata:
+        payload["metadata"] = observation.metadata
     return payload
 
 
@@ -445,6 +462,10 @@ class ServeConfig:
     threads: int | None = None
     #: Seconds an HTTP-made session (``openenv/session/create``) may sit idle with no WebSocket attached.
     session_timeout_s: float = 600.0
+    #: Who plays the simulated user in envs that have one (tau envs with ``{"mode": "user"}``): ``"expert"``
+    #: answers the user's turns inside reset and step. None leaves them to the client (``info["user_turn"]``),
+    #: which this protocol has no message to answer.
+    user_policy: str | None = None
 
 
 class OpenEnvServer:
@@ -465,9 +486,9 @@ class OpenEnvServer:
         self.sessions: dict[str, Session] = {}
         self._schemas = {
             "action": SandgymAction.model_json_schema(),
-            "observation": SandgymObservation.model_json_schema(),
+            "observation": _observation_schema(SandgymObservation),
             "state": SandgymState.model_json_schema(),
-            "reset_observation": SandgymResetObservation.model_json_schema(),
+            "reset_observation": _observation_schema(SandgymResetObservation),
         }
         # Env calls run off the event loop by default (the extension releases the GIL in them): a slow guest
         # call (bounded by its deadline) must not stall every other session's socket, nor /health. The hop
@@ -477,7 +498,7 @@ class OpenEnvServer:
         self._snapshot_counter = 0
 
     def _make_env(self) -> SandgymEnv:
-        return SandgymEnv(self.serve.env_id, self.serve.config or None)
+        return SandgymEnv(self.serve.env_id, self.serve.config or None, user_policy=self.serve.user_policy)
 
     async def _run(self, fn: Callable[[], T]) -> T:
         if self._executor is None:
@@ -693,7 +714,7 @@ class OpenEnvServer:
                 "reward": payload["reward"],
                 "done": payload["done"],
                 "messages": observation["messages"],
-                "metadata": observation["metadata"],
+                "metadata": payload.get("metadata", {}),
             }
         raise ProtocolError(METHOD_NOT_FOUND, f"Method not found: {method}")
 
@@ -920,7 +941,7 @@ class OpenEnvServer:
                 ListToolsAction.model_validate(data)
             except ValidationError as error:
                 raise _invalid("list_tools action", error) from None
-            return {"observation": {"tools": self._mcp_tools(), "metadata": {}}, "reward": None, "done": False}
+            return {"observation": {"tools": self._mcp_tools()}, "reward": None, "done": False}
         try:
             call = CallToolAction.model_validate(data)
         except ValidationError as error:
@@ -1062,11 +1083,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sandgym serve",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=_EPILOG,
-        description=(
+        description=textwrap.fill(
             "Serve a sandgym env over OpenEnv 0.10's protocol (HTTP /health /metadata /schema /state /reset /step "
-            "and the /ws episode WebSocket), so OpenEnv's GenericEnvClient, TRL's OpenEnv recipes and verifiers' "
-            "OpenEnv taskset can drive it. Beyond OpenEnv, a WebSocket session answers fork, snapshot, restore "
-            "and release messages; a fork is attached to at /sessions/{session_id}/ws."
+            "/mcp and the /ws episode WebSocket), so OpenEnv's GenericEnvClient and MCPToolClient, TRL's OpenEnv "
+            "recipes and verifiers' OpenEnv taskset can drive it. Beyond OpenEnv, a WebSocket session answers "
+            "fork, snapshot, restore and release messages; a fork is attached to at /sessions/{session_id}/ws.",
+            width=100,
         ),
     )
     parser.add_argument("--env", required=True, metavar="ID", help="env id (countdown-v0, ...) or a .wasm path")
@@ -1115,6 +1137,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds a session made over HTTP /mcp (openenv/session/create) may idle with no WebSocket "
         "attached before it is ended (default 600)",
     )
+    parser.add_argument(
+        "--user",
+        choices=["expert"],
+        default=None,
+        help='who plays the simulated user in envs that have one (tau envs with --config \'{"mode": "user"}\'): '
+        "expert, the env's scripted user, answers inside reset and step",
+    )
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     return parser
 
@@ -1139,6 +1168,7 @@ def main(argv: list[str]) -> int:
         max_snapshots=args.max_snapshots,
         threads=args.threads,
         session_timeout_s=args.session_timeout,
+        user_policy=args.user,
     )
     try:
         serve(serve_config, host=args.host, port=args.port, log_level=args.log_level)
