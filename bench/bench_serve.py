@@ -139,15 +139,30 @@ async def session(url: str, episodes: int, seed: int, latencies: list[float]) ->
     return steps
 
 
-async def load(url: str, sessions: int, episodes: int) -> tuple[float, float, float]:
-    """``sessions`` concurrent sessions of ``episodes`` episodes each: (steps/s, p50 s, p99 s)."""
+async def load(url: str, sessions: int, episodes: int, latencies: list[float]) -> float:
+    """``sessions`` concurrent sessions of ``episodes`` episodes each: steps/s; step round trips to ``latencies``."""
     await asyncio.gather(*(session(url, 1, 10_000 + i, []) for i in range(sessions)))  # warm-up
-    latencies: list[float] = []
     start = time.perf_counter()
     steps = sum(await asyncio.gather(*(session(url, episodes, i, latencies) for i in range(sessions))))
-    wall = time.perf_counter() - start
-    cuts = statistics.quantiles(latencies, n=100, method="inclusive")
-    return steps / wall, cuts[49], cuts[98]
+    return steps / (time.perf_counter() - start)
+
+
+def measure(urls: list[str], sessions: int, episodes: int, rounds: int) -> list[tuple[float, float, float]]:
+    """(median steps/s, p50 s, p99 s) per server, the servers taking turns round by round.
+
+    Taking turns and the median over rounds keep a burst of other load on the machine from landing on one
+    server only.
+    """
+    rates: list[list[float]] = [[] for _ in urls]
+    latencies: list[list[float]] = [[] for _ in urls]
+    for _ in range(rounds):
+        for i, url in enumerate(urls):
+            rates[i].append(asyncio.run(load(url, sessions, episodes, latencies[i])))
+    out = []
+    for rate, lat in zip(rates, latencies, strict=True):
+        cuts = statistics.quantiles(lat, n=100, method="inclusive")
+        out.append((statistics.median(rate), cuts[49], cuts[98]))
+    return out
 
 
 def main() -> None:
@@ -159,7 +174,7 @@ def main() -> None:
     if args.baseline_server:
         run_baseline_server(args.baseline_server, max(SESSIONS))
         return
-    total_episodes = 100 if args.quick else 800
+    total_episodes, rounds = (100, 1) if args.quick else (400, 5)
 
     def sandgym_serve(*extra: str) -> tuple[subprocess.Popen[bytes], int]:
         port = free_port()
@@ -175,13 +190,15 @@ def main() -> None:
     ours, ours_port = sandgym_serve()
     inline, inline_port = sandgym_serve("--threads", "0")
     try:
-        print(f"WebSocket sessions, countdown episodes (reset, 3 x calc, submit); {total_episodes} episodes per row")
+        print(
+            f"WebSocket sessions, countdown episodes (reset, 3 x calc, submit); {total_episodes} episodes per "
+            f"round, {rounds} rounds taking turns; median steps/s, p50/p99 over all rounds' steps"
+        )
         print(f"{'sessions':>8}  {'server':<34} {'steps/s':>9} {'p50 ms':>8} {'p99 ms':>8}  {'steps/s vs base':>15}")
         for sessions in SESSIONS:
             episodes = max(1, total_episodes // sessions)
-            base = asyncio.run(load(f"ws://127.0.0.1:{base_port}/ws", sessions, episodes))
-            mine = asyncio.run(load(f"ws://127.0.0.1:{ours_port}/ws", sessions, episodes))
-            loop = asyncio.run(load(f"ws://127.0.0.1:{inline_port}/ws", sessions, episodes))
+            urls = [f"ws://127.0.0.1:{port}/ws" for port in (base_port, ours_port, inline_port)]
+            base, mine, loop = measure(urls, sessions, episodes, rounds)
             rows = (
                 ("OpenEnv create_app + PyCountdown", base),
                 ("sandgym serve (threads, default)", mine),
