@@ -188,6 +188,7 @@ def test_fork_mid_episode_branches_diverge(server: Server) -> None:
         async with GenericEnvClient(base_url=server.http) as parent:
             reset = await parent.reset(seed=11, expose_task=True)
             await parent.step(CALC)
+            saved = (await parent._send_and_receive({"type": "snapshot"}))["data"]["snapshot_id"]
             fork = (await parent._send_and_receive({"type": "fork"}))["data"]
             assert fork["state"]["step_count"] == 1
             assert fork["state"]["conversation"] == (await parent.state())["conversation"]
@@ -203,6 +204,11 @@ def test_fork_mid_episode_branches_diverge(server: Server) -> None:
                 assert child_state["session_id"] == fork["session_id"] != parent_state["session_id"]
                 assert child_state["conversation"][:-2] == parent_state["conversation"][:-2]
                 assert child_state["conversation"][-1] != parent_state["conversation"][-1]
+                # A fork holds its parent's snapshots: the ended branch rewinds to the fork point.
+                rewound = await child._send_and_receive({"type": "restore", "data": {"snapshot_id": saved}})
+                assert rewound["data"]["step_count"] == 1 and rewound["data"]["done"] is False
+                assert rewound["data"]["session_id"] == fork["session_id"]
+                assert (await child.step(CALC)).done is False
 
             # A fork is attached once; its session ends with its socket.
             with pytest.raises(RuntimeError, match="SESSION_ERROR"):
