@@ -212,7 +212,19 @@ def _answer(observation: list[dict[str, Any]], native_calls: bool) -> str | list
 
 
 class SandgymVerifiersEnv(vf.Env[SandgymEnvConfig]):  # type: ignore[misc,unused-ignore]
-    """Plays a :class:`SandgymTask` in the sandbox, the env answering every model turn (see the module docstring)."""
+    """Plays a :class:`SandgymTask` in the sandbox, the env answering every model turn (see the module docstring).
+
+    Sandboxed env instances are pooled per env id and config: an episode takes an idle one (or makes one) and
+    gives it back when it ends, so concurrent episodes never share an instance and a run does not pay for a new
+    sandbox per episode (every episode resets to its own task and seed).
+    """
+
+    _idle: dict[str, list[SandgymEnv]]
+
+    def _take_env(self, data: SandgymData) -> tuple[str, SandgymEnv]:
+        key = json.dumps([data.env_id, data.env_config], sort_keys=True)
+        idle = self.__dict__.setdefault("_idle", {}).setdefault(key, [])
+        return key, idle.pop() if idle else SandgymEnv(data.env_id, dict(data.env_config) or None)
 
     async def run(self, task: Any, agents: Any) -> None:
         """One episode: reset the env to the task, step it with each model reply, record its reward."""
@@ -222,7 +234,13 @@ class SandgymVerifiersEnv(vf.Env[SandgymEnvConfig]):  # type: ignore[misc,unused
                 f"SandgymVerifiersEnv plays sandgym tasks (SandgymData), got {type(data).__name__}: pair it with the "
                 "sandgym-verifiers taskset"
             )
-        env = SandgymEnv(data.env_id, dict(data.env_config) or None)
+        key, env = self._take_env(data)
+        try:
+            await self._play(task, data, env, agents)
+        finally:
+            self._idle[key].append(env)
+
+    async def _play(self, task: Any, data: SandgymData, env: SandgymEnv, agents: Any) -> None:
         observation, _ = env.reset(seed=data.seed, options={"task": data.task})
         if _opening(observation) != data.opening:
             raise ValueError(
