@@ -97,6 +97,9 @@ run "pip install .[test] (extension + guests, release)" "${pip_install[@]}" ".[t
 # TRL's dataset helpers (trl.data_utils) check the TRL exports; they import without torch, so TRL goes in
 # without its dependencies (~2 s instead of ~4 min and ~5.5 GB for torch + accelerate).
 run "pip install trl (no dependencies)" "${pip_install[@]}" --no-deps trl
+# OpenEnv's clients drive `sandgym serve` in the tests; its metadata pulls gradio and more that its client never
+# imports (what it does import is in the test extra).
+run "pip install openenv (no dependencies)" "${pip_install[@]}" --no-deps openenv
 
 # fill_side_venv VENV CONSTRAINTS PACKAGE...: a virtualenv of its own for a trainer whose pins must not touch
 # the suite's, that still sees this environment's packages (a .pth file naming its site-packages, which works
@@ -157,7 +160,7 @@ host_checks() {
 }
 run "Rust: host (fmt, tests, clippy; release)" host_checks
 
-run "Python tests (all but the real LLM)" python3 -m pytest -q -m "not slow" python/tests
+run "Python tests (all but the real LLM)" env SANDGYM_REQUIRE_OPENENV=1 python3 -m pytest -q -m "not slow" python/tests
 
 finish guests
 finish python-lints
