@@ -171,10 +171,20 @@ def as_policy(policy: PolicyLike) -> str | OpenAIPolicy | ReplayPolicy | Callabl
     )
 
 
+def __getattr__(name: str) -> Any:
+    """``Delethink`` lives in :mod:`sandgym.delethink` (it builds on :class:`CallablePolicy`); found lazily here."""
+    if name == "Delethink":
+        from sandgym.delethink import Delethink
+
+        return Delethink
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "PARSERS",
     "Action",
     "CallablePolicy",
+    "Delethink",  # noqa: F822 - provided by the module __getattr__ above
     "Observation",
     "OpenAIPolicy",
     "PolicyLike",

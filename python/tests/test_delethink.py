@@ -1,0 +1,166 @@
+"""Delethink's chunk protocol: the carry-over arithmetic against hand-worked sequences (both modes), traces from a
+scripted generator (prompts, budgets, EOS, the iteration cap), the policy wrapper in a real collection whose
+answer spans a chunk boundary, and the ``/v1/completions`` backend against a loopback server."""
+
+import pyarrow.parquet as pq
+import pytest
+import sandgym
+import tiny_qwen
+from loopback import json_server
+from sandgym import _core
+from sandgym.delethink import (
+    CompletionsBackend,
+    Delethink,
+    DelethinkConfig,
+    LocalBackend,
+    carry_over,
+    delethink,
+)
+
+EOS = 0
+
+
+def scripted(text_ids, calls=None):
+    """A generator that writes ``text_ids`` from the start, one chunk after the other, then EOS."""
+    state = {"at": 0}
+
+    def generate(prompt, max_new):
+        if calls is not None:
+            calls.append((list(prompt), max_new))
+        out = text_ids[state["at"] : state["at"] + max_new]
+        state["at"] += len(out)
+        if len(out) < max_new:
+            out = out + [EOS]
+        return out, [-0.5] * len(out)
+
+    return generate
+
+
+def test_fixed_carry_is_the_head_of_chunk_one_and_the_tail_of_the_last():
+    config = DelethinkConfig(chunk=8, carry=4, iterations=3, keep_head=2)
+    y1, y2 = list(range(1, 9)), [9, 10, 11, 12]
+    assert carry_over([y1], config) == [1, 2, 5, 6, 7, 8]
+    assert carry_over([y1, y2], config) == [1, 2, 9, 10, 11, 12]
+
+
+def test_progressive_carry_trims_head_and_tail_of_the_running_state():
+    config = DelethinkConfig(chunk=8, carry=4, iterations=4, keep_head=2, mode="progressive")
+    y1, y2, y3 = list(range(1, 9)), [9, 10, 11, 12], [13]
+    assert carry_over([y1], config) == [1, 2, 7, 8]
+    assert carry_over([y1, y2], config) == [1, 2, 11, 12]
+    assert carry_over([y1, y2, y3], config) == [1, 2, 12, 13]  # a short chunk keeps part of the older tail
+    assert carry_over([[1, 2, 3]], config) == [1, 2, 3]  # under m: kept whole
+
+
+@pytest.mark.parametrize("mode", ["fixed", "progressive"])
+def test_a_trace_follows_the_protocol(mode):
+    config = DelethinkConfig(chunk=8, carry=4, iterations=5, keep_head=2, mode=mode)
+    query = [100, 101, 102]
+    text = list(range(1, 19))  # 18 tokens: chunk 1 takes 8, chunks 2 and 3 take 4 each, chunk 4 ends early
+    calls = []
+    trace = delethink(scripted(text, calls), query, config, stop_ids={EOS})
+    assert [len(c.response_ids) for c in trace.chunks] == [8, 4, 4, 3]
+    assert trace.finished and not trace.truncated and trace.chunks[-1].response_ids[-1] == EOS
+    assert trace.response_ids == text + [EOS] and trace.trace_length == 19
+    assert [max_new for _, max_new in calls] == [8, 4, 4, 4]
+    assert calls[0][0] == query
+    responses = [c.response_ids for c in trace.chunks]
+    for i, chunk in enumerate(trace.chunks[1:], start=1):
+        assert chunk.prompt_ids == query + carry_over(responses[:i], config)
+    if mode == "fixed":
+        assert trace.chunks[1].prompt_ids == query + [1, 2, 5, 6, 7, 8]
+        assert trace.chunks[2].prompt_ids == query + [1, 2, 9, 10, 11, 12]
+    else:
+        assert trace.chunks[1].prompt_ids == query + [1, 2, 7, 8]
+        assert trace.chunks[2].prompt_ids == query + [1, 2, 11, 12]
+    head = config.keep_head if mode == "fixed" else 0  # fixed mode's query has absorbed the head
+    for chunk in trace.chunks:
+        assert len(chunk.prompt_ids) + len(chunk.response_ids) <= len(query) + head + config.chunk
+
+
+def test_the_iteration_cap_truncates_within_the_budget():
+    config = DelethinkConfig(chunk=8, carry=4, iterations=3, keep_head=2)
+    trace = delethink(scripted(list(range(1, 100))), [7], config, stop_ids={EOS})
+    assert len(trace.chunks) == 3 and trace.truncated
+    assert trace.trace_length == config.budget == 8 + 2 * 4
+
+
+def test_longcot_is_one_chunk_of_the_whole_budget():
+    config = DelethinkConfig.longcot(16)
+    trace = delethink(scripted(list(range(1, 100))), [7], config)
+    assert (len(trace.chunks), trace.trace_length, trace.truncated) == (1, 16, True)
+    short = delethink(scripted(list(range(1, 100))), [7], DelethinkConfig(chunk=8, carry=4, iterations=3, keep_head=2))
+    assert trace.attended_tokens() > short.attended_tokens()  # O(n²) in one chunk, linear in chunks
+
+
+def test_bad_knobs_and_generators_are_clear_errors():
+    with pytest.raises(ValueError, match="m must be in 1..C-1"):
+        DelethinkConfig(chunk=8, carry=8)
+    with pytest.raises(ValueError, match="keep_head"):
+        DelethinkConfig(chunk=8, carry=4, keep_head=5, mode="progressive")
+    with pytest.raises(ValueError, match="carry mode"):
+        DelethinkConfig(mode="sliding")  # type: ignore[arg-type]
+    assert DelethinkConfig.parse("C=64,I=4,keep_head=8,carry=progressive") == DelethinkConfig(
+        chunk=64, carry=32, iterations=4, keep_head=8, mode="progressive"
+    )
+    with pytest.raises(ValueError, match="knob 'n'"):
+        DelethinkConfig.parse("C=64,n=2")
+    with pytest.raises(ValueError, match="over its budget"):
+        delethink(lambda prompt, n: ([1] * (n + 1), None), [7], DelethinkConfig(chunk=8, carry=4, keep_head=2))
+    with pytest.raises(ValueError, match="log-probabilities"):
+        delethink(lambda prompt, n: ([1, 2], [-1.0]), [7], DelethinkConfig(chunk=8, carry=4, keep_head=2))
+
+
+def test_the_policy_plays_an_answer_that_spans_a_chunk_boundary(tmp_path):
+    tokenizer = tiny_qwen.qwen_like_tokenizer()
+    env = sandgym.make("countdown-v0")
+    env.reset(seed=0)
+    call = env.expert_action()["tool_calls"][0]
+    import json
+
+    text = "Let me think about it. " * 3 + _core.render_tool_call("submit", json.loads(call["arguments"]))
+    text_ids = tokenizer.encode(text, add_special_tokens=False)
+    eos = tokenizer.eos_token_id
+    state = {"at": 0}
+
+    def generate(prompt, max_new):
+        out = text_ids[state["at"] : state["at"] + max_new]
+        state["at"] += len(out)
+        return (out + [eos] if len(out) < max_new else out), None
+
+    policy = Delethink(LocalBackend(tokenizer, generate), C=32, m=16, iterations=8, keep_head=4, parser="hermes")
+    assert len(text_ids) > 32, "the answer must not fit in one chunk"
+    result = sandgym.collect("countdown-v0", 1, policy=policy, max_turns=1, out_dir=tmp_path / "o")
+    assert result.errors == 0
+    (row,) = pq.read_table(tmp_path / "o").to_pylist()
+    (trace,) = policy.traces
+    assert len(trace.chunks) > 1 and trace.finished
+    assert row["success"] and row["total_reward"] == 1.0  # the call was split across chunks and still parsed
+    assert row["policy_turns"][0]["completion_tokens"] == trace.trace_length
+    assert row["policy_turns"][0]["raw_output"] == tokenizer.decode(trace.response_ids, skip_special_tokens=True)
+
+
+def test_the_completions_backend_sends_token_prompts(tmp_path):
+    tokenizer = tiny_qwen.qwen_like_tokenizer()
+    seen = []
+
+    def server(path, body):
+        seen.append((path, body))
+        if body["max_tokens"] == 8:
+            return {"choices": [{"text": "?", "token_ids": [5] * 8, "logprobs": {"token_logprobs": [-0.25] * 8}}]}
+        return {"choices": [{"text": "?", "token_ids": [6, tokenizer.eos_token_id]}]}
+
+    with json_server(server) as url:
+        backend = CompletionsBackend(f"{url}/v1", "m", tokenizer, temperature=0.6)
+        query = backend.render([{"role": "user", "content": "hi"}], [])
+        trace = delethink(backend.generate, query, DelethinkConfig(chunk=8, carry=4, keep_head=2), backend.stop_ids)
+        with json_server(lambda path, body: {"choices": [{"text": "x"}]}) as bare:
+            with pytest.raises(RuntimeError, match="no token_ids"):
+                CompletionsBackend(f"{bare}/v1", "m", tokenizer).generate([1], 4)
+    assert [len(c.response_ids) for c in trace.chunks] == [8, 2] and trace.finished
+    assert trace.chunks[0].logprobs == [-0.25] * 8 and trace.chunks[1].logprobs is None
+    path, body = seen[0]
+    assert path == "/v1/completions" and body["prompt"] == query and body["return_token_ids"]
+    assert body["temperature"] == 0.6 and seen[1][1]["prompt"] == query + carry_over(
+        [[5] * 8], DelethinkConfig(8, 4, keep_head=2)
+    )
