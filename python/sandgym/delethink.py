@@ -353,9 +353,11 @@ class Delethink(CallablePolicy):
     """The Delethink policy wrapper for :func:`sandgym.collect`: every model turn is one Markovian trace.
 
     Each turn renders the conversation with the backend's chat template (the query), runs :func:`delethink`, and
-    acts with the decoded concatenation of all chunks (read by ``parser``, like any model text). The traces are
-    kept, in the order they finished, in :attr:`traces` (with the episode's opening user message as ``task``), for
-    per-chunk training rows; the turn's ``usage`` reports the query's and the trace's token counts.
+    acts with the decoded concatenation of all chunks (read by ``parser``, like any model text). The chunks go
+    into the turn's ``policy_turns[].chunks`` (each chunk's prompt ids, response ids and log-probabilities), from
+    which ``sandgym export --to verl-chunks`` / ``trl-chunks`` write one training row per chunk; the turn's
+    ``usage`` reports the query's and the trace's token counts. The traces are also kept on :attr:`traces`, in the
+    order they finished.
 
     Args:
         inner: the :class:`TokenBackend`.
@@ -401,7 +403,11 @@ class Delethink(CallablePolicy):
             with self._lock:
                 self.traces.append(trace)
             usage = {"prompt_tokens": len(trace.query_ids), "completion_tokens": trace.trace_length}
-            actions.append({"text": self.inner.decode(trace.response_ids), "usage": usage})
+            chunks = [
+                {"prompt_ids": c.prompt_ids, "response_ids": c.response_ids, "response_logprobs": c.logprobs or []}
+                for c in trace.chunks
+            ]
+            actions.append({"text": self.inner.decode(trace.response_ids), "usage": usage, "chunks": chunks})
         return actions
 
 

@@ -14,7 +14,17 @@ from typing import Literal, get_args
 from sandgym import _core
 
 ExportFormat = Literal[
-    "trl-sft", "trl-grpo", "trl-dpo", "verl-rl", "verl-sft", "skyrl", "early-expert", "trl-tokens", "verl-tokens"
+    "trl-sft",
+    "trl-grpo",
+    "trl-dpo",
+    "verl-rl",
+    "verl-sft",
+    "skyrl",
+    "early-expert",
+    "trl-tokens",
+    "verl-tokens",
+    "trl-chunks",
+    "verl-chunks",
 ]
 """The layouts :func:`export` writes."""
 
@@ -76,7 +86,9 @@ def export(
             layouts, one row per episode whose turns recorded token ids: ``"trl-tokens"`` (``prompt_ids``,
             ``completion_ids``, ``logprobs``, ``env_mask``, ``reward``: TRL's ``rollout_func`` fields) and
             ``"verl-tokens"`` (``prompt_ids``, ``response_ids``, ``response_mask``, ``response_logprobs``,
-            ``reward_score``: verl's agent-loop output).
+            ``reward_score``: verl's agent-loop output); and one row per chunk of a chunked (Delethink) turn,
+            ``"trl-chunks"`` / ``"verl-chunks"``, in the same names plus ``traj_uid``, ``turn_idx``,
+            ``chunk_idx`` and ``trace_length``.
         out: the output file, ``.parquet`` or ``.jsonl``.
         group_by: ``"group"`` (the ``group_id`` column) or ``"task"`` (env and task id) makes a prompt.
         advantage: recompute advantages with this estimator (``"grpo"``, ``"dr-grpo"``, ``"batch"``);

@@ -17,6 +17,8 @@ from sandgym.delethink import (
     delethink,
 )
 
+import datasets
+
 EOS = 0
 
 
@@ -164,3 +166,47 @@ def test_the_completions_backend_sends_token_prompts(tmp_path):
     assert body["temperature"] == 0.6 and seen[1][1]["prompt"] == query + carry_over(
         [[5] * 8], DelethinkConfig(8, 4, keep_head=2)
     )
+
+
+def test_chunks_reach_the_rows_and_export_one_row_per_chunk(tmp_path):
+    tokenizer = tiny_qwen.qwen_like_tokenizer()
+    text_ids = tokenizer.encode("Let me think it through. " * 6, add_special_tokens=False)
+    eos = tokenizer.eos_token_id
+    state = {"at": 0}
+
+    def generate(prompt, max_new):
+        # Every trace writes the same text from its start: chunk 1 (budget C) starts a trace. The policy plays
+        # one turn at a time (batch_size 1), so traces do not interleave.
+        if max_new == 24:
+            state["at"] = 0
+        out = text_ids[state["at"] : state["at"] + max_new]
+        state["at"] += len(out)
+        ids = out + [eos] if len(out) < max_new else out
+        return ids, [-0.25] * len(ids)
+
+    policy = Delethink(LocalBackend(tokenizer, generate), C=24, m=12, iterations=8, keep_head=4)
+    sandgym.collect("countdown-v0", 2, policy=policy, max_turns=1, out_dir=tmp_path / "o")
+    rows = pq.read_table(tmp_path / "o").to_pylist()
+    for row in rows:
+        (turn,) = row["policy_turns"]
+        assert len(turn["chunks"]) > 1
+        assert sum(len(c["response_ids"]) for c in turn["chunks"]) == turn["completion_tokens"]
+    verl = sandgym.export(tmp_path / "o", "verl-chunks", tmp_path / "verl.parquet")
+    assert verl.rows_out == sum(len(r["policy_turns"][0]["chunks"]) for r in rows)
+    table = datasets.load_dataset("parquet", data_files=str(tmp_path / "verl.parquet"), split="train")
+    by_episode = {r["episode_id"]: r for r in rows}
+    for chunk_row in table:
+        row = by_episode[chunk_row["traj_uid"]]
+        chunk = row["policy_turns"][chunk_row["turn_idx"]]["chunks"][chunk_row["chunk_idx"]]
+        assert chunk_row["prompt_ids"] == chunk["prompt_ids"] and chunk_row["response_ids"] == chunk["response_ids"]
+        assert chunk_row["response_mask"] == [1] * len(chunk["response_ids"])
+        assert chunk_row["response_logprobs"] == [-0.25] * len(chunk["response_ids"])
+        assert chunk_row["trace_length"] == row["policy_turns"][0]["completion_tokens"]
+        assert chunk_row["reward_score"] == row["total_reward"]
+    trl = sandgym.export(tmp_path / "o", "trl-chunks", tmp_path / "trl.jsonl")
+    assert trl.rows_out == verl.rows_out
+    plain = tmp_path / "plain"
+    sandgym.collect("countdown-v0", 1, policy="expert", out_dir=plain)
+    result = sandgym.export(plain, "verl-chunks", tmp_path / "none.parquet")
+    assert (result.rows_out, result.dropped_without_tokens) == (0, 1)
+    assert "no turn was generated in chunks" in result.first_token_gap

@@ -16,6 +16,7 @@ use sandgym_core::parse::{Format, action_from_json, parse_completion};
 use sandgym_core::policy::{
     self, Batcher, Decision, OpenAiConfig, Policy, PolicyInput, PolicySpec, Usage, openai_messages,
 };
+use sandgym_core::trajectory::TurnChunk;
 use sandgym_core::{Action, Error, Result};
 use serde_json::Value;
 
@@ -31,50 +32,92 @@ pub struct PyCallablePolicy {
 }
 
 /// The token fields a Python policy may return beside its action: the context's ids, the generated ids
-/// and their log-probabilities (what a local model or a token-level server reports).
+/// and their log-probabilities (what a local model or a token-level server reports), and the chunks of a
+/// chunked (Delethink) turn.
 #[derive(Default)]
 struct TurnTokens {
     prompt_ids: Vec<u32>,
     completion_ids: Vec<u32>,
     completion_logprobs: Vec<f64>,
+    chunks: Vec<TurnChunk>,
+}
+
+/// A JSON list of token ids under `key`; `what` names it in errors.
+fn token_list(value: Option<Value>, what: &str) -> Result<Vec<u32>> {
+    match value {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|id| id.as_u64().and_then(|id| u32::try_from(id).ok()))
+            .collect::<Option<Vec<u32>>>()
+            .ok_or_else(|| {
+                Error::Policy(format!(
+                    "`{what}` must be a list of token ids (0 ≤ id < 2³²)"
+                ))
+            }),
+        Some(_) => Err(Error::Policy(format!(
+            "`{what}` must be a list of token ids"
+        ))),
+    }
+}
+
+/// A JSON list of floats under `key`; `what` names it in errors.
+fn float_list(value: Option<Value>, what: &str) -> Result<Vec<f64>> {
+    match value {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(Value::as_f64)
+            .collect::<Option<Vec<f64>>>()
+            .ok_or_else(|| Error::Policy(format!("`{what}` must be a list of floats"))),
+        Some(_) => Err(Error::Policy(format!("`{what}` must be a list of floats"))),
+    }
 }
 
 impl TurnTokens {
     /// Removes the token fields from an action dict, checking their types.
     fn take(fields: &mut serde_json::Map<String, Value>) -> Result<Self> {
-        let ids = |fields: &mut serde_json::Map<String, Value>, key: &str| -> Result<Vec<u32>> {
-            match fields.remove(key) {
-                None | Some(Value::Null) => Ok(Vec::new()),
-                Some(Value::Array(items)) => items
-                    .iter()
-                    .map(|id| id.as_u64().and_then(|id| u32::try_from(id).ok()))
-                    .collect::<Option<Vec<u32>>>()
-                    .ok_or_else(|| {
-                        Error::Policy(format!(
-                            "`{key}` must be a list of token ids (0 ≤ id < 2³²)"
-                        ))
-                    }),
-                Some(_) => Err(Error::Policy(format!(
-                    "`{key}` must be a list of token ids"
-                ))),
-            }
-        };
-        let prompt_ids = ids(fields, "prompt_ids")?;
-        let completion_ids = ids(fields, "completion_ids")?;
-        let completion_logprobs = match fields.remove("completion_logprobs") {
+        let prompt_ids = token_list(fields.remove("prompt_ids"), "prompt_ids")?;
+        let completion_ids = token_list(fields.remove("completion_ids"), "completion_ids")?;
+        let completion_logprobs =
+            float_list(fields.remove("completion_logprobs"), "completion_logprobs")?;
+        let chunks = match fields.remove("chunks") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(items)) => items
-                .iter()
-                .map(Value::as_f64)
-                .collect::<Option<Vec<f64>>>()
-                .ok_or_else(|| {
-                    Error::Policy("`completion_logprobs` must be a list of floats".into())
-                })?,
-            Some(_) => {
-                return Err(Error::Policy(
-                    "`completion_logprobs` must be a list of floats".into(),
-                ));
-            }
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let Value::Object(mut chunk) = item else {
+                        return Err(Error::Policy(format!("`chunks[{i}]` must be a dict")));
+                    };
+                    let response_ids = token_list(
+                        chunk.remove("response_ids"),
+                        &format!("chunks[{i}].response_ids"),
+                    )?;
+                    let response_logprobs = float_list(
+                        chunk.remove("response_logprobs"),
+                        &format!("chunks[{i}].response_logprobs"),
+                    )?;
+                    if !response_logprobs.is_empty()
+                        && response_logprobs.len() != response_ids.len()
+                    {
+                        return Err(Error::Policy(format!(
+                            "`chunks[{i}]` has {} response ids but {} log-probabilities",
+                            response_ids.len(),
+                            response_logprobs.len()
+                        )));
+                    }
+                    Ok(TurnChunk {
+                        prompt_ids: token_list(
+                            chunk.remove("prompt_ids"),
+                            &format!("chunks[{i}].prompt_ids"),
+                        )?,
+                        response_ids,
+                        response_logprobs,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?,
+            Some(_) => return Err(Error::Policy("`chunks` must be a list of dicts".into())),
         };
         if !completion_logprobs.is_empty() && completion_logprobs.len() != completion_ids.len() {
             return Err(Error::Policy(format!(
@@ -87,6 +130,7 @@ impl TurnTokens {
             prompt_ids,
             completion_ids,
             completion_logprobs,
+            chunks,
         })
     }
 }
@@ -179,6 +223,7 @@ impl PyCallablePolicy {
                 tokens.completion_ids,
                 tokens.completion_logprobs,
             );
+            decision.chunks = tokens.chunks;
             return Ok(decision);
         }
         let type_name = item
@@ -189,7 +234,7 @@ impl PyCallablePolicy {
         Err(Error::Policy(format!(
             "the policy returned a {type_name}; an action is a str (model text) or a dict \
              (an assistant message with `content` and/or `tool_calls`, or `text`; either with optional \
-             `prompt_ids`, `completion_ids`, `completion_logprobs` and `usage`)"
+             `prompt_ids`, `completion_ids`, `completion_logprobs`, `chunks` and `usage`)"
         )))
     }
 

@@ -103,6 +103,18 @@ mod tests {
                     prompt_ids: vec![1, 2, 3, 4],
                     completion_ids: vec![7, 0, u32::MAX],
                     completion_logprobs: vec![-0.25, 0.0, -3.5],
+                    chunks: vec![
+                        crate::trajectory::TurnChunk {
+                            prompt_ids: vec![1, 2],
+                            response_ids: vec![7, 0],
+                            response_logprobs: vec![-0.25, 0.0],
+                        },
+                        crate::trajectory::TurnChunk {
+                            prompt_ids: vec![1, 2, 7],
+                            response_ids: vec![u32::MAX],
+                            response_logprobs: Vec::new(),
+                        },
+                    ],
                 },
                 crate::trajectory::PolicyTurn {
                     raw_output: String::new(),
@@ -114,6 +126,7 @@ mod tests {
                     prompt_ids: Vec::new(),
                     completion_ids: Vec::new(),
                     completion_logprobs: Vec::new(),
+                    chunks: Vec::new(),
                 },
             ],
         }
@@ -198,6 +211,7 @@ mod tests {
             turn.prompt_ids.clear();
             turn.completion_ids.clear();
             turn.completion_logprobs.clear();
+            turn.chunks.clear();
         }
         assert_eq!(rows, vec![want]);
     }

@@ -17,7 +17,7 @@ use arrow_buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, FieldRef, Fields};
 use sandgym_abi::{Message, Role, ToolCall};
 
-use crate::trajectory::PolicyTurn;
+use crate::trajectory::{PolicyTurn, TurnChunk};
 use crate::{Result, StoreError};
 
 /// A Rust value type that is stored as one Arrow column of the trajectory table.
@@ -607,15 +607,106 @@ pub(crate) mod turn {
     pub const PROMPT_IDS: &str = "prompt_ids";
     pub const COMPLETION_IDS: &str = "completion_ids";
     pub const COMPLETION_LOGPROBS: &str = "completion_logprobs";
+    pub const CHUNKS: &str = "chunks";
+}
+
+/// Field names inside a turn's `chunks` list's struct.
+pub(crate) mod chunk {
+    pub const PROMPT_IDS: &str = "prompt_ids";
+    pub const RESPONSE_IDS: &str = "response_ids";
+    pub const RESPONSE_LOGPROBS: &str = "response_logprobs";
 }
 
 /// Fields of the `policy_turns` struct added after its first release: files written before lack them, and
 /// they read as empty lists.
-pub(crate) const ADDED_TURN_FIELDS: [&str; 3] = [
+pub(crate) const ADDED_TURN_FIELDS: [&str; 4] = [
     turn::PROMPT_IDS,
     turn::COMPLETION_IDS,
     turn::COMPLETION_LOGPROBS,
+    turn::CHUNKS,
 ];
+
+/// The fields of one chunk: three lists.
+fn chunk_fields() -> Fields {
+    Fields::from(vec![
+        Field::new(chunk::PROMPT_IDS, <Vec<u32>>::data_type(), false),
+        Field::new(chunk::RESPONSE_IDS, <Vec<u32>>::data_type(), false),
+        Field::new(chunk::RESPONSE_LOGPROBS, <Vec<f64>>::data_type(), false),
+    ])
+}
+
+/// Decoded views of a `chunks` column's children.
+pub(crate) struct ChunkColumns<'a> {
+    list: &'a ListArray,
+    prompt_ids: <Vec<u32> as Column>::Reader<'a>,
+    response_ids: <Vec<u32> as Column>::Reader<'a>,
+    response_logprobs: <Vec<f64> as Column>::Reader<'a>,
+}
+
+/// A turn's chunks (`policy_turns.chunks`): a list of structs of three lists.
+impl Column for Vec<TurnChunk> {
+    fn data_type() -> DataType {
+        DataType::List(list_item(DataType::Struct(chunk_fields())))
+    }
+
+    fn encode<'a, I>(column: &'static str, values: I) -> Result<ArrayRef>
+    where
+        I: ExactSizeIterator<Item = &'a Self> + Clone,
+    {
+        let all: Vec<&TurnChunk> = values.clone().flatten().collect();
+        let mut offsets = Offsets::new(column, values.len());
+        let mut total = 0;
+        for list in values {
+            total += list.len();
+            offsets.close_at(total)?;
+        }
+        let structs = StructArray::try_new(
+            chunk_fields(),
+            vec![
+                <Vec<u32>>::encode(column, all.iter().map(|c| &c.prompt_ids))?,
+                <Vec<u32>>::encode(column, all.iter().map(|c| &c.response_ids))?,
+                <Vec<f64>>::encode(column, all.iter().map(|c| &c.response_logprobs))?,
+            ],
+            None,
+        )?;
+        Ok(Arc::new(ListArray::try_new(
+            list_item(DataType::Struct(chunk_fields())),
+            offsets.finish(),
+            Arc::new(structs),
+            None,
+        )?))
+    }
+
+    type Reader<'a> = ChunkColumns<'a>;
+
+    fn reader<'a>(array: &'a ArrayRef, column: &'static str) -> Result<ChunkColumns<'a>> {
+        let list: &ListArray = typed(Some(array), column)?;
+        let structs: &StructArray = typed(Some(list.values()), column)?;
+        let field = |name: &str| {
+            structs
+                .column_by_name(name)
+                .ok_or_else(|| StoreError::Schema(format!("column `{column}.{name}` is missing")))
+        };
+        Ok(ChunkColumns {
+            list,
+            prompt_ids: <Vec<u32>>::reader(field(chunk::PROMPT_IDS)?, column)?,
+            response_ids: <Vec<u32>>::reader(field(chunk::RESPONSE_IDS)?, column)?,
+            response_logprobs: <Vec<f64>>::reader(field(chunk::RESPONSE_LOGPROBS)?, column)?,
+        })
+    }
+
+    fn read(c: &ChunkColumns<'_>, row: usize, column: &'static str) -> Result<Self> {
+        list_range(c.list, row, column, row)?
+            .map(|j| {
+                Ok(TurnChunk {
+                    prompt_ids: <Vec<u32>>::read(&c.prompt_ids, j, column)?,
+                    response_ids: <Vec<u32>>::read(&c.response_ids, j, column)?,
+                    response_logprobs: <Vec<f64>>::read(&c.response_logprobs, j, column)?,
+                })
+            })
+            .collect()
+    }
+}
 
 /// The fields of one policy turn.
 pub(crate) fn policy_turn_fields() -> Fields {
@@ -629,6 +720,7 @@ pub(crate) fn policy_turn_fields() -> Fields {
         Field::new(turn::PROMPT_IDS, <Vec<u32>>::data_type(), false),
         Field::new(turn::COMPLETION_IDS, <Vec<u32>>::data_type(), false),
         Field::new(turn::COMPLETION_LOGPROBS, <Vec<f64>>::data_type(), false),
+        Field::new(turn::CHUNKS, <Vec<TurnChunk>>::data_type(), false),
     ])
 }
 
@@ -645,6 +737,7 @@ pub(crate) struct TurnColumns<'a> {
     prompt_ids: Option<<Vec<u32> as Column>::Reader<'a>>,
     completion_ids: Option<<Vec<u32> as Column>::Reader<'a>>,
     completion_logprobs: Option<<Vec<f64> as Column>::Reader<'a>>,
+    chunks: Option<ChunkColumns<'a>>,
 }
 
 /// How the policy produced each agent turn (`policy_turns`): a list of structs.
@@ -692,6 +785,7 @@ impl Column for Vec<PolicyTurn> {
                     "policy_turns.completion_logprobs",
                     all.iter().map(|t| &t.completion_logprobs),
                 )?,
+                <Vec<TurnChunk>>::encode("policy_turns.chunks", all.iter().map(|t| &t.chunks))?,
             ],
             None,
         )?;
@@ -741,6 +835,10 @@ impl Column for Vec<PolicyTurn> {
                 .column_by_name(turn::COMPLETION_LOGPROBS)
                 .map(|a| <Vec<f64>>::reader(a, "policy_turns.completion_logprobs"))
                 .transpose()?,
+            chunks: structs
+                .column_by_name(turn::CHUNKS)
+                .map(|a| <Vec<TurnChunk>>::reader(a, "policy_turns.chunks"))
+                .transpose()?,
         })
     }
 
@@ -778,6 +876,10 @@ impl Column for Vec<PolicyTurn> {
                     Some(reader) => {
                         <Vec<f64>>::read(reader, j, "policy_turns.completion_logprobs")?
                     }
+                    None => Vec::new(),
+                },
+                chunks: match &t.chunks {
+                    Some(reader) => <Vec<TurnChunk>>::read(reader, j, "policy_turns.chunks")?,
                     None => Vec::new(),
                 },
             });

@@ -29,7 +29,7 @@ pub use reader::{count_rows, episode_ids, parquet_files, read_dir_or_file, read_
 pub use schema::{SCHEMA_VERSION, SCHEMA_VERSION_KEY, check_schema, schema, type_name};
 pub use table::{TableWriter, read_columns};
 pub use tokens::{EpisodeTokens, TokenGap};
-pub use trajectory::{PolicyTurn, Trajectory};
+pub use trajectory::{PolicyTurn, Trajectory, TurnChunk};
 pub use writer::{BATCH_BYTES, Compression, WriteSummary, Writer, WriterOptions};
 
 /// What can go wrong while storing or loading trajectories.

@@ -109,6 +109,18 @@ pub struct PolicyTurn {
     /// The log-probability of each generated token, as the server returned them (`logprobs`); empty when
     /// it returned none.
     pub completion_logprobs: Vec<f64>,
+    /// The chunks of a Markovian-thinking (Delethink) turn, in order: each its own prompt and generation;
+    /// empty for a turn generated in one piece.
+    pub chunks: Vec<TurnChunk>,
+}
+
+/// One chunk of a chunked (Delethink) turn: the prompt it saw and what it generated.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TurnChunk {
+    pub prompt_ids: Vec<u32>,
+    pub response_ids: Vec<u32>,
+    /// One per response id, or empty when the generator gave none.
+    pub response_logprobs: Vec<f64>,
 }
 
 /// Tool results that do not report an error: tool messages whose content does not start with `Error`

@@ -301,6 +301,7 @@ pub fn run_member(
                 prompt_ids: decision.prompt_ids,
                 completion_ids: decision.completion_ids,
                 completion_logprobs: decision.completion_logprobs,
+                chunks: decision.chunks,
             });
             traj.messages.push(Message::assistant(&action));
             traj.num_tool_calls += action.tool_calls.len() as u32;

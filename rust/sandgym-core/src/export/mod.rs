@@ -12,6 +12,13 @@
 //! | `trl-tokens` | episode with token ids | `prompt`, `tools`, `prompt_ids`, `completion_ids`, `logprobs`, `env_mask` (TRL's `rollout_func` fields), `reward`, `advantage`, ids |
 //! | `verl-tokens` | episode with token ids | `prompt_ids`, `response_ids`, `response_mask`, `response_logprobs` (verl's `AgentLoopOutput` fields), `reward_score`, `advantage`, ids |
 //!
+//! | `trl-chunks` | chunk of a chunked (Delethink) turn | `prompt_ids`, `completion_ids`, `logprobs`, `env_mask`, `reward`, `advantage`, `trace_length`, `traj_uid`, `turn_idx`, `chunk_idx`, ids |
+//! | `verl-chunks` | chunk of a chunked (Delethink) turn | `prompt_ids`, `response_ids`, `response_mask`, `response_logprobs`, `reward_score`, `advantage`, `trace_length`, `traj_uid`, `turn_idx`, `chunk_idx`, ids |
+//!
+//! The chunk layouts make every chunk its own training sample, as Delethink trains (its prompt, its
+//! generation, all model tokens), with the trace-level reward and advantage broadcast to each and the
+//! turn's trace length `Σ|y_l|` for the loss normalisation; episodes without chunked turns are left out.
+//!
 //! The token layouts hold one episode as one token sequence ([`EpisodeTokens`]), built from the token ids
 //! its policy turns recorded; episodes without them, or whose server re-tokenized the conversation
 //! between turns, are left out and counted (`dropped_without_tokens`, with the first reason).
@@ -58,6 +65,8 @@ pub enum Format {
     EarlyExpert,
     TrlTokens,
     VerlTokens,
+    TrlChunks,
+    VerlChunks,
 }
 
 /// Names accepted by [`Format::by_name`], in the order of the table above.
@@ -71,6 +80,8 @@ pub const FORMAT_NAMES: &[&str] = &[
     "early-expert",
     "trl-tokens",
     "verl-tokens",
+    "trl-chunks",
+    "verl-chunks",
 ];
 
 impl Format {
@@ -85,6 +96,8 @@ impl Format {
             "early-expert" => Format::EarlyExpert,
             "trl-tokens" => Format::TrlTokens,
             "verl-tokens" => Format::VerlTokens,
+            "trl-chunks" => Format::TrlChunks,
+            "verl-chunks" => Format::VerlChunks,
             other => {
                 return Err(Error::InvalidArgument(format!(
                     "unknown export format `{other}` (available: {})",
@@ -238,6 +251,16 @@ fn token_row_fields(reward: &str) -> Vec<Field> {
     ]
 }
 
+/// Where a chunk row sits: its trace (`traj_uid`, the episode), turn and chunk, and the trace's length.
+fn chunk_row_fields() -> Vec<Field> {
+    vec![
+        utf8("traj_uid"),
+        Field::new("turn_idx", DataType::UInt32, false),
+        Field::new("chunk_idx", DataType::UInt32, false),
+        Field::new("trace_length", DataType::UInt64, false),
+    ]
+}
+
 fn f64_list(name: &str) -> Field {
     Field::new(
         name,
@@ -346,6 +369,26 @@ pub fn export_schema(format: Format) -> SchemaRef {
         .into_iter()
         .chain(token_row_fields("reward_score"))
         .collect(),
+        Format::TrlChunks => [
+            list_of("prompt_ids", DataType::UInt32, false),
+            list_of("completion_ids", DataType::UInt32, false),
+            list_of("logprobs", DataType::Float64, false),
+            list_of("env_mask", DataType::UInt8, false),
+        ]
+        .into_iter()
+        .chain(token_row_fields("reward"))
+        .chain(chunk_row_fields())
+        .collect(),
+        Format::VerlChunks => [
+            list_of("prompt_ids", DataType::UInt32, false),
+            list_of("response_ids", DataType::UInt32, false),
+            list_of("response_mask", DataType::UInt8, false),
+            list_of("response_logprobs", DataType::Float64, true),
+        ]
+        .into_iter()
+        .chain(token_row_fields("reward_score"))
+        .chain(chunk_row_fields())
+        .collect(),
     };
     Arc::new(Schema::new(fields))
 }
@@ -380,6 +423,22 @@ fn prompt_len(messages: &[Message]) -> usize {
         .iter()
         .position(|m| m.role == Role::Assistant)
         .unwrap_or(messages.len())
+}
+
+/// The advantage and ids every token and chunk row carries (the columns of [`token_row_fields`] but the
+/// reward).
+fn token_row_ids(traj: &Trajectory) -> Map<String, Value> {
+    Map::from_iter([
+        ("advantage".to_string(), json!(traj.advantage)),
+        ("env_id".to_string(), json!(traj.env_id)),
+        ("task_id".to_string(), json!(traj.task_id)),
+        ("episode_id".to_string(), json!(traj.episode_id)),
+        (
+            "group_id".to_string(),
+            json!(traj.group_id.clone().unwrap_or_default()),
+        ),
+        ("seed".to_string(), json!(traj.seed)),
+    ])
 }
 
 fn tools_value(traj: &Trajectory) -> Value {
@@ -523,6 +582,60 @@ pub fn build_rows(
                 });
             }
         }
+        Format::TrlChunks | Format::VerlChunks => {
+            for traj in rows {
+                let chunked = traj
+                    .policy_turns
+                    .iter()
+                    .filter(|t| !t.chunks.is_empty())
+                    .count();
+                if chunked == 0 {
+                    summary.dropped_without_tokens += 1;
+                    summary.first_token_gap.get_or_insert_with(|| {
+                        format!(
+                            "episode {}: no turn was generated in chunks",
+                            traj.episode_id
+                        )
+                    });
+                    continue;
+                }
+                for (turn_idx, turn) in traj.policy_turns.iter().enumerate() {
+                    let trace_length: usize =
+                        turn.chunks.iter().map(|c| c.response_ids.len()).sum();
+                    for (chunk_idx, chunk) in turn.chunks.iter().enumerate() {
+                        let ones = vec![1u8; chunk.response_ids.len()];
+                        let logprobs = (chunk.response_logprobs.len() == chunk.response_ids.len())
+                            .then_some(&chunk.response_logprobs);
+                        let mut row = if options.format == Format::TrlChunks {
+                            json!({
+                                "prompt_ids": chunk.prompt_ids,
+                                "completion_ids": chunk.response_ids,
+                                "logprobs": logprobs.cloned()
+                                    .unwrap_or_else(|| vec![0.0; chunk.response_ids.len()]),
+                                "env_mask": ones,
+                                "reward": training_reward(traj),
+                            })
+                        } else {
+                            json!({
+                                "prompt_ids": chunk.prompt_ids,
+                                "response_ids": chunk.response_ids,
+                                "response_mask": ones,
+                                "response_logprobs": logprobs,
+                                "reward_score": training_reward(traj),
+                            })
+                        };
+                        if let Some(fields) = row.as_object_mut() {
+                            fields.extend(token_row_ids(traj));
+                            fields.insert("traj_uid".into(), json!(traj.episode_id));
+                            fields.insert("turn_idx".into(), json!(turn_idx));
+                            fields.insert("chunk_idx".into(), json!(chunk_idx));
+                            fields.insert("trace_length".into(), json!(trace_length));
+                        }
+                        out.push(row);
+                    }
+                }
+            }
+        }
         Format::TrlTokens | Format::VerlTokens => {
             for traj in rows {
                 let tokens = match EpisodeTokens::from_turns(&traj.policy_turns) {
@@ -535,14 +648,6 @@ pub fn build_rows(
                         continue;
                     }
                 };
-                let ids = json!({
-                    "advantage": traj.advantage,
-                    "env_id": traj.env_id,
-                    "task_id": traj.task_id,
-                    "episode_id": traj.episode_id,
-                    "group_id": traj.group_id.clone().unwrap_or_default(),
-                    "seed": traj.seed,
-                });
                 let mut row = if options.format == Format::TrlTokens {
                     // TRL wants log-probabilities always: 0.0 where the server gave none.
                     let logprobs = tokens
@@ -567,8 +672,8 @@ pub fn build_rows(
                         "reward_score": training_reward(traj),
                     })
                 };
-                if let (Some(row), Value::Object(ids)) = (row.as_object_mut(), ids) {
-                    row.extend(ids);
+                if let Some(fields) = row.as_object_mut() {
+                    fields.extend(token_row_ids(traj));
                 }
                 out.push(row);
             }

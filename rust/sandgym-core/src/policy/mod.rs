@@ -85,6 +85,8 @@ pub struct Decision {
     pub completion_ids: Vec<u32>,
     /// The generated tokens' log-probabilities, when the server returned them (`logprobs`).
     pub completion_logprobs: Vec<f64>,
+    /// The chunks of a chunked (Delethink) turn, when the policy generated it in chunks.
+    pub chunks: Vec<crate::trajectory::TurnChunk>,
 }
 
 impl Decision {

@@ -117,6 +117,13 @@ fn row(i: u64) -> Trajectory {
                 prompt_ids: (100..100 + t as u32).collect(),
                 completion_ids: (0..t as u32).collect(),
                 completion_logprobs: vec![-0.5; t as usize],
+                chunks: (0..t)
+                    .map(|c| sandgym_core::trajectory::TurnChunk {
+                        prompt_ids: vec![c as u32; 3],
+                        response_ids: vec![7; c as usize],
+                        response_logprobs: Vec::new(),
+                    })
+                    .collect(),
             })
             .collect(),
     }
