@@ -626,6 +626,30 @@ pub(crate) const ADDED_TURN_FIELDS: [&str; 4] = [
     turn::CHUNKS,
 ];
 
+/// A list-of-struct column: one list per row, `lens` items each, whose struct fields are `children` (one
+/// array per field over all items of all rows, in order).
+fn struct_list(
+    column: &'static str,
+    lens: impl ExactSizeIterator<Item = usize>,
+    fields: Fields,
+    children: Vec<ArrayRef>,
+) -> Result<ArrayRef> {
+    let mut offsets = Offsets::new(column, lens.len());
+    let mut total = 0;
+    for len in lens {
+        total += len;
+        offsets.close_at(total)?;
+    }
+    let item = list_item(DataType::Struct(fields.clone()));
+    let structs = StructArray::try_new(fields, children, None)?;
+    Ok(Arc::new(ListArray::try_new(
+        item,
+        offsets.finish(),
+        Arc::new(structs),
+        None,
+    )?))
+}
+
 /// The fields of one chunk: three lists.
 fn chunk_fields() -> Fields {
     Fields::from(vec![
@@ -654,27 +678,12 @@ impl Column for Vec<TurnChunk> {
         I: ExactSizeIterator<Item = &'a Self> + Clone,
     {
         let all: Vec<&TurnChunk> = values.clone().flatten().collect();
-        let mut offsets = Offsets::new(column, values.len());
-        let mut total = 0;
-        for list in values {
-            total += list.len();
-            offsets.close_at(total)?;
-        }
-        let structs = StructArray::try_new(
-            chunk_fields(),
-            vec![
-                <Vec<u32>>::encode(column, all.iter().map(|c| &c.prompt_ids))?,
-                <Vec<u32>>::encode(column, all.iter().map(|c| &c.response_ids))?,
-                <Vec<f64>>::encode(column, all.iter().map(|c| &c.response_logprobs))?,
-            ],
-            None,
-        )?;
-        Ok(Arc::new(ListArray::try_new(
-            list_item(DataType::Struct(chunk_fields())),
-            offsets.finish(),
-            Arc::new(structs),
-            None,
-        )?))
+        let children = vec![
+            <Vec<u32>>::encode(column, all.iter().map(|c| &c.prompt_ids))?,
+            <Vec<u32>>::encode(column, all.iter().map(|c| &c.response_ids))?,
+            <Vec<f64>>::encode(column, all.iter().map(|c| &c.response_logprobs))?,
+        ];
+        struct_list(column, values.map(Vec::len), chunk_fields(), children)
     }
 
     type Reader<'a> = ChunkColumns<'a>;
@@ -752,49 +761,34 @@ impl Column for Vec<PolicyTurn> {
     {
         // Each field is encoded as the top-level columns of its type are, over all turns of all rows.
         let all: Vec<&PolicyTurn> = values.clone().flatten().collect();
-        let mut offsets = Offsets::new(column, values.len());
-        let mut total = 0;
-        for list in values {
-            total += list.len();
-            offsets.close_at(total)?;
-        }
-        let structs = StructArray::try_new(
-            policy_turn_fields(),
-            vec![
-                String::encode("policy_turns.raw_output", all.iter().map(|t| &t.raw_output))?,
-                String::encode("policy_turns.parser", all.iter().map(|t| &t.parser))?,
-                <Option<String>>::encode(
-                    "policy_turns.format_error",
-                    all.iter().map(|t| &t.format_error),
-                )?,
-                u32::encode(
-                    "policy_turns.prompt_tokens",
-                    all.iter().map(|t| &t.prompt_tokens),
-                )?,
-                u32::encode(
-                    "policy_turns.completion_tokens",
-                    all.iter().map(|t| &t.completion_tokens),
-                )?,
-                f64::encode("policy_turns.latency_s", all.iter().map(|t| &t.latency_s))?,
-                <Vec<u32>>::encode("policy_turns.prompt_ids", all.iter().map(|t| &t.prompt_ids))?,
-                <Vec<u32>>::encode(
-                    "policy_turns.completion_ids",
-                    all.iter().map(|t| &t.completion_ids),
-                )?,
-                <Vec<f64>>::encode(
-                    "policy_turns.completion_logprobs",
-                    all.iter().map(|t| &t.completion_logprobs),
-                )?,
-                <Vec<TurnChunk>>::encode("policy_turns.chunks", all.iter().map(|t| &t.chunks))?,
-            ],
-            None,
-        )?;
-        Ok(Arc::new(ListArray::try_new(
-            list_item(DataType::Struct(policy_turn_fields())),
-            offsets.finish(),
-            Arc::new(structs),
-            None,
-        )?))
+        let children = vec![
+            String::encode("policy_turns.raw_output", all.iter().map(|t| &t.raw_output))?,
+            String::encode("policy_turns.parser", all.iter().map(|t| &t.parser))?,
+            <Option<String>>::encode(
+                "policy_turns.format_error",
+                all.iter().map(|t| &t.format_error),
+            )?,
+            u32::encode(
+                "policy_turns.prompt_tokens",
+                all.iter().map(|t| &t.prompt_tokens),
+            )?,
+            u32::encode(
+                "policy_turns.completion_tokens",
+                all.iter().map(|t| &t.completion_tokens),
+            )?,
+            f64::encode("policy_turns.latency_s", all.iter().map(|t| &t.latency_s))?,
+            <Vec<u32>>::encode("policy_turns.prompt_ids", all.iter().map(|t| &t.prompt_ids))?,
+            <Vec<u32>>::encode(
+                "policy_turns.completion_ids",
+                all.iter().map(|t| &t.completion_ids),
+            )?,
+            <Vec<f64>>::encode(
+                "policy_turns.completion_logprobs",
+                all.iter().map(|t| &t.completion_logprobs),
+            )?,
+            <Vec<TurnChunk>>::encode("policy_turns.chunks", all.iter().map(|t| &t.chunks))?,
+        ];
+        struct_list(column, values.map(Vec::len), policy_turn_fields(), children)
     }
 
     type Reader<'a> = TurnColumns<'a>;

@@ -238,9 +238,37 @@ fn list_of(name: &str, item: DataType, nullable: bool) -> Field {
     )
 }
 
-/// The ids and rewards every token row carries beside its token columns.
-fn token_row_fields(reward: &str) -> Vec<Field> {
+/// The names of a token row's response ids, log-probabilities, mask and reward: TRL's or verl's.
+fn token_names(trl: bool) -> [&'static str; 4] {
+    if trl {
+        ["completion_ids", "logprobs", "env_mask", "reward"]
+    } else {
+        [
+            "response_ids",
+            "response_logprobs",
+            "response_mask",
+            "reward_score",
+        ]
+    }
+}
+
+/// The columns of a token row: the sequence in TRL's `rollout_func` names (log-probabilities always) or
+/// verl's `AgentLoopOutput` names (null without them), then the reward, advantage and ids.
+fn token_fields(trl: bool) -> Vec<Field> {
+    let [ids, logprobs, mask, reward] = token_names(trl);
+    let logprobs = list_of(logprobs, DataType::Float64, !trl);
+    let mask = list_of(mask, DataType::UInt8, false);
+    // Each trainer's own order: TRL's rollout_func output, verl's AgentLoopOutput.
+    let (third, fourth) = if trl {
+        (logprobs, mask)
+    } else {
+        (mask, logprobs)
+    };
     vec![
+        list_of("prompt_ids", DataType::UInt32, false),
+        list_of(ids, DataType::UInt32, false),
+        third,
+        fourth,
         Field::new(reward, DataType::Float64, false),
         Field::new("advantage", DataType::Float64, true),
         utf8("env_id"),
@@ -349,46 +377,13 @@ pub fn export_schema(format: Format) -> SchemaRef {
             json_field("tools", false),
         ],
         Format::EarlyExpert => vec![plain_messages_field("messages")],
-        Format::TrlTokens => [
-            messages_field("prompt"),
-            json_field("tools", false),
-            list_of("prompt_ids", DataType::UInt32, false),
-            list_of("completion_ids", DataType::UInt32, false),
-            list_of("logprobs", DataType::Float64, false),
-            list_of("env_mask", DataType::UInt8, false),
-        ]
-        .into_iter()
-        .chain(token_row_fields("reward"))
-        .collect(),
-        Format::VerlTokens => [
-            list_of("prompt_ids", DataType::UInt32, false),
-            list_of("response_ids", DataType::UInt32, false),
-            list_of("response_mask", DataType::UInt8, false),
-            list_of("response_logprobs", DataType::Float64, true),
-        ]
-        .into_iter()
-        .chain(token_row_fields("reward_score"))
-        .collect(),
-        Format::TrlChunks => [
-            list_of("prompt_ids", DataType::UInt32, false),
-            list_of("completion_ids", DataType::UInt32, false),
-            list_of("logprobs", DataType::Float64, false),
-            list_of("env_mask", DataType::UInt8, false),
-        ]
-        .into_iter()
-        .chain(token_row_fields("reward"))
-        .chain(chunk_row_fields())
-        .collect(),
-        Format::VerlChunks => [
-            list_of("prompt_ids", DataType::UInt32, false),
-            list_of("response_ids", DataType::UInt32, false),
-            list_of("response_mask", DataType::UInt8, false),
-            list_of("response_logprobs", DataType::Float64, true),
-        ]
-        .into_iter()
-        .chain(token_row_fields("reward_score"))
-        .chain(chunk_row_fields())
-        .collect(),
+        Format::TrlTokens => [messages_field("prompt"), json_field("tools", false)]
+            .into_iter()
+            .chain(token_fields(true))
+            .collect(),
+        Format::VerlTokens => token_fields(false),
+        Format::TrlChunks => [token_fields(true), chunk_row_fields()].concat(),
+        Format::VerlChunks => [token_fields(false), chunk_row_fields()].concat(),
     };
     Arc::new(Schema::new(fields))
 }
@@ -425,10 +420,28 @@ fn prompt_len(messages: &[Message]) -> usize {
         .unwrap_or(messages.len())
 }
 
-/// The advantage and ids every token and chunk row carries (the columns of [`token_row_fields`] but the
-/// reward).
-fn token_row_ids(traj: &Trajectory) -> Map<String, Value> {
+/// One row of [`token_fields`]: a token sequence of `traj` with its reward, advantage and ids. TRL wants
+/// log-probabilities always (0.0 where the server gave none); verl takes none as null.
+fn token_row(
+    trl: bool,
+    traj: &Trajectory,
+    prompt_ids: &[u32],
+    response_ids: &[u32],
+    mask: &[u8],
+    logprobs: Option<&[f64]>,
+) -> Map<String, Value> {
+    let [ids, lps, mask_name, reward] = token_names(trl);
+    let logprobs = match logprobs {
+        Some(lp) => json!(lp),
+        None if trl => json!(vec![0.0; response_ids.len()]),
+        None => Value::Null,
+    };
     Map::from_iter([
+        ("prompt_ids".to_string(), json!(prompt_ids)),
+        (ids.to_string(), json!(response_ids)),
+        (lps.to_string(), logprobs),
+        (mask_name.to_string(), json!(mask)),
+        (reward.to_string(), json!(training_reward(traj))),
         ("advantage".to_string(), json!(traj.advantage)),
         ("env_id".to_string(), json!(traj.env_id)),
         ("task_id".to_string(), json!(traj.task_id)),
@@ -603,35 +616,21 @@ pub fn build_rows(
                     let trace_length: usize =
                         turn.chunks.iter().map(|c| c.response_ids.len()).sum();
                     for (chunk_idx, chunk) in turn.chunks.iter().enumerate() {
-                        let ones = vec![1u8; chunk.response_ids.len()];
                         let logprobs = (chunk.response_logprobs.len() == chunk.response_ids.len())
-                            .then_some(&chunk.response_logprobs);
-                        let mut row = if options.format == Format::TrlChunks {
-                            json!({
-                                "prompt_ids": chunk.prompt_ids,
-                                "completion_ids": chunk.response_ids,
-                                "logprobs": logprobs.cloned()
-                                    .unwrap_or_else(|| vec![0.0; chunk.response_ids.len()]),
-                                "env_mask": ones,
-                                "reward": training_reward(traj),
-                            })
-                        } else {
-                            json!({
-                                "prompt_ids": chunk.prompt_ids,
-                                "response_ids": chunk.response_ids,
-                                "response_mask": ones,
-                                "response_logprobs": logprobs,
-                                "reward_score": training_reward(traj),
-                            })
-                        };
-                        if let Some(fields) = row.as_object_mut() {
-                            fields.extend(token_row_ids(traj));
-                            fields.insert("traj_uid".into(), json!(traj.episode_id));
-                            fields.insert("turn_idx".into(), json!(turn_idx));
-                            fields.insert("chunk_idx".into(), json!(chunk_idx));
-                            fields.insert("trace_length".into(), json!(trace_length));
-                        }
-                        out.push(row);
+                            .then_some(chunk.response_logprobs.as_slice());
+                        let mut row = token_row(
+                            options.format == Format::TrlChunks,
+                            traj,
+                            &chunk.prompt_ids,
+                            &chunk.response_ids,
+                            &vec![1u8; chunk.response_ids.len()],
+                            logprobs,
+                        );
+                        row.insert("traj_uid".into(), json!(traj.episode_id));
+                        row.insert("turn_idx".into(), json!(turn_idx));
+                        row.insert("chunk_idx".into(), json!(chunk_idx));
+                        row.insert("trace_length".into(), json!(trace_length));
+                        out.push(Value::Object(row));
                     }
                 }
             }
@@ -648,34 +647,22 @@ pub fn build_rows(
                         continue;
                     }
                 };
-                let mut row = if options.format == Format::TrlTokens {
-                    // TRL wants log-probabilities always: 0.0 where the server gave none.
-                    let logprobs = tokens
-                        .response_logprobs
-                        .unwrap_or_else(|| vec![0.0; tokens.response_ids.len()]);
+                let trl = options.format == Format::TrlTokens;
+                let mut row = token_row(
+                    trl,
+                    traj,
+                    &tokens.prompt_ids,
+                    &tokens.response_ids,
+                    &tokens.response_mask,
+                    tokens.response_logprobs.as_deref(),
+                );
+                if trl {
                     // The prompt makes the rows a TRL train_dataset too (replayed by the rollout function).
-                    json!({
-                        "prompt": hf_messages(&traj.messages[..prompt_len(&traj.messages)]),
-                        "tools": tools_value(traj),
-                        "prompt_ids": tokens.prompt_ids,
-                        "completion_ids": tokens.response_ids,
-                        "logprobs": logprobs,
-                        "env_mask": tokens.response_mask,
-                        "reward": training_reward(traj),
-                    })
-                } else {
-                    json!({
-                        "prompt_ids": tokens.prompt_ids,
-                        "response_ids": tokens.response_ids,
-                        "response_mask": tokens.response_mask,
-                        "response_logprobs": tokens.response_logprobs,
-                        "reward_score": training_reward(traj),
-                    })
-                };
-                if let Some(fields) = row.as_object_mut() {
-                    fields.extend(token_row_ids(traj));
+                    let prompt = hf_messages(&traj.messages[..prompt_len(&traj.messages)]);
+                    row.insert("prompt".into(), prompt);
+                    row.insert("tools".into(), tools_value(traj));
                 }
-                out.push(row);
+                out.push(Value::Object(row));
             }
         }
         Format::TrlDpo => {
