@@ -21,7 +21,10 @@ still parses. :func:`delethink` runs one trace with any generator ``(prompt ids,
 log-probabilities)``; :class:`Delethink` is the policy wrapper for :func:`sandgym.collect` (every model turn of any
 env becomes one trace), over a :class:`TokenBackend`: a local tokenizer and generator (:class:`LocalBackend`) or an
 OpenAI-compatible ``/v1/completions`` server that takes token-id prompts (:class:`CompletionsBackend`: vLLM,
-SGLang). :meth:`DelethinkConfig.longcot` is the like-for-like baseline: one chunk of the whole budget.
+SGLang, llama.cpp's server). The chat template and vocabulary come from a :class:`ChatTokenizer`: a Hugging Face
+``tokenizer.json`` (:func:`load_tokenizer`, the Rust ``tokenizers`` crate underneath) or the server's own
+``/tokenize`` and ``/detokenize`` (:class:`ServerTokenizer`). :func:`cli_policy` is ``sandgym collect --delethink``.
+:meth:`DelethinkConfig.longcot` is the like-for-like baseline: one chunk of the whole budget.
 """
 
 from __future__ import annotations
@@ -31,8 +34,9 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from sandgym.policies import Action, CallablePolicy, Observation
 
@@ -244,19 +248,33 @@ class TokenBackend(Protocol):
         ...
 
 
+@runtime_checkable
+class ChatTokenizer(Protocol):
+    """A model's chat template and vocabulary, over ids: the tokenizer half of a :class:`TokenBackend`."""
+
+    stop_ids: Collection[int]
+    """End-of-turn / EOS ids."""
+
+    def render(self, messages: Observation, tools: list[dict]) -> list[int]:
+        """The conversation's chat-templated ids, with the generation prompt."""
+        ...
+
+    def decode(self, ids: list[int]) -> str:
+        """The text of generated ids, control tokens dropped."""
+        ...
+
+
 @dataclass
-class LocalBackend:
-    """A Hugging Face-style tokenizer (``apply_chat_template`` / ``encode`` / ``decode``) and a local generator.
+class HFChatTokenizer:
+    """A Hugging Face-style tokenizer (``apply_chat_template`` / ``encode`` / ``decode``) as a :class:`ChatTokenizer`.
 
     Attributes:
-        tokenizer: renders the chat template and decodes.
-        generate: (prompt ids, max new tokens) -> (ids, log-probabilities or None).
+        tokenizer: e.g. ``AutoTokenizer.from_pretrained(...)`` (a fast tokenizer is the Rust ``tokenizers`` crate).
         stop_ids: end-of-turn / EOS ids (default: the tokenizer's ``eos_token_id`` when it has one).
 
     """
 
     tokenizer: Any
-    generate: ChunkGenerate  # type: ignore[assignment]
     stop_ids: Collection[int] = ()
 
     def __post_init__(self) -> None:
@@ -266,7 +284,7 @@ class LocalBackend:
             self.stop_ids = (eos,)
 
     def render(self, messages: Observation, tools: list[dict]) -> list[int]:
-        """The query: the chat template's rendering with the generation prompt, as ids."""
+        """The chat template's rendering with the generation prompt, as ids."""
         text = self.tokenizer.apply_chat_template(
             messages, tools=tools or None, add_generation_prompt=True, tokenize=False
         )
@@ -277,49 +295,261 @@ class LocalBackend:
         return str(self.tokenizer.decode(ids, skip_special_tokens=True))
 
 
+def load_tokenizer(name_or_path: str) -> HFChatTokenizer:
+    """A Hugging Face tokenizer as a :class:`ChatTokenizer`: a ``tokenizer.json`` file, its folder, or a hub id.
+
+    A bare ``tokenizer.json`` has no chat template; it is read from ``tokenizer_config.json`` or
+    ``chat_template.jinja`` beside it, as ``transformers`` does for a folder.
+
+    Raises:
+        ValueError: the tokenizer has no chat template.
+
+    """
+    import os
+
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    if os.path.isfile(name_or_path):
+        folder = os.path.dirname(os.path.abspath(name_or_path))
+        if os.path.exists(os.path.join(folder, "tokenizer_config.json")):
+            tokenizer = AutoTokenizer.from_pretrained(folder)
+        else:
+            tokenizer = PreTrainedTokenizerFast(tokenizer_file=name_or_path)
+            template = os.path.join(folder, "chat_template.jinja")
+            if os.path.exists(template):
+                with open(template, encoding="utf-8") as f:
+                    tokenizer.chat_template = f.read()
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError(f"tokenizer {name_or_path}: no chat template (tokenizer_config.json or chat_template.jinja)")
+    return HFChatTokenizer(tokenizer)
+
+
+def _request_json(url: str, body: dict | None, timeout_s: float, api_key: str | None = None) -> Any:
+    """POST ``body`` as JSON (GET when it is None) and read the JSON reply.
+
+    Raises:
+        RuntimeError: the server answered with an error status, did not answer, or answered with something that
+            is not JSON; the message names the URL and the server's own words.
+        _NotFound: HTTP 404 (the caller may try another endpoint).
+
+    """
+    headers = {"Content-Type": "application/json"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        detail = e.read()[:300]
+        if e.code == 404:
+            raise _NotFound(f"{url}: HTTP 404: {detail!r}") from e
+        raise RuntimeError(f"{url}: HTTP {e.code}: {detail!r}") from e
+    except (urllib.error.URLError, TimeoutError, ConnectionError, json.JSONDecodeError) as e:
+        raise RuntimeError(f"{url}: {getattr(e, 'reason', e)}") from e
+
+
+class _NotFound(RuntimeError):
+    """An endpoint the server does not have."""
+
+
+@dataclass
+class ServerTokenizer:
+    """The serving engine's own chat template and vocabulary, through its ``/tokenize`` and ``/detokenize``.
+
+    Two dialects, found on first use: llama.cpp's server (``/apply-template`` renders the conversation, ``/tokenize``
+    reads the text with its special tokens) and vLLM's (``/tokenize`` renders ``messages`` to ids itself). Either
+    way the ids are the server's, so the query is exactly what the model would see through its chat endpoint.
+
+    Attributes:
+        base_url: the API root up to ``/v1`` (the tokenizer endpoints are at the server's root).
+        model: the served model's name (vLLM routes by it).
+        timeout_s: timeout of one request.
+        api_key: sent as a bearer token when set.
+        stop_ids: end-of-turn / EOS ids; default: llama.cpp's ``/props`` EOS token (vLLM reports none, and stops at
+            its own EOS anyway).
+
+    """
+
+    base_url: str
+    model: str = ""
+    timeout_s: float = 60.0
+    api_key: str | None = None
+    stop_ids: Collection[int] = ()
+    _dialect: str | None = field(default=None, init=False, repr=False)
+
+    @property
+    def _root(self) -> str:
+        root = self.base_url.rstrip("/")
+        return root[: -len("/v1")] if root.endswith("/v1") else root
+
+    def _post(self, path: str, body: dict) -> Any:
+        return _request_json(f"{self._root}{path}", body, self.timeout_s, self.api_key)
+
+    def render(self, messages: Observation, tools: list[dict]) -> list[int]:
+        """The conversation's chat-templated ids with the generation prompt, as the server renders them.
+
+        Raises:
+            RuntimeError: the server has neither dialect's endpoints, or its reply has no ids.
+
+        """
+        if self._dialect in (None, "llama.cpp"):
+            body: dict[str, Any] = {"messages": messages, "add_generation_prompt": True}
+            if tools:
+                body["tools"] = tools
+            try:
+                reply = self._post("/apply-template", body)
+            except _NotFound:
+                if self._dialect == "llama.cpp":
+                    raise
+                self._dialect = "vllm"
+            else:
+                prompt = reply.get("prompt") if isinstance(reply, dict) else None
+                if not isinstance(prompt, str):
+                    raise RuntimeError(f"{self._root}/apply-template: the reply has no prompt text: {str(reply)[:200]}")
+                if self._dialect is None:
+                    self._dialect = "llama.cpp"
+                    self._default_stop_ids()
+                # The template's text already holds BOS and the turn markers: read them as special tokens and add
+                # none of the tokenizer's own.
+                return self._ids(
+                    self._post("/tokenize", {"content": prompt, "add_special": False, "parse_special": True})
+                )
+        body = {"model": self.model, "messages": messages, "add_generation_prompt": True}
+        if tools:
+            body["tools"] = tools
+        return self._ids(self._post("/tokenize", body))
+
+    def _ids(self, reply: Any) -> list[int]:
+        tokens = reply.get("tokens") if isinstance(reply, dict) else None
+        if not isinstance(tokens, list) or not all(isinstance(t, int) for t in tokens):
+            raise RuntimeError(f"{self._root}/tokenize: the reply has no list of token ids: {str(reply)[:200]}")
+        return tokens
+
+    def _default_stop_ids(self) -> None:
+        if self.stop_ids:
+            return
+        try:
+            props = _request_json(f"{self._root}/props", None, self.timeout_s, self.api_key)
+        except RuntimeError:
+            return
+        eos = props.get("eos_token") if isinstance(props, dict) else None
+        if isinstance(eos, str) and eos:
+            self.stop_ids = tuple(self._ids(self._post("/tokenize", {"content": eos, "parse_special": True})))
+
+    def decode(self, ids: list[int]) -> str:
+        """The generated text, the stop ids dropped (the server's detokenizer would print them as markers).
+
+        Raises:
+            RuntimeError: the reply has no text.
+
+        """
+        kept = [i for i in ids if i not in self.stop_ids]
+        if self._dialect == "vllm":
+            reply = self._post("/detokenize", {"model": self.model, "tokens": kept})
+            text = reply.get("prompt") if isinstance(reply, dict) else None
+        else:
+            reply = self._post("/detokenize", {"tokens": kept})
+            text = reply.get("content") if isinstance(reply, dict) else None
+        if not isinstance(text, str):
+            raise RuntimeError(f"{self._root}/detokenize: the reply has no text: {str(reply)[:200]}")
+        return text
+
+
+def _chat_tokenizer(tokenizer: Any, stop_ids: Collection[int]) -> ChatTokenizer:
+    """``tokenizer`` as a :class:`ChatTokenizer` (a Hugging Face-style one is wrapped), with ``stop_ids`` if given."""
+    chat = tokenizer if isinstance(tokenizer, ChatTokenizer) else HFChatTokenizer(tokenizer)
+    if stop_ids:
+        chat.stop_ids = stop_ids
+    return chat
+
+
+@dataclass
+class LocalBackend:
+    """A tokenizer and a local generator.
+
+    Attributes:
+        tokenizer: a :class:`ChatTokenizer`, or a Hugging Face-style tokenizer (``apply_chat_template`` /
+            ``encode`` / ``decode``), which is wrapped in :class:`HFChatTokenizer`.
+        generate: (prompt ids, max new tokens) -> (ids, log-probabilities or None).
+        stop_ids: end-of-turn / EOS ids (default: the tokenizer's).
+
+    """
+
+    tokenizer: Any
+    generate: ChunkGenerate  # type: ignore[assignment]
+    stop_ids: Collection[int] = ()
+
+    def __post_init__(self) -> None:
+        """Wrap the tokenizer; default the stop ids to its own."""
+        self._chat = _chat_tokenizer(self.tokenizer, self.stop_ids)
+        self.stop_ids = self._chat.stop_ids
+
+    def render(self, messages: Observation, tools: list[dict]) -> list[int]:
+        """The query: the chat template's rendering with the generation prompt, as ids."""
+        return self._chat.render(messages, tools)
+
+    def decode(self, ids: list[int]) -> str:
+        """The generated text, control tokens dropped."""
+        return self._chat.decode(ids)
+
+
 @dataclass
 class CompletionsBackend:
-    """An OpenAI-compatible ``/v1/completions`` server that takes the prompt as token ids (vLLM, SGLang).
+    """An OpenAI-compatible ``/v1/completions`` server that takes the prompt as token ids (vLLM, SGLang, llama.cpp).
 
-    Requests ask for ``return_token_ids`` and ``logprobs``; the generated ids come back as the server sampled them.
-    The query is rendered with a local tokenizer (the model's own, e.g. ``AutoTokenizer.from_pretrained``).
+    Requests ask for ``logprobs`` and ``return_token_ids``; the generated ids come back as the server sampled them,
+    in vLLM's ``token_ids`` or in llama.cpp's ``logprobs.content[].id``. The query is rendered by ``tokenizer``: the
+    model's own Hugging Face tokenizer (:func:`load_tokenizer`), or by default the server itself
+    (:class:`ServerTokenizer`).
 
     Attributes:
         base_url: the API root up to ``/v1``.
         model: the served model's name.
-        tokenizer: renders the chat template and decodes (``LocalBackend``'s tokenizer).
+        tokenizer: a :class:`ChatTokenizer` or a Hugging Face-style tokenizer; None: the server's.
         temperature: sampling temperature.
         timeout_s: timeout of one request.
-        stop_ids: end-of-turn / EOS ids (default: the tokenizer's ``eos_token_id``).
+        stop_ids: end-of-turn / EOS ids (default: the tokenizer's).
+        api_key: sent as a bearer token when set.
 
     """
 
     base_url: str
     model: str
-    tokenizer: Any
+    tokenizer: Any = None
     temperature: float = 1.0
     timeout_s: float = 600.0
     stop_ids: Collection[int] = ()
+    api_key: str | None = None
 
     def __post_init__(self) -> None:
-        """Default the stop ids to the tokenizer's EOS token."""
-        self._local = LocalBackend(self.tokenizer, self.generate, self.stop_ids)
-        self.stop_ids = self._local.stop_ids
+        """Set up the tokenizer (the server's when none is given); default the stop ids to its own."""
+        tokenizer = self.tokenizer
+        if tokenizer is None:
+            tokenizer = ServerTokenizer(self.base_url, self.model, min(self.timeout_s, 60.0), self.api_key)
+        self._chat = _chat_tokenizer(tokenizer, self.stop_ids)
+        self.stop_ids = self._chat.stop_ids
 
     def render(self, messages: Observation, tools: list[dict]) -> list[int]:
-        """The query, rendered locally."""
-        return self._local.render(messages, tools)
+        """The query, rendered by the tokenizer."""
+        ids = self._chat.render(messages, tools)
+        if not self.stop_ids:
+            self.stop_ids = self._chat.stop_ids  # the server tokenizer learns them on first use
+        return ids
 
     def decode(self, ids: list[int]) -> str:
-        """The generated text, decoded locally."""
-        return self._local.decode(ids)
+        """The generated text, decoded by the tokenizer."""
+        return self._chat.decode(ids)
 
     def generate(self, prompt_ids: list[int], max_new_tokens: int) -> tuple[list[int], list[float] | None]:
         """One completion request with the prompt as token ids.
 
         Raises:
-            RuntimeError: the request failed, or the reply has no ``token_ids`` (the server does not support
-                ``return_token_ids``, e.g. vLLM before 0.10.2).
+            RuntimeError: the request failed, or the reply carries no generated ids (neither ``token_ids`` nor
+                per-token ``logprobs.content``: e.g. vLLM before 0.10.2).
 
         """
         body = {
@@ -327,26 +557,30 @@ class CompletionsBackend:
             "prompt": prompt_ids,
             "max_tokens": max_new_tokens,
             "temperature": self.temperature,
-            "logprobs": 0,
+            "logprobs": 1,
             "return_token_ids": True,
         }
         url = f"{self.base_url.rstrip('/')}/completions"
-        request = urllib.request.Request(
-            url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                reply = json.loads(response.read())
-        except urllib.error.HTTPError as e:
-            raise RuntimeError(f"{url}: HTTP {e.code}: {e.read()[:300]!r}") from e
-        except (urllib.error.URLError, TimeoutError, json.JSONDecodeError) as e:
-            raise RuntimeError(f"{url}: {e}") from e
-        choice = (reply.get("choices") or [{}])[0]
+        reply = _request_json(url, body, self.timeout_s, self.api_key)
+        choices = reply.get("choices") if isinstance(reply, dict) else None
+        choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+        logprobs = choice.get("logprobs") or {}
         ids = choice.get("token_ids")
-        if not isinstance(ids, list):
-            raise RuntimeError(f"{url}: the reply has no token_ids (does the server support return_token_ids?)")
-        logprobs = (choice.get("logprobs") or {}).get("token_logprobs")
-        return [int(i) for i in ids], None if logprobs is None else [float(x) for x in logprobs]
+        if isinstance(ids, list):  # vLLM
+            values = logprobs.get("token_logprobs")
+        elif isinstance(logprobs.get("content"), list):  # llama.cpp: one entry per generated token
+            ids = [entry.get("id") for entry in logprobs["content"]]
+            values = [entry.get("logprob") for entry in logprobs["content"]]
+        else:
+            raise RuntimeError(
+                f"{url}: the reply carries no generated token ids (neither token_ids nor logprobs.content; "
+                f"does the server support return_token_ids?): {str(reply)[:200]}"
+            )
+        if not all(isinstance(i, int) for i in ids):
+            raise RuntimeError(f"{url}: generated ids that are not integers: {str(ids)[:200]}")
+        if values is None or not all(isinstance(v, int | float) for v in values):
+            return ids, None
+        return ids, [float(v) for v in values]
 
 
 class Delethink(CallablePolicy):
@@ -396,31 +630,100 @@ class Delethink(CallablePolicy):
         return delethink(self.inner.generate, query, self.config, self.inner.stop_ids)
 
     def act(self, observations: list[Observation], tools: list[list[dict]]) -> list[Action]:
-        """One action per conversation: the decoded trace, with its token counts."""
-        actions: list[Action] = []
-        for messages, schema in zip(observations, tools, strict=True):
-            trace = self.trace(messages, schema)
-            with self._lock:
-                self.traces.append(trace)
-            usage = {"prompt_tokens": len(trace.query_ids), "completion_tokens": trace.trace_length}
-            chunks = [
-                {"prompt_ids": c.prompt_ids, "response_ids": c.response_ids, "response_logprobs": c.logprobs or []}
-                for c in trace.chunks
-            ]
-            actions.append({"text": self.inner.decode(trace.response_ids), "usage": usage, "chunks": chunks})
-        return actions
+        """One action per conversation: the decoded trace, with its token counts and chunks.
+
+        The conversations of one batch are traced concurrently (a server backend then sees them in flight at once).
+        """
+        if len(observations) > 1:
+            with ThreadPoolExecutor(max_workers=len(observations)) as pool:
+                return list(pool.map(self._act_one, observations, tools))
+        return [self._act_one(messages, schema) for messages, schema in zip(observations, tools, strict=True)]
+
+    def _act_one(self, messages: Observation, schema: list[dict]) -> Action:
+        trace = self.trace(messages, schema)
+        with self._lock:
+            self.traces.append(trace)
+        usage = {"prompt_tokens": len(trace.query_ids), "completion_tokens": trace.trace_length}
+        chunks = [
+            {"prompt_ids": c.prompt_ids, "response_ids": c.response_ids, "response_logprobs": c.logprobs or []}
+            for c in trace.chunks
+        ]
+        return {"text": self.inner.decode(trace.response_ids), "usage": usage, "chunks": chunks}
+
+
+def first_model(base_url: str, timeout_s: float = 30.0, api_key: str | None = None) -> str:
+    """The first model an OpenAI-compatible server lists at ``/models`` (what ``--model`` defaults to).
+
+    Raises:
+        RuntimeError: the server did not answer, or lists no model.
+
+    """
+    url = f"{base_url.rstrip('/')}/models"
+    reply = _request_json(url, None, timeout_s, api_key)
+    models = reply.get("data") if isinstance(reply, dict) else None
+    if not isinstance(models, list) or not models or not isinstance(models[0], dict) or "id" not in models[0]:
+        raise RuntimeError(f"{url}: no model listed: {str(reply)[:200]}")
+    return str(models[0]["id"])
+
+
+def cli_policy(
+    knobs: str,
+    base_url: str,
+    model: str = "",
+    api_key: str | None = None,
+    temperature: float | None = None,
+    timeout_s: float = 600.0,
+    tokenizer: str | None = None,
+    parser: str = "auto",
+    concurrency: int = 8,
+) -> Delethink:
+    """The policy of ``sandgym collect --policy openai --delethink KNOBS`` (the Rust CLI calls this).
+
+    Args:
+        knobs: :meth:`DelethinkConfig.parse`'s spec.
+        base_url: the API root up to ``/v1``.
+        model: the served model; empty: the first the server lists.
+        api_key: bearer token, if any.
+        temperature: sampling temperature (1.0 when None, the paper's).
+        timeout_s: timeout of one request.
+        tokenizer: :func:`load_tokenizer`'s argument; None: the server's ``/tokenize`` and ``/detokenize``.
+        parser: how the decoded text is read.
+        concurrency: turns traced at once.
+
+    Raises:
+        ValueError: bad knobs, or a tokenizer without a chat template.
+        RuntimeError: no model given and the server lists none.
+
+    """
+    config = DelethinkConfig.parse(knobs)
+    model = model or first_model(base_url, min(timeout_s, 30.0), api_key)
+    backend = CompletionsBackend(
+        base_url,
+        model,
+        None if tokenizer is None else load_tokenizer(tokenizer),
+        temperature=1.0 if temperature is None else temperature,
+        timeout_s=timeout_s,
+        api_key=api_key,
+    )
+    return Delethink(backend, config=config, parser=parser, batch_size=max(1, concurrency))
 
 
 __all__ = [
     "CarryMode",
+    "ChatTokenizer",
     "Chunk",
     "ChunkGenerate",
     "CompletionsBackend",
     "Delethink",
     "DelethinkConfig",
     "DelethinkTrace",
+    "HFChatTokenizer",
     "LocalBackend",
+    "ServerTokenizer",
     "TokenBackend",
     "carry_over",
+    "cli_policy",
     "delethink",
+    "first_model",
+    "load_tokenizer",
 ]

@@ -8,9 +8,11 @@ from collections.abc import Callable, Iterator
 
 
 @contextlib.contextmanager
-def json_server(respond: Callable[[str, dict], dict], get: Callable[[str], dict] | None = None) -> Iterator[str]:
+def json_server(
+    respond: Callable[[str, dict], dict | None], get: Callable[[str], dict | None] | None = None
+) -> Iterator[str]:
     """Serve ``respond(path, body) -> reply`` (and ``get(path) -> reply`` for GETs) on 127.0.0.1 for the block;
-    yields the base URL."""
+    yields the base URL. A reply of None is an HTTP 404 (an endpoint the server does not have)."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802
@@ -23,7 +25,10 @@ def json_server(respond: Callable[[str, dict], dict], get: Callable[[str], dict]
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             self.send(respond(self.path, body))
 
-        def send(self, reply: dict) -> None:
+        def send(self, reply: dict | None) -> None:
+            if reply is None:
+                self.send_error(404)
+                return
             data = json.dumps(reply).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")

@@ -1,6 +1,11 @@
 """Delethink's chunk protocol: the carry-over arithmetic against hand-worked sequences (both modes), traces from a
 scripted generator (prompts, budgets, EOS, the iteration cap), the policy wrapper in a real collection whose
-answer spans a chunk boundary, and the ``/v1/completions`` backend against a loopback server."""
+answer spans a chunk boundary, the ``/v1/completions`` backend and the server tokenizer against loopback servers
+speaking vLLM's and llama.cpp's dialects, tokenizer files, and ``sandgym collect --delethink``."""
+
+import json
+import shutil
+import subprocess
 
 import pyarrow.parquet as pq
 import pytest
@@ -13,8 +18,10 @@ from sandgym.delethink import (
     Delethink,
     DelethinkConfig,
     LocalBackend,
+    ServerTokenizer,
     carry_over,
     delethink,
+    load_tokenizer,
 )
 
 import datasets
@@ -118,8 +125,6 @@ def test_the_policy_plays_an_answer_that_spans_a_chunk_boundary(tmp_path):
     env = sandgym.make("countdown-v0")
     env.reset(seed=0)
     call = env.expert_action()["tool_calls"][0]
-    import json
-
     text = "Let me think about it. " * 3 + _core.render_tool_call("submit", json.loads(call["arguments"]))
     text_ids = tokenizer.encode(text, add_special_tokens=False)
     eos = tokenizer.eos_token_id
@@ -157,7 +162,7 @@ def test_the_completions_backend_sends_token_prompts(tmp_path):
         query = backend.render([{"role": "user", "content": "hi"}], [])
         trace = delethink(backend.generate, query, DelethinkConfig(chunk=8, carry=4, keep_head=2), backend.stop_ids)
         with json_server(lambda path, body: {"choices": [{"text": "x"}]}) as bare:
-            with pytest.raises(RuntimeError, match="no token_ids"):
+            with pytest.raises(RuntimeError, match="no generated token ids"):
                 CompletionsBackend(f"{bare}/v1", "m", tokenizer).generate([1], 4)
     assert [len(c.response_ids) for c in trace.chunks] == [8, 2] and trace.finished
     assert trace.chunks[0].logprobs == [-0.25] * 8 and trace.chunks[1].logprobs is None
@@ -210,3 +215,136 @@ def test_chunks_reach_the_rows_and_export_one_row_per_chunk(tmp_path):
     result = sandgym.export(plain, "verl-chunks", tmp_path / "none.parquet")
     assert (result.rows_out, result.dropped_without_tokens) == (0, 1)
     assert "no turn was generated in chunks" in result.first_token_gap
+
+
+class FakeLlamaCpp:
+    """llama.cpp's server dialect over a local tokenizer: ``/apply-template``, ``/tokenize``, ``/detokenize``,
+    ``/props``, ``/v1/models``, and ``/v1/completions`` with token prompts, writing ``text_ids`` chunk by chunk
+    (each trace from its start) and reporting the ids in ``logprobs.content[].id``."""
+
+    def __init__(self, tokenizer, text_ids):
+        self.tokenizer, self.text_ids, self.at, self.seen, self.queries = tokenizer, text_ids, 0, [], []
+
+    def post(self, path, body):
+        self.seen.append((path, body))
+        tok = self.tokenizer
+        if path == "/apply-template":
+            text = tok.apply_chat_template(body["messages"], tools=body.get("tools"), add_generation_prompt=True,
+                                           tokenize=False)  # fmt: skip
+            return {"prompt": text}
+        if path == "/tokenize":
+            ids = tok.encode(body["content"], add_special_tokens=body.get("add_special", False))
+            self.queries.append(ids)
+            return {"tokens": ids}
+        if path == "/detokenize":
+            return {"content": tok.decode(body["tokens"])}
+        assert path == "/v1/completions" and all(isinstance(i, int) for i in body["prompt"])
+        if body["prompt"] in self.queries:
+            self.at = 0  # chunk 1 of a trace: its prompt is a rendered query
+        out = self.text_ids[self.at : self.at + body["max_tokens"]]
+        self.at += len(out)
+        if len(out) < body["max_tokens"]:
+            out = out + [tok.eos_token_id]
+        content = [{"id": i, "token": tok.decode([i]), "logprob": -0.5, "top_logprobs": []} for i in out]
+        return {"choices": [{"text": tok.decode(out), "logprobs": {"content": content}, "finish_reason": "stop"}]}
+
+    def get(self, path):
+        if path == "/props":
+            return {"eos_token": "<|im_end|>"}
+        assert path == "/v1/models"
+        return {"data": [{"id": "fake-llama"}]}
+
+
+def test_the_server_tokenizer_speaks_llama_cpp_and_vllm():
+    tokenizer = tiny_qwen.qwen_like_tokenizer()
+    messages = [{"role": "user", "content": "hi"}]
+    expected = tokenizer.encode(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
+    fake = FakeLlamaCpp(tokenizer, [])
+    with json_server(fake.post, fake.get) as url:
+        server = ServerTokenizer(f"{url}/v1")
+        assert server.render(messages, []) == expected
+        assert list(server.stop_ids) == [tokenizer.eos_token_id]  # learned from /props
+        assert server.decode(expected[-3:] + [tokenizer.eos_token_id]) == tokenizer.decode(expected[-3:])
+    assert [path for path, _ in fake.seen][:2] == ["/apply-template", "/tokenize"]
+
+    def vllm(path, body):
+        if path == "/apply-template":
+            return None  # vLLM has no such endpoint: a 404
+        assert body["model"] == "m"
+        if path == "/tokenize":
+            assert body["messages"] == messages and body["add_generation_prompt"]
+            return {"tokens": expected, "count": len(expected)}
+        return {"prompt": tokenizer.decode(body["tokens"])}
+
+    with json_server(vllm) as url:
+        server = ServerTokenizer(f"{url}/v1", "m")
+        assert server.render(messages, []) == expected and server._dialect == "vllm"
+        assert server.decode(expected[-3:]) == tokenizer.decode(expected[-3:])
+    with json_server(lambda path, body: {"tokens": "nope"}) as url:
+        with pytest.raises(RuntimeError, match="no prompt text"):
+            ServerTokenizer(url).render(messages, [])
+    with json_server(lambda path, body: {"prompt": "hi"} if path == "/apply-template" else {"tokens": "no"}) as url:
+        with pytest.raises(RuntimeError, match="no list of token ids"):
+            ServerTokenizer(url).render(messages, [])
+
+
+def test_the_completions_backend_reads_llama_cpp_replies_and_renders_with_the_server():
+    tokenizer = tiny_qwen.qwen_like_tokenizer()
+    text_ids = tokenizer.encode("Counting to ten, one by one. " * 2, add_special_tokens=False)
+    fake = FakeLlamaCpp(tokenizer, text_ids)
+    with json_server(fake.post, fake.get) as url:
+        backend = CompletionsBackend(f"{url}/v1", "fake-llama")  # no tokenizer: the server's
+        policy = Delethink(backend, C=24, m=12, iterations=6, keep_head=4)
+        (trace,) = [policy.trace([{"role": "user", "content": "count"}])]
+    assert trace.finished and len(trace.chunks) > 1
+    assert trace.response_ids == text_ids + [tokenizer.eos_token_id]
+    assert all(c.logprobs == [-0.5] * len(c.response_ids) for c in trace.chunks)
+    assert backend.stop_ids == (tokenizer.eos_token_id,)
+
+
+def test_tokenizer_files_load_with_their_chat_template(tmp_path):
+    tokenizer = tiny_qwen.qwen_like_tokenizer()
+    tokenizer.save_pretrained(tmp_path / "tok")
+    messages = [{"role": "user", "content": "hi"}]
+    expected = tokenizer.encode(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
+    for path in (tmp_path / "tok", tmp_path / "tok" / "tokenizer.json"):
+        loaded = load_tokenizer(str(path))
+        assert loaded.render(messages, []) == expected
+        assert loaded.decode(expected[-2:]) == tokenizer.decode(expected[-2:], skip_special_tokens=True)
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    shutil.copy(tmp_path / "tok" / "tokenizer.json", bare / "tokenizer.json")
+    with pytest.raises(ValueError, match="no chat template"):
+        load_tokenizer(str(bare / "tokenizer.json"))
+
+
+SANDGYM = shutil.which("sandgym") or "sandgym"
+
+
+def test_collect_with_delethink_from_the_command_line(tmp_path):
+    tokenizer = tiny_qwen.qwen_like_tokenizer()
+    env = sandgym.make("countdown-v0")
+    env.reset(seed=0)
+    call = env.expert_action()["tool_calls"][0]
+    text = "Let me think about it. " * 3 + _core.render_tool_call("submit", json.loads(call["arguments"]))
+    fake = FakeLlamaCpp(tokenizer, tokenizer.encode(text, add_special_tokens=False))
+    with json_server(fake.post, fake.get) as url:
+
+        def collect(knobs, policy="openai", out="o"):
+            args = [SANDGYM, "collect", "--env", "countdown-v0", "-n", "1", "--max-turns", "1", "--policy", policy,
+                    "--base-url", f"{url}/v1", "--delethink", knobs, "--parser", "hermes", "-o", str(tmp_path / out),
+                    "-q"]  # fmt: skip
+            return subprocess.run(args, capture_output=True, text=True, timeout=120)
+
+        done = collect("C=32,m=16,I=8,keep_head=4")
+        bad = collect("C=32,n=2", out="x")
+        expert = collect("C=32", policy="expert", out="y")
+    assert done.returncode == 0, done.stderr
+    (row,) = pq.read_table(tmp_path / "o").to_pylist()
+    assert row["success"] and row["policy"] == "python:delethink"
+    (turn,) = row["policy_turns"]
+    assert len(turn["chunks"]) > 1 and turn["chunks"][0]["prompt_ids"] == fake.queries[-1]
+    assert all(body["prompt"] == c["prompt_ids"] for (path, body), c in
+               zip([s for s in fake.seen if s[0] == "/v1/completions"], turn["chunks"], strict=True))  # fmt: skip
+    assert bad.returncode == 1 and "knob 'n'" in bad.stderr
+    assert expert.returncode == 1 and "wraps `--policy openai`" in expert.stderr

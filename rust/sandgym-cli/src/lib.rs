@@ -8,12 +8,13 @@ mod policy_args;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use sandgym_core::collect::{self, CollectConfig, CollectSummary, RunEvent};
+use sandgym_core::policy::Policy;
 use sandgym_core::store::{self, WriteSummary};
 use sandgym_core::{Error, Role, Trajectory, policy, registry};
 use serde_json::Value;
@@ -116,6 +117,25 @@ struct CollectArgs {
     quiet: bool,
     #[command(flatten)]
     policy_args: policy_args::PolicyArgs,
+    /// Markovian thinking around `--policy openai`: every model turn is reasoned in chunks over the
+    /// server's `/v1/completions` with token-id prompts, e.g. `C=8192,m=4096,I=5,keep_head=100`
+    /// (`carry=progressive` for the head+tail trimmer; `I=1,m=0` is the LongCoT baseline). Each chunk's
+    /// ids and log-probabilities land in `policy_turns[].chunks`. Needs the console script of the Python
+    /// package, where the wrapper lives.
+    #[arg(
+        long,
+        value_name = "KNOBS",
+        help_heading = "Policy options (openai, replay)"
+    )]
+    delethink: Option<String>,
+    /// The tokenizer `--delethink` renders and decodes with: a Hugging Face `tokenizer.json`, its folder
+    /// or a hub id. Default: the server's own `/tokenize` and `/detokenize` (llama.cpp, vLLM).
+    #[arg(
+        long,
+        requires = "delethink",
+        help_heading = "Policy options (openai, replay)"
+    )]
+    tokenizer: Option<String>,
     /// Rollouts per task: each planned episode becomes a group of this many episodes on the same task
     /// and seed, sampled with different seeds; advantages (GRPO by default) are computed per group.
     #[arg(long, default_value_t = 1)]
@@ -131,8 +151,45 @@ struct CollectArgs {
     drop_pass_rate: f64,
 }
 
+/// Policies the host process supplies: the ones whose code is not in Rust.
+#[derive(Default)]
+pub struct Hooks {
+    /// Builds the `--delethink` policy. The Python console script sets it (the wrapper is
+    /// `sandgym.delethink`); the bare cargo binary has none and refuses the flag.
+    #[allow(clippy::type_complexity)]
+    pub delethink: Option<Box<dyn Fn(&DelethinkRequest) -> Result<Arc<dyn Policy>, Error> + Sync>>,
+}
+
+/// What `--delethink` asks for: the knobs and the `openai` policy's server settings.
+#[derive(Debug, Clone)]
+pub struct DelethinkRequest {
+    /// The knobs as given (`C=...,m=...,I=...,keep_head=...,carry=...`).
+    pub knobs: String,
+    /// API root up to `/v1`.
+    pub base_url: String,
+    /// Model name; empty: the server's first.
+    pub model: String,
+    /// The API key read from `--api-key-env`, if set.
+    pub api_key: Option<String>,
+    /// Sampling temperature; None: 1.0.
+    pub temperature: Option<f64>,
+    /// Timeout of one request, in seconds.
+    pub timeout_s: f64,
+    /// `--tokenizer`, if given.
+    pub tokenizer: Option<String>,
+    /// How the decoded text is read.
+    pub parser: String,
+    /// Turns in flight at once.
+    pub concurrency: usize,
+}
+
 /// Runs the CLI with `args` (including the program name) and returns the process exit code.
 pub fn main(args: Vec<String>) -> i32 {
+    main_with(args, &Hooks::default())
+}
+
+/// [`main`] with the policies a host process adds.
+pub fn main_with(args: Vec<String>, hooks: &Hooks) -> i32 {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) => {
@@ -142,7 +199,7 @@ pub fn main(args: Vec<String>) -> i32 {
     };
     let result = match cli.command {
         Command::Envs { json } => envs(json),
-        Command::Collect(args) => run_collect(*args),
+        Command::Collect(args) => run_collect(*args, hooks),
         Command::EarlyExperience(args) => early::run_early(*args),
         Command::ReflectionSft(args) => early::run_reflection(*args),
         Command::Export(args) => export::run_export(*args),
@@ -242,9 +299,45 @@ impl CollectArgs {
     }
 }
 
-fn run_collect(args: CollectArgs) -> Result<(), Error> {
+/// The policy `--delethink` wraps around the `openai` one, from the host's hook.
+fn delethink_policy(
+    args: &CollectArgs,
+    knobs: &str,
+    hooks: &Hooks,
+) -> Result<Arc<dyn Policy>, Error> {
+    if args.policy != "openai" {
+        return Err(Error::InvalidArgument(format!(
+            "--delethink wraps `--policy openai` (a server with /v1/completions), not `{}`",
+            args.policy
+        )));
+    }
+    let build = hooks.delethink.as_ref().ok_or_else(|| {
+        Error::InvalidArgument(
+            "--delethink runs the Delethink wrapper of the Python package: use the `sandgym` command \
+             that `pip install sandgym` installs"
+                .into(),
+        )
+    })?;
+    let settings = &args.policy_args;
+    build(&DelethinkRequest {
+        knobs: knobs.to_string(),
+        base_url: settings.base_url.clone(),
+        model: settings.model.clone().unwrap_or_default(),
+        api_key: std::env::var(&settings.api_key_env).ok(),
+        temperature: settings.temperature,
+        timeout_s: settings.timeout_s,
+        tokenizer: args.tokenizer.clone(),
+        parser: settings.parser.clone(),
+        concurrency: settings.concurrency,
+    })
+}
+
+fn run_collect(args: CollectArgs, hooks: &Hooks) -> Result<(), Error> {
     let config = args.config()?;
-    let policy = policy::build(&args.policy_args.spec(&args.policy)?)?;
+    let policy = match &args.delethink {
+        Some(knobs) => delethink_policy(&args, knobs, hooks)?,
+        None => policy::build(&args.policy_args.spec(&args.policy)?)?,
+    };
     let user_policy = match &args.user_policy {
         Some(name) => Some(policy::build(&args.policy_args.spec(name)?)?),
         None => None,
@@ -473,4 +566,76 @@ pub fn render(traj: &Trajectory) -> String {
         ));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect_args(argv: &[&str]) -> CollectArgs {
+        let argv = ["sandgym", "collect"]
+            .iter()
+            .chain(argv)
+            .map(|s| s.to_string());
+        match Cli::try_parse_from(argv).expect("parses").command {
+            Command::Collect(args) => *args,
+            other => panic!("not collect: {other:?}"),
+        }
+    }
+
+    fn refusal(argv: &[&str], hooks: &Hooks) -> String {
+        let args = collect_args(argv);
+        let knobs = args.delethink.clone().expect("--delethink given");
+        match delethink_policy(&args, &knobs, hooks) {
+            Ok(_) => panic!("built a policy"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn delethink_needs_the_openai_policy_and_a_host_that_has_the_wrapper() {
+        let none = Hooks::default();
+        assert!(refusal(&["--delethink", "C=8"], &none).contains("wraps `--policy openai`"));
+        let message = refusal(&["--policy", "openai", "--delethink", "C=8"], &none);
+        assert!(message.contains("pip install sandgym"), "{message}");
+        assert!(
+            Cli::try_parse_from(["sandgym", "collect", "--tokenizer", "t.json"]).is_err(),
+            "--tokenizer without --delethink"
+        );
+    }
+
+    #[test]
+    fn the_host_hook_gets_the_servers_settings() {
+        let seen = Arc::new(Mutex::new(None));
+        let recorder = Arc::clone(&seen);
+        let hooks = Hooks {
+            delethink: Some(Box::new(move |request: &DelethinkRequest| {
+                *recorder.lock().unwrap() = Some(request.clone());
+                Err(Error::InvalidArgument("stop here".into()))
+            })),
+        };
+        let argv = [
+            "--policy",
+            "openai",
+            "--base-url",
+            "http://h:1/v1",
+            "--model",
+            "m",
+            "--delethink",
+            "C=64,m=32",
+            "--tokenizer",
+            "tok",
+            "--concurrency",
+            "3",
+        ];
+        assert_eq!(refusal(&argv, &hooks), "invalid argument: stop here");
+        let request = seen.lock().unwrap().clone().expect("called");
+        assert_eq!(request.knobs, "C=64,m=32");
+        assert_eq!(
+            (request.base_url.as_str(), request.model.as_str()),
+            ("http://h:1/v1", "m")
+        );
+        assert_eq!(request.tokenizer.as_deref(), Some("tok"));
+        assert_eq!(request.concurrency, 3);
+    }
 }

@@ -16,9 +16,36 @@ mod vec;
 use pyo3::prelude::*;
 
 /// Runs the `sandgym` command line with `argv` (program name first) and returns its exit code.
+/// The Python-side policies (`--delethink`) are built by `sandgym.delethink.cli_policy`.
 #[pyfunction]
 fn cli_main(py: Python<'_>, argv: Vec<String>) -> i32 {
-    py.detach(|| sandgym_cli::main(argv))
+    let hooks = sandgym_cli::Hooks {
+        delethink: Some(Box::new(delethink_policy)),
+    };
+    py.detach(|| sandgym_cli::main_with(argv, &hooks))
+}
+
+/// The `--delethink` policy: `sandgym.delethink.cli_policy(...)`, read like any Python policy object.
+fn delethink_policy(
+    request: &sandgym_cli::DelethinkRequest,
+) -> Result<std::sync::Arc<dyn sandgym_core::policy::Policy>, sandgym_core::Error> {
+    Python::attach(|py| {
+        let kwargs = pyo3::types::PyDict::new(py);
+        kwargs.set_item("knobs", &request.knobs)?;
+        kwargs.set_item("base_url", &request.base_url)?;
+        kwargs.set_item("model", &request.model)?;
+        kwargs.set_item("api_key", &request.api_key)?;
+        kwargs.set_item("temperature", request.temperature)?;
+        kwargs.set_item("timeout_s", request.timeout_s)?;
+        kwargs.set_item("tokenizer", &request.tokenizer)?;
+        kwargs.set_item("parser", &request.parser)?;
+        kwargs.set_item("concurrency", request.concurrency)?;
+        let policy =
+            py.import("sandgym.delethink")?
+                .call_method("cli_policy", (), Some(&kwargs))?;
+        policy::policy_from_py(&policy)
+    })
+    .map_err(|e: PyErr| sandgym_core::Error::InvalidArgument(format!("--delethink: {e}")))
 }
 
 /// How the engine lays out guest memories in this process (allocator, pool slots, reservation per
