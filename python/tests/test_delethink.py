@@ -23,6 +23,7 @@ from sandgym.delethink import (
     delethink,
     load_tokenizer,
 )
+from sandgym.integrations.trl import TOKEN_FIELDS
 
 import datasets
 
@@ -190,7 +191,7 @@ def test_chunks_reach_the_rows_and_export_one_row_per_chunk(tmp_path):
         return ids, [-0.25] * len(ids)
 
     policy = Delethink(LocalBackend(tokenizer, generate), C=24, m=12, iterations=8, keep_head=4)
-    sandgym.collect("countdown-v0", 2, policy=policy, max_turns=1, out_dir=tmp_path / "o")
+    sandgym.collect("countdown-v0", 2, policy=policy, max_turns=1, group_size=2, out_dir=tmp_path / "o")
     rows = pq.read_table(tmp_path / "o").to_pylist()
     for row in rows:
         (turn,) = row["policy_turns"]
@@ -210,6 +211,14 @@ def test_chunks_reach_the_rows_and_export_one_row_per_chunk(tmp_path):
         assert chunk_row["reward_score"] == row["total_reward"]
     trl = sandgym.export(tmp_path / "o", "trl-chunks", tmp_path / "trl.jsonl")
     assert trl.rows_out == verl.rows_out
+    # TRL's rows: its rollout_func token fields, loaded by the json builder TRL's scripts use.
+    trl_rows = datasets.load_dataset("json", data_files=str(tmp_path / "trl.jsonl"), split="train")
+    assert set(TOKEN_FIELDS) | {"reward", "advantage", "trace_length"} <= set(trl_rows.column_names)
+    for trl_row, verl_row in zip(trl_rows, table, strict=True):
+        assert (
+            trl_row["completion_ids"] == verl_row["response_ids"] and trl_row["env_mask"] == verl_row["response_mask"]
+        )
+        assert (trl_row["reward"], trl_row["trace_length"]) == (verl_row["reward_score"], verl_row["trace_length"])
     plain = tmp_path / "plain"
     sandgym.collect("countdown-v0", 1, policy="expert", out_dir=plain)
     result = sandgym.export(plain, "verl-chunks", tmp_path / "none.parquet")

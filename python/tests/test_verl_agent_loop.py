@@ -145,3 +145,52 @@ def test_verl_tokens_rows_are_agent_loop_outputs(tmp_path):
         assert output.response_ids == row["response_ids"] and output.response_mask == row["response_mask"]
         assert len(output.response_logprobs) == len(output.response_ids)
         assert tokenizer.decode(output.prompt_ids).endswith("<|im_start|>assistant\n")
+
+
+def test_delethink_chunk_rows_are_agent_loop_outputs_with_the_trace_length_loss(tmp_path):
+    # verl-chunks rows (one per Delethink chunk) validate as verl's AgentLoopOutput, and the paper's
+    # trace-length-normalised loss is verl's own "seq-mean-token-sum" aggregation over the rows once each row's
+    # token losses are divided by its trace_length column.
+    import pyarrow.parquet as pq
+    from sandgym.delethink import Delethink, LocalBackend
+    from verl.experimental.agent_loop.agent_loop import AgentLoopMetrics, AgentLoopOutput
+    from verl.trainer.ppo.core_algos import agg_loss
+
+    tokenizer = qwen_like_tokenizer()
+    text_ids = tokenizer.encode("Let me think it through, step by step. " * 5, add_special_tokens=False)
+    state = {"at": 0}
+
+    def generate(prompt, max_new):
+        if max_new == 24:  # chunk 1 of a trace: write the text from its start
+            state["at"] = 0
+        out = text_ids[state["at"] : state["at"] + max_new]
+        state["at"] += len(out)
+        ids = out + [tokenizer.eos_token_id] if len(out) < max_new else out
+        return ids, [-0.25 - 0.01 * i for i in range(len(ids))]
+
+    policy = Delethink(LocalBackend(tokenizer, generate), C=24, m=12, iterations=8, keep_head=4)
+    sandgym.collect("countdown-v0", 2, policy=policy, max_turns=1, group_size=2, out_dir=tmp_path / "rollouts")
+    result = sandgym.export(tmp_path / "rollouts", "verl-chunks", tmp_path / "chunks.parquet")
+    rows = pq.read_table(tmp_path / "chunks.parquet").to_pylist()
+    assert result.rows_out == len(rows) == sum(len(t.chunks) for t in policy.traces) > 4
+    fields = ("prompt_ids", "response_ids", "response_mask", "response_logprobs", "reward_score")
+    for row in rows:
+        output = AgentLoopOutput(**{k: row[k] for k in fields}, num_turns=1, metrics=AgentLoopMetrics())
+        assert output.response_ids == row["response_ids"] and len(output.response_logprobs) == len(row["response_ids"])
+    by_trace = {}
+    for row in rows:  # the trace's length, reward and advantage, broadcast to each of its chunks
+        by_trace.setdefault(row["traj_uid"], set()).add((row["trace_length"], row["reward_score"], row["advantage"]))
+    assert all(len(values) == 1 for values in by_trace.values()) and len(by_trace) == 2
+    assert sorted(length for ((length, _, _),) in by_trace.values()) == sorted(t.trace_length for t in policy.traces)
+    # Σ over a row's tokens / trace length, averaged over rows: the paper's seq-mean-token-norm-trace-length.
+    width = max(len(row["response_ids"]) for row in rows)
+    token_losses = torch.zeros(len(rows), width)
+    mask = torch.zeros(len(rows), width)
+    for i, row in enumerate(rows):
+        n = len(row["response_ids"])
+        token_losses[i, :n] = -torch.tensor(row["response_logprobs"])  # any per-token loss; here the NLL
+        mask[i, :n] = torch.tensor(row["response_mask"], dtype=torch.float32)
+    expected = sum(sum(-lp for lp in row["response_logprobs"]) / row["trace_length"] for row in rows) / len(rows)
+    lengths_column = torch.tensor([row["trace_length"] for row in rows], dtype=torch.float32)
+    loss = agg_loss(token_losses / lengths_column[:, None], mask, "seq-mean-token-sum")
+    assert abs(float(loss) - expected) < 1e-5
