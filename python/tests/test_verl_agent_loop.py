@@ -180,7 +180,7 @@ def test_delethink_chunk_rows_are_agent_loop_outputs_with_the_trace_length_loss(
     by_trace = {}
     for row in rows:  # the trace's length, reward and advantage, broadcast to each of its chunks
         by_trace.setdefault(row["traj_uid"], set()).add((row["trace_length"], row["reward_score"], row["advantage"]))
-    assert all(len(values) == 1 for values in by_trace.values()) and len(by_trace) == 2
+    assert all(len(values) == 1 for values in by_trace.values()) and len(by_trace) == len(policy.traces) == 4
     assert sorted(length for ((length, _, _),) in by_trace.values()) == sorted(t.trace_length for t in policy.traces)
     # Σ over a row's tokens / trace length, averaged over rows: the paper's seq-mean-token-norm-trace-length.
     width = max(len(row["response_ids"]) for row in rows)
