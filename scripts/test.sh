@@ -71,12 +71,18 @@ host=$(rustc -vV | sed -n 's/^host: //p')
 
 # llama-cpp-python compiles llama.cpp (the pinned version is in pyproject.toml's `llm` extra and in the
 # constraints). Only the wheel is built here, not installed, so this pip never writes site-packages while
-# another one does; it is built as `pip install '.[llm]'` would build it, so the test sees what users get.
+# another one does. It is built as `pip install '.[llm]'` would build it except for one setting: not for the
+# build machine's own CPU (GGML_NATIVE=OFF: AVX2, FMA, F16C). A native build uses every instruction the CPU
+# advertises, and some virtual machines advertise AMX without enabling it: llama.cpp then dies with SIGILL
+# in its first matrix multiply (seen on a Sapphire Rapids VM). pip's wheel cache does not key on the setting,
+# so this build has a cache of its own (a native wheel cached by an earlier `pip install` is never picked).
 if [ "${SANDGYM_SKIP_LLM:-0}" != "1" ]; then
     llama_spec=$(grep -E '^llama_cpp_python==' "$constraints")
     mkdir -p "$work/wheels"
     start llama-wheel "llama-cpp-python wheel (compiles llama.cpp)" \
-        python3 -m pip wheel --quiet --disable-pip-version-check --no-deps --wheel-dir "$work/wheels" "$llama_spec"
+        python3 -m pip wheel --quiet --disable-pip-version-check --no-deps --wheel-dir "$work/wheels" \
+        --cache-dir "${XDG_CACHE_HOME:-$HOME/.cache}/sandgym/pip-llama-portable" \
+        --config-settings=cmake.define.GGML_NATIVE=OFF "$llama_spec"
 fi
 
 # Guest envs: formatting, their own unit tests natively (the envs workspace defaults to the wasm target) and
