@@ -178,6 +178,11 @@ if [ -n "${bg_pid[llama-wheel]:-}" ]; then
         export SANDGYM_LLM_INSTALL_FAILED="the llm extra did not install (see the phases above)"
     fi
 fi
+# llama.cpp's own server, for the Delethink test over /v1/completions with token prompts, if
+# scripts/build-llama-server.sh has built it on this machine (the test skips without it).
+if server=$(bash scripts/build-llama-server.sh --cached); then
+    export SANDGYM_LLAMA_SERVER=$server
+fi
 run "Python tests (real LLM: llama.cpp + Gemma 3 270M)" python3 -m pytest -q -m slow python/tests
 
 # verifiers' vf-eval drives the sandgym plugin against a scripted server and, with the llm extra in place,

@@ -7,9 +7,9 @@ alone every chunk's prompt is re-derived (query ⊕ head ⊕ tail) exactly; the 
 of the episode's prompt; sizes and the budget stay in bounds; the env's reward is its score of the decoded
 concatenation; the chunk rows export and load.
 
-The binary comes from scripts/test.sh, which builds it from the llama.cpp sources vendored in the pinned
-llama-cpp-python (in the same compile as the wheel) and passes its path as ``SANDGYM_LLAMA_SERVER``; the test
-skips without it unless ``SANDGYM_REQUIRE_LLAMA_SERVER=1``.
+The binary comes from scripts/build-llama-server.sh (the llama.cpp vendored in the pinned llama-cpp-python, so
+the same llama.cpp as the in-process tests), passed as ``SANDGYM_LLAMA_SERVER``; scripts/test.sh passes it when
+the script has built it on the machine. The test skips without it unless ``SANDGYM_REQUIRE_LLAMA_SERVER=1``.
 """
 
 import json
@@ -34,7 +34,7 @@ SANDGYM = shutil.which("sandgym") or "sandgym"
 def server(llm_example, tmp_path_factory):
     binary = os.environ.get("SANDGYM_LLAMA_SERVER", "")
     if not os.path.isfile(binary):
-        message = f"no llama-server binary (SANDGYM_LLAMA_SERVER={binary!r}; scripts/test.sh builds one)"
+        message = f"no llama-server (SANDGYM_LLAMA_SERVER={binary!r}; scripts/build-llama-server.sh builds it)"
         if os.environ.get("SANDGYM_REQUIRE_LLAMA_SERVER") == "1":
             pytest.fail(message)
         pytest.skip(message)
