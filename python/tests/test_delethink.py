@@ -121,13 +121,17 @@ def test_bad_knobs_and_generators_are_clear_errors():
         delethink(lambda prompt, n: ([1, 2], [-1.0]), [7], DelethinkConfig(chunk=8, carry=4, keep_head=2))
 
 
-def test_the_policy_plays_an_answer_that_spans_a_chunk_boundary(tmp_path):
-    tokenizer = tiny_qwen.qwen_like_tokenizer()
+def thinking_then_the_expert_answer() -> str:
+    """Some thinking, then the expert's submission for countdown's seed 0, as text in the hermes format."""
     env = sandgym.make("countdown-v0")
     env.reset(seed=0)
     call = env.expert_action()["tool_calls"][0]
-    text = "Let me think about it. " * 3 + _core.render_tool_call("submit", json.loads(call["arguments"]))
-    text_ids = tokenizer.encode(text, add_special_tokens=False)
+    return "Let me think about it. " * 3 + _core.render_tool_call("submit", json.loads(call["arguments"]))
+
+
+def test_the_policy_plays_an_answer_that_spans_a_chunk_boundary(tmp_path):
+    tokenizer = tiny_qwen.qwen_like_tokenizer()
+    text_ids = tokenizer.encode(thinking_then_the_expert_answer(), add_special_tokens=False)
     eos = tokenizer.eos_token_id
     state = {"at": 0}
 
@@ -332,11 +336,7 @@ SANDGYM = shutil.which("sandgym") or "sandgym"
 
 def test_collect_with_delethink_from_the_command_line(tmp_path):
     tokenizer = tiny_qwen.qwen_like_tokenizer()
-    env = sandgym.make("countdown-v0")
-    env.reset(seed=0)
-    call = env.expert_action()["tool_calls"][0]
-    text = "Let me think about it. " * 3 + _core.render_tool_call("submit", json.loads(call["arguments"]))
-    fake = FakeLlamaCpp(tokenizer, tokenizer.encode(text, add_special_tokens=False))
+    fake = FakeLlamaCpp(tokenizer, tokenizer.encode(thinking_then_the_expert_answer(), add_special_tokens=False))
     with json_server(fake.post, fake.get) as url:
 
         def collect(knobs, policy="openai", out="o"):

@@ -160,27 +160,16 @@ pub struct Hooks {
     pub delethink: Option<Box<dyn Fn(&DelethinkRequest) -> Result<Arc<dyn Policy>, Error> + Sync>>,
 }
 
-/// What `--delethink` asks for: the knobs and the `openai` policy's server settings.
+/// What `--delethink` asks for: the knobs, the tokenizer, and the `openai` policy's server settings
+/// (endpoint, model, API key variable, temperature, timeout, parser, concurrency) that it wraps.
 #[derive(Debug, Clone)]
 pub struct DelethinkRequest {
     /// The knobs as given (`C=...,m=...,I=...,keep_head=...,carry=...`).
     pub knobs: String,
-    /// API root up to `/v1`.
-    pub base_url: String,
-    /// Model name; empty: the server's first.
-    pub model: String,
-    /// The API key read from `--api-key-env`, if set.
-    pub api_key: Option<String>,
-    /// Sampling temperature; None: 1.0.
-    pub temperature: Option<f64>,
-    /// Timeout of one request, in seconds.
-    pub timeout_s: f64,
     /// `--tokenizer`, if given.
     pub tokenizer: Option<String>,
-    /// How the decoded text is read.
-    pub parser: String,
-    /// Turns in flight at once.
-    pub concurrency: usize,
+    /// The `openai` policy's settings.
+    pub openai: policy::OpenAiConfig,
 }
 
 /// Runs the CLI with `args` (including the program name) and returns the process exit code.
@@ -318,17 +307,10 @@ fn delethink_policy(
                 .into(),
         )
     })?;
-    let settings = &args.policy_args;
     build(&DelethinkRequest {
         knobs: knobs.to_string(),
-        base_url: settings.base_url.clone(),
-        model: settings.model.clone().unwrap_or_default(),
-        api_key: std::env::var(&settings.api_key_env).ok(),
-        temperature: settings.temperature,
-        timeout_s: settings.timeout_s,
         tokenizer: args.tokenizer.clone(),
-        parser: settings.parser.clone(),
-        concurrency: settings.concurrency,
+        openai: args.policy_args.spec("openai")?.openai,
     })
 }
 
@@ -631,11 +613,12 @@ mod tests {
         assert_eq!(refusal(&argv, &hooks), "invalid argument: stop here");
         let request = seen.lock().unwrap().clone().expect("called");
         assert_eq!(request.knobs, "C=64,m=32");
+        let openai = &request.openai;
         assert_eq!(
-            (request.base_url.as_str(), request.model.as_str()),
+            (openai.base_url.as_str(), openai.model.as_str()),
             ("http://h:1/v1", "m")
         );
         assert_eq!(request.tokenizer.as_deref(), Some("tok"));
-        assert_eq!(request.concurrency, 3);
+        assert_eq!(openai.concurrency, 3);
     }
 }

@@ -30,16 +30,20 @@ fn delethink_policy(
     request: &sandgym_cli::DelethinkRequest,
 ) -> Result<std::sync::Arc<dyn sandgym_core::policy::Policy>, sandgym_core::Error> {
     Python::attach(|py| {
+        let openai = &request.openai;
+        let api_key = std::env::var(&openai.api_key_env)
+            .ok()
+            .filter(|key| !key.is_empty());
         let kwargs = pyo3::types::PyDict::new(py);
         kwargs.set_item("knobs", &request.knobs)?;
-        kwargs.set_item("base_url", &request.base_url)?;
-        kwargs.set_item("model", &request.model)?;
-        kwargs.set_item("api_key", &request.api_key)?;
-        kwargs.set_item("temperature", request.temperature)?;
-        kwargs.set_item("timeout_s", request.timeout_s)?;
+        kwargs.set_item("base_url", &openai.base_url)?;
+        kwargs.set_item("model", &openai.model)?;
+        kwargs.set_item("api_key", api_key)?;
+        kwargs.set_item("temperature", openai.temperature)?;
+        kwargs.set_item("timeout_s", openai.timeout.as_secs_f64())?;
         kwargs.set_item("tokenizer", &request.tokenizer)?;
-        kwargs.set_item("parser", &request.parser)?;
-        kwargs.set_item("concurrency", request.concurrency)?;
+        kwargs.set_item("parser", openai.parser.name())?;
+        kwargs.set_item("concurrency", openai.concurrency)?;
         let policy =
             py.import("sandgym.delethink")?
                 .call_method("cli_policy", (), Some(&kwargs))?;
