@@ -396,6 +396,8 @@ class ServerTokenizer:
             RuntimeError: the server has neither dialect's endpoints, or its reply has no ids.
 
         """
+        # llama.cpp rejects a null where it expects a string (`"name": null`): send only the fields that are set.
+        messages = [{k: v for k, v in m.items() if v is not None} for m in messages]
         if self._dialect in (None, "llama.cpp"):
             body: dict[str, Any] = {"messages": messages, "add_generation_prompt": True}
             if tools:
@@ -413,11 +415,10 @@ class ServerTokenizer:
                 if self._dialect is None:
                     self._dialect = "llama.cpp"
                     self._default_stop_ids()
-                # The template's text already holds BOS and the turn markers: read them as special tokens and add
-                # none of the tokenizer's own.
-                return self._ids(
-                    self._post("/tokenize", {"content": prompt, "add_special": False, "parse_special": True})
-                )
+                # As llama.cpp's own chat endpoint reads a rendered prompt: the turn markers as special tokens, and
+                # BOS added by the tokenizer (the server strips the template's own from the text it returns).
+                body = {"content": prompt, "add_special": True, "parse_special": True}
+                return self._ids(self._post("/tokenize", body))
         body = {"model": self.model, "messages": messages, "add_generation_prompt": True}
         if tools:
             body["tools"] = tools
@@ -541,7 +542,9 @@ class CompletionsBackend:
         return ids
 
     def decode(self, ids: list[int]) -> str:
-        """The generated text, decoded by the tokenizer."""
+        """The generated text, decoded by the tokenizer, without the stop token it may end with."""
+        while ids and ids[-1] in self.stop_ids:
+            ids = ids[:-1]
         return self._chat.decode(ids)
 
     def generate(self, prompt_ids: list[int], max_new_tokens: int) -> tuple[list[int], list[float] | None]:
@@ -569,8 +572,15 @@ class CompletionsBackend:
         if isinstance(ids, list):  # vLLM
             values = logprobs.get("token_logprobs")
         elif isinstance(logprobs.get("content"), list):  # llama.cpp: one entry per generated token
-            ids = [entry.get("id") for entry in logprobs["content"]]
-            values = [entry.get("logprob") for entry in logprobs["content"]]
+            content = logprobs["content"]
+            ids = [entry.get("id") for entry in content]
+            values = [entry.get("logprob") for entry in content]
+            # It stopped at an end-of-generation token (its text is empty: a control token): that id ends traces
+            # and is no text of the action, whatever the tokenizer reported as EOS (Gemma's <end_of_turn> is not).
+            last = content[-1] if content else {}
+            if choice.get("finish_reason") == "stop" and last.get("token") == "" and isinstance(last.get("id"), int):
+                if last["id"] not in self.stop_ids:
+                    self.stop_ids = (*self.stop_ids, last["id"])
         else:
             raise RuntimeError(
                 f"{url}: the reply carries no generated token ids (neither token_ids nor logprobs.content; "

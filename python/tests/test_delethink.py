@@ -235,8 +235,9 @@ class FakeLlamaCpp:
     ``/props``, ``/v1/models``, and ``/v1/completions`` with token prompts, writing ``text_ids`` chunk by chunk
     (each trace from its start) and reporting the ids in ``logprobs.content[].id``."""
 
-    def __init__(self, tokenizer, text_ids):
+    def __init__(self, tokenizer, text_ids, eos_token="<|im_end|>"):
         self.tokenizer, self.text_ids, self.at, self.seen, self.queries = tokenizer, text_ids, 0, [], []
+        self.eos_token = eos_token  # what /props reports
 
     def post(self, path, body):
         self.seen.append((path, body))
@@ -256,14 +257,17 @@ class FakeLlamaCpp:
             self.at = 0  # chunk 1 of a trace: its prompt is a rendered query
         out = self.text_ids[self.at : self.at + body["max_tokens"]]
         self.at += len(out)
-        if len(out) < body["max_tokens"]:
+        ended = len(out) < body["max_tokens"]
+        if ended:
             out = out + [tok.eos_token_id]
-        content = [{"id": i, "token": tok.decode([i]), "logprob": -0.5, "top_logprobs": []} for i in out]
-        return {"choices": [{"text": tok.decode(out), "logprobs": {"content": content}, "finish_reason": "stop"}]}
+        # As llama.cpp: a control token's text is empty; "stop" when it stopped at one, else "length".
+        content = [{"id": i, "token": tok.decode([i], skip_special_tokens=True), "logprob": -0.5} for i in out]
+        finish = "stop" if ended else "length"
+        return {"choices": [{"text": tok.decode(out), "logprobs": {"content": content}, "finish_reason": finish}]}
 
     def get(self, path):
         if path == "/props":
-            return {"eos_token": "<|im_end|>"}
+            return {"eos_token": self.eos_token}
         assert path == "/v1/models"
         return {"data": [{"id": "fake-llama"}]}
 
@@ -304,15 +308,19 @@ def test_the_server_tokenizer_speaks_llama_cpp_and_vllm():
 def test_the_completions_backend_reads_llama_cpp_replies_and_renders_with_the_server():
     tokenizer = tiny_qwen.qwen_like_tokenizer()
     text_ids = tokenizer.encode("Counting to ten, one by one. " * 2, add_special_tokens=False)
-    fake = FakeLlamaCpp(tokenizer, text_ids)
+    # /props names another EOS than the end-of-turn token the model stops at (as Gemma's <eos> and <end_of_turn>).
+    fake = FakeLlamaCpp(tokenizer, text_ids, eos_token="<|endoftext|>")
     with json_server(fake.post, fake.get) as url:
         backend = CompletionsBackend(f"{url}/v1", "fake-llama")  # no tokenizer: the server's
         policy = Delethink(backend, C=24, m=12, iterations=6, keep_head=4)
         (trace,) = [policy.trace([{"role": "user", "content": "count"}])]
+        text = backend.decode(trace.response_ids)
     assert trace.finished and len(trace.chunks) > 1
     assert trace.response_ids == text_ids + [tokenizer.eos_token_id]
     assert all(c.logprobs == [-0.5] * len(c.response_ids) for c in trace.chunks)
-    assert backend.stop_ids == (tokenizer.eos_token_id,)
+    endoftext = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    assert backend.stop_ids == (endoftext, tokenizer.eos_token_id)  # /props's, then the one it stopped at
+    assert text == tokenizer.decode(text_ids) and "<|im_end|>" not in text
 
 
 def test_tokenizer_files_load_with_their_chat_template(tmp_path):

