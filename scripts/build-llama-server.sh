@@ -25,10 +25,11 @@ work=$(mktemp -d -t sandgym-llama-server.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 {
     url=$(python3 - "$version" <<'EOF'
-import json, sys, urllib.request
-release = json.load(urllib.request.urlopen(f"https://pypi.org/pypi/llama-cpp-python/{sys.argv[1]}/json"))
-(sdist,) = [u["url"] for u in release["urls"] if u["packagetype"] == "sdist"]
-print(sdist)
+import json, sys, urllib.parse, urllib.request
+index = "https://pypi.org/pypi/llama-cpp-python/json"  # the project's page: mirrors may not serve per-version ones
+files = json.load(urllib.request.urlopen(index))["releases"][sys.argv[1]]
+(sdist,) = [f["url"] for f in files if f["packagetype"] == "sdist"]
+print(urllib.parse.urljoin(index, sdist))  # a mirror may give it relative to the page
 EOF
 )
     echo "[build-llama-server] llama-cpp-python $version sources: $url"
