@@ -658,7 +658,12 @@ class Delethink(CallablePolicy):
             {"prompt_ids": c.prompt_ids, "response_ids": c.response_ids, "response_logprobs": c.logprobs or []}
             for c in trace.chunks
         ]
-        return {"text": self.inner.decode(trace.response_ids), "usage": usage, "chunks": chunks}
+        return {
+            "text": self.inner.decode(trace.response_ids),
+            "usage": usage,
+            "chunks": chunks,
+            "chunks_truncated": trace.truncated,
+        }
 
 
 def first_model(base_url: str, timeout_s: float = 30.0, api_key: str | None = None) -> str:

@@ -149,6 +149,7 @@ def test_the_policy_plays_an_answer_that_spans_a_chunk_boundary(tmp_path):
     assert len(trace.chunks) > 1 and trace.finished
     assert row["success"] and row["total_reward"] == 1.0  # the call was split across chunks and still parsed
     assert row["policy_turns"][0]["completion_tokens"] == trace.trace_length
+    assert row["policy_turns"][0]["chunks_truncated"] is False
     assert row["policy_turns"][0]["raw_output"] == tokenizer.decode(trace.response_ids, skip_special_tokens=True)
 
 
@@ -212,6 +213,7 @@ def test_chunks_reach_the_rows_and_export_one_row_per_chunk(tmp_path):
         assert chunk_row["response_mask"] == [1] * len(chunk["response_ids"])
         assert chunk_row["response_logprobs"] == [-0.25] * len(chunk["response_ids"])
         assert chunk_row["trace_length"] == row["policy_turns"][0]["completion_tokens"]
+        assert chunk_row["trace_truncated"] is row["policy_turns"][0]["chunks_truncated"] is False
         assert chunk_row["reward_score"] == row["total_reward"]
     trl = sandgym.export(tmp_path / "o", "trl-chunks", tmp_path / "trl.jsonl")
     assert trl.rows_out == verl.rows_out
@@ -354,6 +356,8 @@ def test_collect_with_delethink_from_the_command_line(tmp_path):
             return subprocess.run(args, capture_output=True, text=True, timeout=120)
 
         done = collect("C=32,m=16,I=8,keep_head=4")
+        first_run = list(fake.seen)
+        capped = collect("C=32,m=16,I=2,keep_head=4", out="capped")  # the answer needs more than 48 tokens
         bad = collect("C=32,n=2", out="x")
         expert = collect("C=32", policy="expert", out="y")
     assert done.returncode == 0, done.stderr
@@ -362,6 +366,11 @@ def test_collect_with_delethink_from_the_command_line(tmp_path):
     (turn,) = row["policy_turns"]
     assert len(turn["chunks"]) > 1 and turn["chunks"][0]["prompt_ids"] == fake.queries[-1]
     assert all(body["prompt"] == c["prompt_ids"] for (path, body), c in
-               zip([s for s in fake.seen if s[0] == "/v1/completions"], turn["chunks"], strict=True))  # fmt: skip
+               zip([s for s in first_run if s[0] == "/v1/completions"], turn["chunks"], strict=True))  # fmt: skip
+    assert capped.returncode == 0, capped.stderr
+    (turn,) = pq.read_table(tmp_path / "capped").to_pylist()[0]["policy_turns"]
+    assert len(turn["chunks"]) == 2 and turn["chunks_truncated"] is True and turn["completion_tokens"] == 48
+    sandgym.export(tmp_path / "capped", "verl-chunks", tmp_path / "capped.parquet")
+    assert pq.read_table(tmp_path / "capped.parquet").column("trace_truncated").to_pylist() == [True, True]
     assert bad.returncode == 1 and "knob 'n'" in bad.stderr
     assert expert.returncode == 1 and "wraps `--policy openai`" in expert.stderr

@@ -92,6 +92,7 @@ def test_collect_with_delethink_against_llama_server(server, tmp_path):
         assert all(lp <= 0.0 for c in chunks for lp in c["response_logprobs"])
         if len(chunks) < ITERATIONS:  # the model ended it: the last chunk stopped short of its budget
             assert len(chunks[-1]["response_ids"]) < (C if len(chunks) == 1 else C - M)
+        assert turn["chunks_truncated"] == (len(chunks) == ITERATIONS and len(chunks[-1]["response_ids"]) == C - M)
         # The action is the decoded concatenation, and the env scored that text.
         assert turn["raw_output"] == post(f"{root}/detokenize", {"tokens": generated})["content"].removesuffix(
             "<end_of_turn>"

@@ -40,6 +40,7 @@ struct TurnTokens {
     completion_ids: Vec<u32>,
     completion_logprobs: Vec<f64>,
     chunks: Vec<TurnChunk>,
+    chunks_truncated: bool,
 }
 
 /// A JSON list of token ids under `key`; `what` names it in errors.
@@ -126,11 +127,17 @@ impl TurnTokens {
                 completion_logprobs.len()
             )));
         }
+        let chunks_truncated = match fields.remove("chunks_truncated") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(flag)) => flag,
+            Some(_) => return Err(Error::Policy("`chunks_truncated` must be a bool".into())),
+        };
         Ok(TurnTokens {
             prompt_ids,
             completion_ids,
             completion_logprobs,
             chunks,
+            chunks_truncated,
         })
     }
 }
@@ -224,6 +231,7 @@ impl PyCallablePolicy {
                 tokens.completion_logprobs,
             );
             decision.chunks = tokens.chunks;
+            decision.chunks_truncated = tokens.chunks_truncated;
             return Ok(decision);
         }
         let type_name = item
@@ -234,7 +242,7 @@ impl PyCallablePolicy {
         Err(Error::Policy(format!(
             "the policy returned a {type_name}; an action is a str (model text) or a dict \
              (an assistant message with `content` and/or `tool_calls`, or `text`; either with optional \
-             `prompt_ids`, `completion_ids`, `completion_logprobs`, `chunks` and `usage`)"
+             `prompt_ids`, `completion_ids`, `completion_logprobs`, `chunks`, `chunks_truncated` and `usage`)"
         )))
     }
 

@@ -115,6 +115,7 @@ mod tests {
                             response_logprobs: Vec::new(),
                         },
                     ],
+                    chunks_truncated: true,
                 },
                 crate::trajectory::PolicyTurn {
                     raw_output: String::new(),
@@ -127,6 +128,7 @@ mod tests {
                     completion_ids: Vec::new(),
                     completion_logprobs: Vec::new(),
                     chunks: Vec::new(),
+                    chunks_truncated: false,
                 },
             ],
         }
@@ -212,6 +214,7 @@ mod tests {
             turn.completion_ids.clear();
             turn.completion_logprobs.clear();
             turn.chunks.clear();
+            turn.chunks_truncated = false;
         }
         assert_eq!(rows, vec![want]);
     }

@@ -608,6 +608,7 @@ pub(crate) mod turn {
     pub const COMPLETION_IDS: &str = "completion_ids";
     pub const COMPLETION_LOGPROBS: &str = "completion_logprobs";
     pub const CHUNKS: &str = "chunks";
+    pub const CHUNKS_TRUNCATED: &str = "chunks_truncated";
 }
 
 /// Field names inside a turn's `chunks` list's struct.
@@ -618,12 +619,13 @@ pub(crate) mod chunk {
 }
 
 /// Fields of the `policy_turns` struct added after its first release: files written before lack them, and
-/// they read as empty lists.
-pub(crate) const ADDED_TURN_FIELDS: [&str; 4] = [
+/// they read as empty lists (and `chunks_truncated` as false).
+pub(crate) const ADDED_TURN_FIELDS: [&str; 5] = [
     turn::PROMPT_IDS,
     turn::COMPLETION_IDS,
     turn::COMPLETION_LOGPROBS,
     turn::CHUNKS,
+    turn::CHUNKS_TRUNCATED,
 ];
 
 /// A list-of-struct column: one list per row, `lens` items each, whose struct fields are `children` (one
@@ -730,6 +732,7 @@ pub(crate) fn policy_turn_fields() -> Fields {
         Field::new(turn::COMPLETION_IDS, <Vec<u32>>::data_type(), false),
         Field::new(turn::COMPLETION_LOGPROBS, <Vec<f64>>::data_type(), false),
         Field::new(turn::CHUNKS, <Vec<TurnChunk>>::data_type(), false),
+        Field::new(turn::CHUNKS_TRUNCATED, DataType::Boolean, false),
     ])
 }
 
@@ -747,6 +750,7 @@ pub(crate) struct TurnColumns<'a> {
     completion_ids: Option<<Vec<u32> as Column>::Reader<'a>>,
     completion_logprobs: Option<<Vec<f64> as Column>::Reader<'a>>,
     chunks: Option<ChunkColumns<'a>>,
+    chunks_truncated: Option<&'a BooleanArray>,
 }
 
 /// How the policy produced each agent turn (`policy_turns`): a list of structs.
@@ -787,6 +791,10 @@ impl Column for Vec<PolicyTurn> {
                 all.iter().map(|t| &t.completion_logprobs),
             )?,
             <Vec<TurnChunk>>::encode("policy_turns.chunks", all.iter().map(|t| &t.chunks))?,
+            bool::encode(
+                "policy_turns.chunks_truncated",
+                all.iter().map(|t| &t.chunks_truncated),
+            )?,
         ];
         struct_list(column, values.map(Vec::len), policy_turn_fields(), children)
     }
@@ -833,6 +841,10 @@ impl Column for Vec<PolicyTurn> {
                 .column_by_name(turn::CHUNKS)
                 .map(|a| <Vec<TurnChunk>>::reader(a, "policy_turns.chunks"))
                 .transpose()?,
+            chunks_truncated: structs
+                .column_by_name(turn::CHUNKS_TRUNCATED)
+                .map(|a| bool::reader(a, "policy_turns.chunks_truncated"))
+                .transpose()?,
         })
     }
 
@@ -875,6 +887,10 @@ impl Column for Vec<PolicyTurn> {
                 chunks: match &t.chunks {
                     Some(reader) => <Vec<TurnChunk>>::read(reader, j, "policy_turns.chunks")?,
                     None => Vec::new(),
+                },
+                chunks_truncated: match &t.chunks_truncated {
+                    Some(reader) => bool::read(reader, j, "policy_turns.chunks_truncated")?,
+                    None => false,
                 },
             });
         }

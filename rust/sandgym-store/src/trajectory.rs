@@ -112,6 +112,9 @@ pub struct PolicyTurn {
     /// The chunks of a Markovian-thinking (Delethink) turn, in order: each its own prompt and generation;
     /// empty for a turn generated in one piece.
     pub chunks: Vec<TurnChunk>,
+    /// The chunked turn was ended by its iteration cap, not by the model; false for a turn the model
+    /// ended or one generated in one piece.
+    pub chunks_truncated: bool,
 }
 
 /// One chunk of a chunked (Delethink) turn: the prompt it saw and what it generated.

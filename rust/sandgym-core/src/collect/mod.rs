@@ -302,6 +302,7 @@ pub fn run_member(
                 completion_ids: decision.completion_ids,
                 completion_logprobs: decision.completion_logprobs,
                 chunks: decision.chunks,
+                chunks_truncated: decision.chunks_truncated,
             });
             traj.messages.push(Message::assistant(&action));
             traj.num_tool_calls += action.tool_calls.len() as u32;

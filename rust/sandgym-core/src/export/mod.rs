@@ -12,8 +12,8 @@
 //! | `trl-tokens` | episode with token ids | `prompt`, `tools`, `prompt_ids`, `completion_ids`, `logprobs`, `env_mask` (TRL's `rollout_func` fields), `reward`, `advantage`, ids |
 //! | `verl-tokens` | episode with token ids | `prompt_ids`, `response_ids`, `response_mask`, `response_logprobs` (verl's `AgentLoopOutput` fields), `reward_score`, `advantage`, ids |
 //!
-//! | `trl-chunks` | chunk of a chunked (Delethink) turn | `prompt_ids`, `completion_ids`, `logprobs`, `env_mask`, `reward`, `advantage`, `trace_length`, `traj_uid`, `turn_idx`, `chunk_idx`, ids |
-//! | `verl-chunks` | chunk of a chunked (Delethink) turn | `prompt_ids`, `response_ids`, `response_mask`, `response_logprobs`, `reward_score`, `advantage`, `trace_length`, `traj_uid`, `turn_idx`, `chunk_idx`, ids |
+//! | `trl-chunks` | chunk of a chunked (Delethink) turn | `prompt_ids`, `completion_ids`, `logprobs`, `env_mask`, `reward`, `advantage`, `trace_length`, `trace_truncated`, `traj_uid`, `turn_idx`, `chunk_idx`, ids |
+//! | `verl-chunks` | chunk of a chunked (Delethink) turn | `prompt_ids`, `response_ids`, `response_mask`, `response_logprobs`, `reward_score`, `advantage`, `trace_length`, `trace_truncated`, `traj_uid`, `turn_idx`, `chunk_idx`, ids |
 //!
 //! The chunk layouts make every chunk its own training sample, as Delethink trains (its prompt, its
 //! generation, all model tokens), with the trace-level reward and advantage broadcast to each and the
@@ -279,13 +279,15 @@ fn token_fields(trl: bool) -> Vec<Field> {
     ]
 }
 
-/// Where a chunk row sits: its trace (`traj_uid`, the episode), turn and chunk, and the trace's length.
+/// Where a chunk row sits: its trace (`traj_uid`, the episode), turn and chunk, the trace's length, and
+/// whether its iteration cap truncated it.
 fn chunk_row_fields() -> Vec<Field> {
     vec![
         utf8("traj_uid"),
         Field::new("turn_idx", DataType::UInt32, false),
         Field::new("chunk_idx", DataType::UInt32, false),
         Field::new("trace_length", DataType::UInt64, false),
+        Field::new("trace_truncated", DataType::Boolean, false),
     ]
 }
 
@@ -630,6 +632,7 @@ pub fn build_rows(
                         row.insert("turn_idx".into(), json!(turn_idx));
                         row.insert("chunk_idx".into(), json!(chunk_idx));
                         row.insert("trace_length".into(), json!(trace_length));
+                        row.insert("trace_truncated".into(), json!(turn.chunks_truncated));
                         out.push(Value::Object(row));
                     }
                 }

@@ -87,6 +87,8 @@ pub struct Decision {
     pub completion_logprobs: Vec<f64>,
     /// The chunks of a chunked (Delethink) turn, when the policy generated it in chunks.
     pub chunks: Vec<crate::trajectory::TurnChunk>,
+    /// Whether the iteration cap, not the model, ended the chunked turn.
+    pub chunks_truncated: bool,
 }
 
 impl Decision {

@@ -124,6 +124,7 @@ fn row(i: u64) -> Trajectory {
                         response_logprobs: Vec::new(),
                     })
                     .collect(),
+                chunks_truncated: t == 2,
             })
             .collect(),
     }
