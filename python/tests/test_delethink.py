@@ -179,6 +179,37 @@ def test_the_completions_backend_sends_token_prompts(tmp_path):
     )
 
 
+def test_every_model_turn_of_a_tool_episode_is_its_own_trace(tmp_path):
+    # Turn 1 thinks and calls calc; turn 2, whose query holds the tool's result, thinks and submits: two traces
+    # of several chunks each, in one episode that scores.
+    tokenizer = tiny_qwen.qwen_like_tokenizer()
+    env = sandgym.make("countdown-v0")
+    env.reset(seed=0)
+    answer = json.loads(env.expert_action()["tool_calls"][0]["arguments"])
+    think = "Let me think about it. " * 2
+    calc = tokenizer.encode(think + _core.render_tool_call("calc", {"expression": "1+2"}), add_special_tokens=False)
+    submit = tokenizer.encode(think + _core.render_tool_call("submit", answer), add_special_tokens=False)
+    tool_response = tokenizer.convert_tokens_to_ids("<tool_response>")
+    state = {"at": 0}
+
+    def generate(prompt, max_new):
+        if max_new == 24:  # chunk 1 of a trace
+            state["at"] = 0
+        text = submit if tool_response in prompt else calc
+        out = text[state["at"] : state["at"] + max_new]
+        state["at"] += len(out)
+        return (out + [tokenizer.eos_token_id] if len(out) < max_new else out), None
+
+    policy = Delethink(LocalBackend(tokenizer, generate), C=24, m=12, iterations=8, keep_head=4, parser="hermes")
+    sandgym.collect("countdown-v0", 1, policy=policy, max_turns=4, out_dir=tmp_path / "o")
+    (row,) = pq.read_table(tmp_path / "o").to_pylist()
+    assert row["success"] and row["num_tool_calls"] == 2
+    first, second = row["policy_turns"]
+    assert len(first["chunks"]) > 1 and len(second["chunks"]) > 1
+    assert tool_response not in first["chunks"][0]["prompt_ids"] and tool_response in second["chunks"][0]["prompt_ids"]
+    assert [len(t.chunks) for t in policy.traces] == [len(first["chunks"]), len(second["chunks"])]
+
+
 def test_chunks_reach_the_rows_and_export_one_row_per_chunk(tmp_path):
     tokenizer = tiny_qwen.qwen_like_tokenizer()
     text_ids = tokenizer.encode("Let me think it through. " * 6, add_special_tokens=False)
