@@ -30,6 +30,7 @@ SGLang, llama.cpp's server). The chat template and vocabulary come from a :class
 from __future__ import annotations
 
 import json
+import os
 import threading
 import urllib.error
 import urllib.request
@@ -305,8 +306,6 @@ def load_tokenizer(name_or_path: str) -> HFChatTokenizer:
         ValueError: the tokenizer has no chat template.
 
     """
-    import os
-
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
     if os.path.isfile(name_or_path):
