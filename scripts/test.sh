@@ -8,7 +8,7 @@
 # pinned exactly because it is compiled from source.
 #
 # Phases that do not depend on each other overlap, so that both cores stay busy through downloads, links and
-# single-threaded test runs: from the start, llama-cpp-python's wheel compiles (15 CPU-minutes; pip caches the
+# single-threaded test runs: from the start, llama-cpp-python's wheel compiles (~10 CPU-minutes; pip caches the
 # wheel) and the guest envs are checked beside the extension's build; once the suite's packages are in place,
 # verl's virtualenv (torch, ~6 GB of downloads) fills and the Python lints run beside the Rust tests. Background
 # phases run at a lower priority and print their output when they are waited for.
@@ -71,18 +71,22 @@ host=$(rustc -vV | sed -n 's/^host: //p')
 
 # llama-cpp-python compiles llama.cpp (the pinned version is in pyproject.toml's `llm` extra and in the
 # constraints). Only the wheel is built here, not installed, so this pip never writes site-packages while
-# another one does. It is built as `pip install '.[llm]'` would build it except for one setting: not for the
-# build machine's own CPU (GGML_NATIVE=OFF: AVX2, FMA, F16C). A native build uses every instruction the CPU
-# advertises, and some virtual machines advertise AMX without enabling it: llama.cpp then dies with SIGILL
-# in its first matrix multiply (seen on a Sapphire Rapids VM). pip's wheel cache does not key on the setting,
-# so this build has a cache of its own (a native wheel cached by an earlier `pip install` is never picked).
+# another one does. It is built as `pip install '.[llm]'` would build it except for two settings:
+# - not for the build machine's own CPU (GGML_NATIVE=OFF: AVX2, FMA, F16C). A native build uses every
+#   instruction the CPU advertises, and some virtual machines advertise AMX without enabling it: llama.cpp then
+#   dies with SIGILL in its first matrix multiply (seen on a Sapphire Rapids VM);
+# - without the multimodal library (LLAVA_BUILD=OFF: libmtmd, for image and audio input), which no test uses
+#   and which is a third of the compile, the suite's longest phase.
+# pip's wheel cache does not key on settings, so this build has a cache of its own (a default wheel cached by an
+# earlier `pip install` is never picked).
 if [ "${SANDGYM_SKIP_LLM:-0}" != "1" ]; then
     llama_spec=$(grep -E '^llama_cpp_python==' "$constraints")
     mkdir -p "$work/wheels"
     start llama-wheel "llama-cpp-python wheel (compiles llama.cpp)" \
         python3 -m pip wheel --quiet --disable-pip-version-check --no-deps --wheel-dir "$work/wheels" \
         --cache-dir "${XDG_CACHE_HOME:-$HOME/.cache}/sandgym/pip-llama-portable" \
-        --config-settings=cmake.define.GGML_NATIVE=OFF "$llama_spec"
+        --config-settings=cmake.define.GGML_NATIVE=OFF --config-settings=cmake.define.LLAVA_BUILD=OFF \
+        "$llama_spec"
 fi
 
 # Guest envs: formatting, their own unit tests natively (the envs workspace defaults to the wasm target) and
