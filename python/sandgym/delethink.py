@@ -396,13 +396,15 @@ class ServerTokenizer:
 
         """
         # llama.cpp rejects a null where it expects a string (`"name": null`): send only the fields that are set.
-        messages = [{k: v for k, v in m.items() if v is not None} for m in messages]
+        conversation: dict[str, Any] = {
+            "messages": [{k: v for k, v in m.items() if v is not None} for m in messages],
+            "add_generation_prompt": True,
+        }
+        if tools:
+            conversation["tools"] = tools
         if self._dialect in (None, "llama.cpp"):
-            body: dict[str, Any] = {"messages": messages, "add_generation_prompt": True}
-            if tools:
-                body["tools"] = tools
             try:
-                reply = self._post("/apply-template", body)
+                reply = self._post("/apply-template", conversation)
             except _NotFound:
                 if self._dialect == "llama.cpp":
                     raise
@@ -418,10 +420,7 @@ class ServerTokenizer:
                 # BOS added by the tokenizer (the server strips the template's own from the text it returns).
                 body = {"content": prompt, "add_special": True, "parse_special": True}
                 return self._ids(self._post("/tokenize", body))
-        body = {"model": self.model, "messages": messages, "add_generation_prompt": True}
-        if tools:
-            body["tools"] = tools
-        return self._ids(self._post("/tokenize", body))
+        return self._ids(self._post("/tokenize", {"model": self.model, **conversation}))
 
     def _ids(self, reply: Any) -> list[int]:
         tokens = reply.get("tokens") if isinstance(reply, dict) else None

@@ -88,7 +88,7 @@ def export(
             ``"verl-tokens"`` (``prompt_ids``, ``response_ids``, ``response_mask``, ``response_logprobs``,
             ``reward_score``: verl's agent-loop output); and one row per chunk of a chunked (Delethink) turn,
             ``"trl-chunks"`` / ``"verl-chunks"``, in the same names plus ``traj_uid``, ``turn_idx``,
-            ``chunk_idx`` and ``trace_length``.
+            ``chunk_idx``, ``trace_length`` and ``trace_truncated``.
         out: the output file, ``.parquet`` or ``.jsonl``.
         group_by: ``"group"`` (the ``group_id`` column) or ``"task"`` (env and task id) makes a prompt.
         advantage: recompute advantages with this estimator (``"grpo"``, ``"dr-grpo"``, ``"batch"``);

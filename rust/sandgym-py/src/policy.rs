@@ -62,6 +62,19 @@ fn token_list(value: Option<Value>, what: &str) -> Result<Vec<u32>> {
     }
 }
 
+/// Checks that `logprobs` is empty or has one value per id. The error reads "{subject} N {kind} ids but
+/// M log-probabilities".
+fn check_paired(ids: &[u32], logprobs: &[f64], subject: &str, kind: &str) -> Result<()> {
+    if logprobs.is_empty() || logprobs.len() == ids.len() {
+        return Ok(());
+    }
+    Err(Error::Policy(format!(
+        "{subject} {} {kind} ids but {} log-probabilities",
+        ids.len(),
+        logprobs.len()
+    )))
+}
+
 /// A JSON list of floats under `key`; `what` names it in errors.
 fn float_list(value: Option<Value>, what: &str) -> Result<Vec<f64>> {
     match value {
@@ -99,15 +112,12 @@ impl TurnTokens {
                         chunk.remove("response_logprobs"),
                         &format!("chunks[{i}].response_logprobs"),
                     )?;
-                    if !response_logprobs.is_empty()
-                        && response_logprobs.len() != response_ids.len()
-                    {
-                        return Err(Error::Policy(format!(
-                            "`chunks[{i}]` has {} response ids but {} log-probabilities",
-                            response_ids.len(),
-                            response_logprobs.len()
-                        )));
-                    }
+                    check_paired(
+                        &response_ids,
+                        &response_logprobs,
+                        &format!("`chunks[{i}]` has"),
+                        "response",
+                    )?;
                     Ok(TurnChunk {
                         prompt_ids: token_list(
                             chunk.remove("prompt_ids"),
@@ -120,13 +130,12 @@ impl TurnTokens {
                 .collect::<Result<Vec<_>>>()?,
             Some(_) => return Err(Error::Policy("`chunks` must be a list of dicts".into())),
         };
-        if !completion_logprobs.is_empty() && completion_logprobs.len() != completion_ids.len() {
-            return Err(Error::Policy(format!(
-                "the policy returned {} completion ids but {} log-probabilities",
-                completion_ids.len(),
-                completion_logprobs.len()
-            )));
-        }
+        check_paired(
+            &completion_ids,
+            &completion_logprobs,
+            "the policy returned",
+            "completion",
+        )?;
         let chunks_truncated = match fields.remove("chunks_truncated") {
             None | Some(Value::Null) => false,
             Some(Value::Bool(flag)) => flag,
